@@ -1,0 +1,46 @@
+# cs_assets — every command a user needs. `make demo` first, `make test` second.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export CS_HOME ?= $(CURDIR)/.cs_home
+export DAGSTER_HOME ?= $(CS_HOME)/dagster_home
+DEMO_END_DATE ?= 2026-11-01
+DEMO_HOUSEHOLDS ?= 3000
+DEMO_SEED ?= 7
+
+.PHONY: install demo test lint ui mlflow-ui bench clean
+
+install: $(VENV)/.installed
+
+# The environment comes only from the pinned lock file; uv makes the install fast.
+$(VENV)/.installed: requirements.lock pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.8
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $@
+
+demo: install
+	$(BIN)/cs-assets demo --households $(DEMO_HOUSEHOLDS) --end-date $(DEMO_END_DATE) --seed $(DEMO_SEED)
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+ui: install
+	@mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dagster dev -w workspace.yaml
+
+mlflow-ui: install
+	@mkdir -p $(CS_HOME)/mlartifacts
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CS_HOME)/mlflow.db \
+		--default-artifact-root $(CS_HOME)/mlartifacts --port 5000
+
+clean:
+	rm -rf $(CS_HOME)

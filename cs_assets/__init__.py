@@ -1,0 +1,1 @@
+"""cs_assets: a Dagster data platform for customer success."""

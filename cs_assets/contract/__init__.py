@@ -1,0 +1,1 @@
+"""The raw data contract: the tables users land their product data in."""
