@@ -1,0 +1,1 @@
+"""Reading raw tables from the configured source and validating them against the contract."""

@@ -1,0 +1,92 @@
+"""Validate one raw table: valid rows go on, every invalid row goes to quarantine with reasons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import polars as pl
+
+from cs_assets.contract.events import EventKind
+from cs_assets.contract.tables import TableSpec
+from cs_assets.ingestion import rules
+from cs_assets.ingestion.conform import ROW, conform
+
+REASON = "quarantine_reason"
+RULES = "quarantine_rules"
+
+
+@dataclass
+class ValidationResult:
+    table: str
+    valid: pl.DataFrame
+    # contract columns + _source_row + quarantine_rules + quarantine_reason
+    quarantine: pl.DataFrame
+    extra_columns: list[str] = field(default_factory=list)
+
+    @property
+    def input_rows(self) -> int:
+        return self.valid.height + self.quarantine.height
+
+    @property
+    def invalid_share(self) -> float:
+        return self.quarantine.height / self.input_rows if self.input_rows else 0.0
+
+    def rule_counts(self) -> dict[str, int]:
+        if not self.quarantine.height:
+            return {}
+        counts = self.quarantine.select(pl.col(RULES).explode()).group_by(RULES).len()
+        return dict(sorted(counts.iter_rows(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def validate_table(
+    spec: TableSpec,
+    raw: pl.DataFrame,
+    *,
+    reference_time: datetime,
+    parents: dict[str, pl.DataFrame] | None = None,
+    event_mapping: dict[str, EventKind] | None = None,
+) -> ValidationResult:
+    """Split `raw` into valid and quarantined rows; valid + quarantined always equals input.
+
+    `parents` holds the already-validated tables this one refers to (households,
+    pets, members). Raises ContractSchemaError for schema problems.
+    """
+    parents = parents or {}
+    conformed = conform(spec, raw)
+    frame = conformed.frame
+    found = [
+        conformed.row_reasons.with_columns(rule=pl.lit(f"{spec.name}: unreadable value")).select(
+            rules.REASONS_SCHEMA.keys()
+        ),
+        rules.pandera_reasons(spec, frame),
+        rules.duplicate_key_reasons(spec, frame),
+        rules.future_reasons(spec, frame, reference_time),
+    ]
+    if spec.parent is not None:
+        parent = parents[spec.parent]
+        parent_key = "household_id" if spec.parent == "households" else spec.parent_column
+        found.append(rules.parent_reasons(spec, frame, parent[parent_key]))
+    if "households" in parents and "household_id" in frame.columns:
+        found.append(rules.before_signup_reasons(spec, frame, parents["households"]))
+    if spec.name == "subscription_changes":
+        found.append(rules.churn_agreement_reasons(frame, parents["households"]))
+    if spec.name == "activity_events":
+        if "members" in parents:
+            found.append(rules.member_reasons(frame, parents["members"]))
+        if event_mapping is not None:
+            found.append(rules.event_payload_reasons(frame, event_mapping))
+
+    reasons = (
+        pl.concat(found)
+        .unique(maintain_order=True)
+        .group_by(ROW, maintain_order=True)
+        .agg(pl.col("rule").alias(RULES), pl.col("reason").str.join("; ").alias(REASON))
+    )
+    flagged = frame.join(reasons, on=ROW, how="left")
+    bad = pl.col(REASON).is_not_null()
+    valid = flagged.filter(~bad).drop(ROW, RULES, REASON)
+    quarantine = flagged.filter(bad).sort(ROW)
+    if valid.height + quarantine.height != raw.height:  # an invariant, not an input error
+        raise AssertionError(f"{spec.name}: valid + quarantined != input rows")
+    return ValidationResult(spec.name, valid, quarantine, conformed.extra_columns)
