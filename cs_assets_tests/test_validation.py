@@ -1,4 +1,4 @@
-"""Each bad-input case: exactly which rows are quarantined, and why; schema errors name the column."""
+"""Each bad-input case: exactly which rows are quarantined and why; schema errors name columns."""
 
 from __future__ import annotations
 
