@@ -68,3 +68,20 @@ def subscription_changes() -> pl.DataFrame:
         dict(change_id="sc_3", household_id="hh_2", changed_at=ts(100), change_type="cancel",
              from_plan="Premium", mrr_after=0.0),
     ])
+
+
+def write_raw(folder, tables: dict[str, pl.DataFrame]) -> None:
+    """Write every contract table as `<table>.parquet`; tables not given are written empty."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in TABLES:
+        tables.get(name, frame(name, [])).write_parquet(folder / f"{name}.parquet")
+
+
+def minimal_raw() -> dict[str, pl.DataFrame]:
+    return {
+        "households": households(),
+        "members": members(),
+        "pets": pets(),
+        "activity_events": events(),
+        "subscription_changes": subscription_changes(),
+    }

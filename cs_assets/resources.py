@@ -1,0 +1,132 @@
+"""Every location and credential, read from the environment in one place.
+
+`resources_from_env()` builds the resources `Definitions` needs. A bad value fails
+here, when the code location loads, with the environment variable named.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+import sqlalchemy as sa
+import dagster_polars
+from dagster import ConfigurableResource, EnvVar, InputContext
+from pydantic import Field
+
+from cs_assets.contract.events import EventKind, load_event_mapping
+from cs_assets.ingestion.sources import read_parquet_table, read_postgres_table
+
+DEFAULT_MAX_INVALID_SHARE = 0.05
+
+
+class ConfigError(ValueError):
+    """A setting is wrong; the message names the environment variable or key."""
+
+
+def cs_home(env: Mapping[str, str] = os.environ) -> Path:
+    """Root of everything the embedded default writes (raw data, outputs, instance, MLflow)."""
+    return Path(env.get("CS_HOME", ".cs_home")).expanduser().resolve()
+
+
+def parse_reference_time(value: str, key: str = "CS_REFERENCE_TIME") -> datetime:
+    """An ISO date or instant; naive values are UTC."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ConfigError(f"{key}: not an ISO date or timestamp: {value!r}") from exc
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+class PolarsParquetIOManager(dagster_polars.PolarsParquetIOManager):
+    """dagster-polars' Parquet IO manager, reading without the `rechunk` argument polars 2 removed.
+
+    dagster-polars 0.27.12 always passes `rechunk` to `pl.scan_parquet`, which raises on
+    polars 2.x; writing is unaffected.
+    """
+
+    def scan_df_from_path(
+        self, path, context: InputContext, partition_key: str | None = None
+    ) -> pl.LazyFrame:
+        return pl.scan_parquet(str(path), storage_options=self.storage_options or None)
+
+
+class RawSourceResource(ConfigurableResource):
+    """The raw tables of the data contract and how strictly to admit them."""
+
+    kind: Literal["parquet", "postgres"] = Field(
+        default="parquet", description="CS_RAW_SOURCE: 'parquet' (default) or 'postgres'"
+    )
+    parquet_dir: str = Field(default="", description="CS_RAW_DIR: folder of <table>.parquet")
+    postgres_url: str = Field(default="", description="CS_RAW_POSTGRES_URL (a secret)")
+    postgres_schema: str = Field(default="raw", description="CS_RAW_POSTGRES_SCHEMA")
+    reference_time: str = Field(
+        default="", description="CS_REFERENCE_TIME: rows at/after it are 'future'; default now"
+    )
+    max_invalid_share: float = Field(
+        default=DEFAULT_MAX_INVALID_SHARE, ge=0.0, le=1.0,
+        description="CS_MAX_INVALID_SHARE: above this share of quarantined rows, stop downstream",
+    )
+    event_mapping_path: str = Field(default="", description="CS_EVENT_MAPPING: YAML file")
+
+    def read(self, table: str) -> pl.DataFrame:
+        if self.kind == "postgres":
+            engine = sa.create_engine(self.postgres_url)
+            try:
+                return read_postgres_table(engine, self.postgres_schema, table)
+            finally:
+                engine.dispose()
+        return read_parquet_table(Path(self.parquet_dir), table)
+
+    def reference_instant(self) -> datetime:
+        if self.reference_time:
+            return parse_reference_time(self.reference_time)
+        return datetime.now(UTC)
+
+    def event_mapping(self) -> dict[str, EventKind]:
+        return load_event_mapping(self.event_mapping_path or None)
+
+
+def _float(env: Mapping[str, str], key: str, default: float) -> float:
+    try:
+        return float(env.get(key, default))
+    except ValueError as exc:
+        raise ConfigError(f"{key}: not a number: {env[key]!r}") from exc
+
+
+def raw_source_from_env(env: Mapping[str, str] = os.environ) -> RawSourceResource:
+    kind = env.get("CS_RAW_SOURCE", "parquet")
+    if kind not in ("parquet", "postgres"):
+        raise ConfigError(f"CS_RAW_SOURCE: expected 'parquet' or 'postgres', got {kind!r}")
+    share = _float(env, "CS_MAX_INVALID_SHARE", DEFAULT_MAX_INVALID_SHARE)
+    if not 0.0 <= share <= 1.0:
+        raise ConfigError(f"CS_MAX_INVALID_SHARE: must be between 0 and 1, got {share}")
+    reference = env.get("CS_REFERENCE_TIME", "")
+    if reference:
+        parse_reference_time(reference)
+    mapping = env.get("CS_EVENT_MAPPING", "")
+    if mapping:
+        load_event_mapping(mapping)  # fail at load, naming the bad entry
+    if kind == "postgres" and not env.get("CS_RAW_POSTGRES_URL"):
+        raise ConfigError("CS_RAW_POSTGRES_URL: required when CS_RAW_SOURCE=postgres")
+    return RawSourceResource(
+        kind=kind,
+        parquet_dir=env.get("CS_RAW_DIR", str(cs_home(env) / "raw")),
+        # The URL may hold a password: Dagster shows the variable's name, not its value.
+        postgres_url=EnvVar("CS_RAW_POSTGRES_URL") if kind == "postgres" else "",
+        postgres_schema=env.get("CS_RAW_POSTGRES_SCHEMA", "raw"),
+        reference_time=reference,
+        max_invalid_share=share,
+        event_mapping_path=mapping,
+    )
+
+
+def resources_from_env(env: Mapping[str, str] = os.environ) -> dict[str, object]:
+    return {
+        "raw_source": raw_source_from_env(env),
+        "io_manager": PolarsParquetIOManager(base_dir=str(cs_home(env) / "storage")),
+    }
