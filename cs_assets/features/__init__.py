@@ -1,0 +1,1 @@
+"""Household features as of a day: only data strictly before the as-of instant."""
