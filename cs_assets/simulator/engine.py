@@ -1,0 +1,257 @@
+"""`simulate`: write a deterministic demo data set of every raw table plus ground truth.
+
+Layout of `out_dir`:
+
+* `<table>.parquet` for each raw table, `activity_events/part-NNNNN.parquet` (one
+  part per chunk of households);
+* `_truth/households.parquet` (churn mechanism, churned_at, Cox covariates) and
+  `_truth/hazard_daily.parquet` (the latent daily hazard and 30-day churn oracle);
+* `_manifest.json` (inputs, parameters, row counts; identical across reruns) and
+  `_timings.json` (seconds per phase; the only file that differs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow.parquet as pq
+
+from cs_assets.contract.tables import TABLES
+from cs_assets.simulator.activity import Events
+from cs_assets.simulator.catalog import EVENT_TYPES, FEATURE_NAMES, ZONES
+from cs_assets.simulator.chunk import ChunkResult, rng_for, simulate_chunk
+from cs_assets.simulator.hazards import ORACLE_DAYS
+from cs_assets.simulator.households import households_frame, referral_codes, truth_frame
+from cs_assets.simulator.ids import household_id, id_width, sequence_id, slot_id
+from cs_assets.simulator.params import SCALES, Scale, SimulationParams
+from cs_assets.simulator.population import Population, draw_population
+from cs_assets.simulator.timegrid import Calendar, utc_offsets_us
+
+EVENT_ID_WIDTH = 10
+# Per table: extra sort keys after the household, and the generated key (column, prefix).
+FINISH: dict[str, tuple[list[str], tuple[str, str] | None]] = {
+    "members": (["slot"], None),
+    "pets": (["slot"], None),
+    "support_tickets": (["created_at"], ("ticket_id", "t_")),
+    "subscription_changes": (["changed_at"], ("change_id", "sc_")),
+    "payments": (["due_at"], ("payment_id", "pay_")),
+    "nps_responses": (["responded_at"], ("response_id", "nps_")),
+    "pet_health_observations": (["slot", "observed_at", "metric"], ("observation_id", "obs_")),
+    "success_plans": (["quarter", "j"], ("plan_goal_id", "goal_")),
+    "reviews": (["submitted_at"], ("review_id", "rev_")),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class SimulationSummary:
+    out_dir: Path
+    rows: dict[str, int]  # raw tables and `_truth/*`
+    events: int
+    seconds: float
+    events_per_second: float
+
+
+def _write(df: pl.DataFrame, path: Path) -> None:
+    """Byte-reproducible Parquet: no statistics, one row group layout per input."""
+    df.write_parquet(path, compression="zstd", statistics=False)
+
+
+def _finish(name: str, df: pl.DataFrame, width: int) -> pl.DataFrame:
+    """Sort by household then time, attach string ids, keep the contract's columns."""
+    sort, key = FINISH[name]
+    df = df.sort(["h", *sort], maintain_order=True)
+    h = pl.col("h")
+    ids = {"household_id": household_id(h, width)}
+    if name == "members":
+        ids["user_id"] = slot_id("u_", h, pl.col("slot"), width)
+    if name in ("pets", "pet_health_observations"):
+        ids["pet_id"] = slot_id("pet_", h, pl.col("slot"), width)
+    if key:
+        ids[key[0]] = sequence_id(key[1], 0)
+    return df.with_columns(**ids).select(list(TABLES[name].columns))
+
+
+def _events_frame(ev: Events, offset: int, first_id: int, width: int) -> pl.DataFrame:
+    df = pl.DataFrame({
+        "h": ev.h + offset,
+        "us": ev.us,
+        "code": ev.code,
+        "slot": ev.slot,
+        "minutes": ev.minutes,
+        "feature": ev.feature,
+    }).sort(["h", "us", "code"], maintain_order=True)
+    h, slot, feature = pl.col("h"), pl.col("slot"), pl.col("feature")
+    return df.select(
+        sequence_id("ev_", first_id, EVENT_ID_WIDTH).alias("event_id"),
+        household_id(h, width).alias("household_id"),
+        pl.when(slot >= 0).then(slot_id("u_", h, slot, width)).alias("user_id"),
+        pl.col("us").cast(pl.Datetime("us", "UTC")).alias("occurred_at"),
+        pl.lit(pl.Series(EVENT_TYPES)).gather(pl.col("code")).alias("event_type"),
+        pl.col("minutes").fill_nan(None).alias("session_minutes"),
+        pl.lit(pl.Series(FEATURE_NAMES)).gather(pl.when(feature >= 0).then(feature))
+        .alias("feature_name"),
+    )
+
+
+def _hazard_frame(res: ChunkResult, cal: Calendar, offset: int, width: int) -> pl.DataFrame:
+    h, day, hazard, p30 = res.hazard
+    return pl.DataFrame({
+        "h": h + offset,
+        "day": (day + cal.epoch_day).astype(np.int32),
+        "hazard": hazard,
+        "p_churn_30d": p30,
+    }).select(
+        household_id(pl.col("h"), width).alias("household_id"),
+        pl.col("day").cast(pl.Date),
+        "hazard",
+        "p_churn_30d",
+    )
+
+
+def _resolve_scale(scale: str | Scale) -> tuple[str, Scale]:
+    if isinstance(scale, Scale):
+        return "custom", scale
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; expected one of {sorted(SCALES)}")
+    return scale, SCALES[scale]
+
+
+def simulate(
+    out_dir: Path,
+    *,
+    households: int,
+    end_date: dt.date,
+    seed: int,
+    scale: str | Scale = "demo",
+    ph_only: bool = False,
+    params: SimulationParams | None = None,
+) -> SimulationSummary:
+    """Simulate `households` households up to `end_date` (exclusive, midnight UTC).
+
+    Same inputs, same bytes. `scale` names a SCALES entry (or is a Scale) for the
+    signup spread and the activity span; `ph_only` keeps only the Cox component of
+    the hazard so a Cox fit on the truth covariates recovers the spec's ratios.
+    """
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    scale_name, sc = _resolve_scale(scale)
+    p = params or SimulationParams()
+    if ph_only:
+        p = p.proportional_hazards_only()
+    out_dir = Path(out_dir)
+    events_dir = out_dir / "activity_events"
+    truth_dir = out_dir / "_truth"
+    for d in (events_dir, truth_dir):
+        d.mkdir(parents=True, exist_ok=True)
+    for stale in events_dir.glob("part-*.parquet"):
+        stale.unlink()
+
+    cal = Calendar.build(end_date, sc.signup_spread_days, sc.activity_days, ORACLE_DAYS)
+    offsets = utc_offsets_us(cal, ZONES)
+    pop = draw_population(households, cal, sc.signup_spread_days, p, rng_for(seed, "population"))
+    width = id_width(households)
+    timings["population"] = time.perf_counter() - started
+
+    frames: dict[str, list[pl.DataFrame]] = {name: [] for name in FINISH}
+    per_household: list[ChunkResult] = []
+    n_events = n_hazard = 0
+    hazard_writer: pq.ParquetWriter | None = None
+    for index, start in enumerate(range(0, households, p.chunk_households)):
+        stop = min(start + p.chunk_households, households)
+        res = simulate_chunk(pop.slice(start, stop), cal, offsets, p, seed, index, start)
+        events = _events_frame(res.events, start, n_events, width)
+        _write(events, events_dir / f"part-{index:05d}.parquet")
+        n_events += events.height
+        hazard = _hazard_frame(res, cal, start, width).to_arrow()
+        if hazard_writer is None:
+            hazard_writer = pq.ParquetWriter(
+                truth_dir / "hazard_daily.parquet", hazard.schema, compression="zstd",
+                write_statistics=False,
+            )
+        hazard_writer.write_table(hazard)
+        n_hazard += hazard.num_rows
+        for name, df in res.frames.items():
+            frames[name].append(df)
+        per_household.append(dataclasses.replace(res, events=None, hazard=None, frames={}))
+    if hazard_writer is not None:
+        hazard_writer.close()
+    timings["chunks"] = time.perf_counter() - started - timings["population"]
+
+    rows = _write_tables(out_dir, pop, per_household, frames, p, seed, width)
+    rows["activity_events"] = n_events
+    rows["_truth/hazard_daily"] = n_hazard
+    timings["tables"] = time.perf_counter() - started - sum(timings.values())
+    manifest = {
+        "seed": seed,
+        "end_date": end_date.isoformat(),
+        "households": households,
+        "scale": scale_name,
+        "scale_values": dataclasses.asdict(sc),
+        "ph_only": ph_only,
+        "params": dataclasses.asdict(p),
+        "rows": rows,
+    }
+    (out_dir / "_manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    seconds = time.perf_counter() - started
+    timings["total"] = seconds
+    (out_dir / "_timings.json").write_text(json.dumps(timings, indent=2) + "\n")
+    return SimulationSummary(
+        out_dir=out_dir,
+        rows=rows,
+        events=n_events,
+        seconds=seconds,
+        events_per_second=n_events / seconds if seconds > 0 else 0.0,
+    )
+
+
+def _write_tables(
+    out_dir: Path,
+    pop: Population,
+    chunks: list[ChunkResult],
+    frames: dict[str, list[pl.DataFrame]],
+    p: SimulationParams,
+    seed: int,
+    width: int,
+) -> dict[str, int]:
+    """Household-level tables (they need everyone's churn) and every collected table."""
+    churn_us = np.concatenate([c.churn_us for c in chunks])
+    stop_us = np.concatenate([c.stop_us for c in chunks])
+    codes, used = referral_codes(pop, stop_us, p, rng_for(seed, "referrals"))
+    tables = {
+        "households": households_frame(pop, churn_us, used),
+        "referral_codes": codes.sort("h", "issued_at", maintain_order=True),
+        **{name: pl.concat(parts) for name, parts in frames.items()},
+    }
+    rows: dict[str, int] = {}
+    h = pl.col("h")
+    for name, df in tables.items():
+        if name in FINISH:
+            df = _finish(name, df, width)
+        else:
+            df = df.with_columns(household_id=household_id(h, width)).select(
+                list(TABLES[name].columns)
+            )
+        _write(df, out_dir / f"{name}.parquet")
+        rows[name] = df.height
+    truth = truth_frame(
+        pop,
+        churn_us,
+        stop_us,
+        np.concatenate([c.mechanism for c in chunks]),
+        np.concatenate([c.premium_features_30d for c in chunks]),
+        np.concatenate([c.dip_start_us for c in chunks]),
+        np.concatenate([c.onset_us for c in chunks]),
+        p,
+    )
+    truth = truth.with_columns(household_id=household_id(h, width)).select(
+        "household_id", pl.exclude("h", "household_id")
+    )
+    _write(truth, out_dir / "_truth" / "households.parquet")
+    rows["_truth/households"] = truth.height
+    return rows
