@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+import dagster_polars
 import polars as pl
 import sqlalchemy as sa
-import dagster_polars
 from dagster import ConfigurableResource, EnvVar, InputContext
 from pydantic import Field
 
