@@ -15,15 +15,11 @@ import polars as pl
 from cs_assets.contract.events import EventKind as K
 from cs_assets.features.daily import feature_days, household_days, member_days
 from cs_assets.features.local_time import with_local_time
+from cs_assets.scoring.trend import trend
 
 PAID_PLANS = ("Premium", "Enterprise")
 LATE_PAYMENT = timedelta(days=3)
 HH = "household_id"
-
-
-def trend(current: pl.Expr, previous: pl.Expr) -> pl.Expr:
-    """(current - previous) / previous; null when there is no baseline to compare with."""
-    return pl.when(previous > 0).then((current - previous) / previous).otherwise(None)
 
 
 @dataclass(frozen=True)
