@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from cs_assets.resources import cs_home
@@ -92,10 +92,17 @@ def _demo(args: argparse.Namespace) -> None:
     from cs_assets.definitions import defs
     from cs_assets.demo_summary import summarize
 
-    print("Materializing every asset on the embedded instance ...")
-    job = defs.resolve_implicit_global_asset_job_def()
+    first_day = args.end_date - timedelta(days=args.days - 1)
+    print(f"Materializing every asset on the embedded instance: raw tables, then features, "
+          f"scores, alerts and tiers for {first_day} .. {args.end_date} in one run ...")
+    job = defs.resolve_job_def("daily_health_job")
     with DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            tags={"dagster/asset_partition_range_start": first_day.isoformat(),
+                  "dagster/asset_partition_range_end": args.end_date.isoformat()},
+        )
     print(summarize(result, home, time.perf_counter() - started))
     if not result.success:
         sys.exit(1)
@@ -127,6 +134,8 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument("--households", type=int, default=3000)
     demo.add_argument("--end-date", type=_iso_date, default=date(2026, 11, 1))
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--days", type=int, default=180,
+                      help="daily partitions to score, ending on the end date")
     demo.set_defaults(run=_demo)
 
     load = commands.add_parser(

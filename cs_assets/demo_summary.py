@@ -11,11 +11,15 @@ from cs_assets.contract.tables import TABLES
 
 def summarize(result: ExecuteInProcessResult, home: Path, seconds: float) -> str:
     counts: dict[str, int] = {}
+    latest: dict[str, tuple[str, dict]] = {}  # asset -> (partition, metadata) of its last day
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
+        key = mat.asset_key.to_user_string()
         row_count = mat.metadata.get("dagster/row_count")
-        if row_count is not None:
-            counts[mat.asset_key.to_user_string()] = row_count.value
+        if row_count is not None and mat.partition is None:
+            counts[key] = row_count.value
+        if mat.partition is not None and mat.partition >= latest.get(key, ("",))[0]:
+            latest[key] = (mat.partition, {k: v.value for k, v in mat.metadata.items()})
     failed_checks = [
         f"{e.asset_key.to_user_string()}:{e.check_name} ({e.severity.value})"
         for e in result.get_asset_check_evaluations()
@@ -27,6 +31,16 @@ def summarize(result: ExecuteInProcessResult, home: Path, seconds: float) -> str
         lines.append(
             f"{name:<26}{counts.get(name, 0):>12,}{counts.get(f'{name}_quarantine', 0):>13,}"
         )
+    if "health_tiers" in latest:
+        day, tiers = latest["health_tiers"]
+        scores = latest["health_scores"][1]
+        lines += [
+            "",
+            f"Daily health check as of {day}: {tiers['critical_last_day']:,} critical, "
+            f"{tiers['at_risk_last_day']:,} at risk, {tiers['healthy_last_day']:,} healthy; "
+            f"mean health {scores['mean_health_score_last_day']:.1f} "
+            f"(old score {scores['mean_health_score_old_last_day']:.1f})",
+        ]
     lines += ["", "Checks not passing: " + (", ".join(failed_checks) or "none")]
     lines += [
         "",

@@ -15,11 +15,12 @@ from typing import Literal
 import dagster_polars
 import polars as pl
 import sqlalchemy as sa
-from dagster import ConfigurableResource, EnvVar, InputContext
+from dagster import ConfigurableResource, EnvVar, InputContext, OutputContext
 from pydantic import Field
 
 from cs_assets.contract.events import EventKind, load_event_mapping
 from cs_assets.ingestion.sources import read_parquet_table, read_postgres_table
+from cs_assets.scoring import Scorecard, ScorecardError, load_scorecard
 
 DEFAULT_MAX_INVALID_SHARE = 0.05
 
@@ -53,6 +54,24 @@ class PolarsParquetIOManager(dagster_polars.PolarsParquetIOManager):
         self, path, context: InputContext, partition_key: str | None = None
     ) -> pl.LazyFrame:
         return pl.scan_parquet(str(path), storage_options=self.storage_options or None)
+
+    def handle_output(self, context: OutputContext, obj) -> None:
+        """Also store a single-run backfill: a dict of frames keyed by partition, one file each.
+
+        Dagster's UPath IO managers refuse outputs spanning several partitions, but a
+        backfill of many days in one run (`BackfillPolicy.single_run()`) produces exactly that.
+        """
+        if not (context.has_asset_partitions and len(context.asset_partition_keys) > 1):
+            super().handle_output(context, obj)
+            return
+        paths = self._get_paths_for_partitions(context)
+        missing = sorted(set(paths) - set(obj))
+        if missing:
+            raise ValueError(f"{context.asset_key.to_user_string()}: no frame for {missing[:3]}")
+        for key, path in paths.items():
+            self.make_directory(path.parent)
+            self.dump_to_path(context=context, obj=obj[key], path=path)
+        context.add_output_metadata({"partitions_written": len(paths)})
 
 
 class RawSourceResource(ConfigurableResource):
@@ -89,6 +108,24 @@ class RawSourceResource(ConfigurableResource):
 
     def event_mapping(self) -> dict[str, EventKind]:
         return load_event_mapping(self.event_mapping_path or None)
+
+
+class ScorecardResource(ConfigurableResource):
+    """The scorecard YAML: weights, thresholds, windows and tier cut-offs."""
+
+    path: str = Field(default="", description="CS_SCORECARD: YAML file; the shipped one if empty")
+
+    def load(self) -> Scorecard:
+        return load_scorecard(self.path or None)
+
+
+def scorecard_from_env(env: Mapping[str, str] = os.environ) -> ScorecardResource:
+    path = env.get("CS_SCORECARD", "")
+    try:
+        load_scorecard(path or None)  # fail at load, naming the bad key
+    except ScorecardError as exc:
+        raise ConfigError(f"CS_SCORECARD: {exc}") from exc
+    return ScorecardResource(path=path)
 
 
 def _float(env: Mapping[str, str], key: str, default: float) -> float:
@@ -128,5 +165,6 @@ def raw_source_from_env(env: Mapping[str, str] = os.environ) -> RawSourceResourc
 def resources_from_env(env: Mapping[str, str] = os.environ) -> dict[str, object]:
     return {
         "raw_source": raw_source_from_env(env),
+        "scorecard": scorecard_from_env(env),
         "io_manager": PolarsParquetIOManager(base_dir=str(cs_home(env) / "storage")),
     }

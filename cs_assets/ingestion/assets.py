@@ -21,6 +21,7 @@ from cs_assets.contract.tables import TABLES, TableSpec
 from cs_assets.ingestion.conform import ROW, ContractSchemaError
 from cs_assets.ingestion.rules import event_kind_expr
 from cs_assets.ingestion.validate import REASON, ValidationResult, validate_table
+from cs_assets.metadata import markdown_table
 from cs_assets.resources import RawSourceResource
 
 # The validated tables each table's row rules look up (foreign keys, signup, membership).
@@ -35,17 +36,11 @@ PREVIEW_ROWS = 10
 BLOCKING_CHECK = "quarantine_share_within_threshold"
 
 
-def _markdown(frame: pl.DataFrame) -> str:
-    header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * frame.width + "\n"
-    rows = "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in frame.iter_rows())
-    return header + rows
-
-
 def _rule_table(result: ValidationResult) -> str:
     counts = result.rule_counts()
     if not counts:
         return "No row was quarantined."
-    return _markdown(pl.DataFrame({"rule": list(counts), "rows": list(counts.values())}))
+    return markdown_table(pl.DataFrame({"rule": list(counts), "rows": list(counts.values())}))
 
 
 def _checks(spec: TableSpec, result: ValidationResult, threshold: float, unmapped: dict):
@@ -164,7 +159,7 @@ def build_ingestion_asset(spec: TableSpec):
                 "rules": MetadataValue.md(_rule_table(result)),
                 # key and reason only: quarantined rows may hold names and emails
                 "preview": MetadataValue.md(
-                    _markdown(result.quarantine.select(preview_cols).head(PREVIEW_ROWS))
+                    markdown_table(result.quarantine.select(preview_cols).head(PREVIEW_ROWS))
                 ),
             },
         )

@@ -1,0 +1,1 @@
+"""Dagster wiring of the daily health check: scores, trend alerts and tiers."""

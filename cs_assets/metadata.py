@@ -1,0 +1,30 @@
+"""Small helpers for materialization metadata shown in the Dagster UI."""
+
+from __future__ import annotations
+
+import polars as pl
+
+
+def markdown_table(frame: pl.DataFrame) -> str:
+    """A frame as a markdown table (values as text; pipes escaped)."""
+    header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * frame.width + "\n"
+    rows = "".join(
+        "| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |\n"
+        for row in frame.iter_rows()
+    )
+    return header + rows
+
+
+def as_frame(loaded: pl.DataFrame | dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """One frame from an input that spans one partition (a frame) or several (a dict)."""
+    if isinstance(loaded, dict):
+        return pl.concat([loaded[k] for k in sorted(loaded)], how="vertical_relaxed")
+    return loaded
+
+
+def by_partition(frame: pl.DataFrame, keys: list[str], column: str = "as_of"):
+    """The output for `keys`: the frame itself for one partition, else a dict per partition."""
+    if len(keys) == 1:
+        return frame
+    day = pl.col(column).cast(pl.String)
+    return {key: frame.filter(day == key) for key in keys}

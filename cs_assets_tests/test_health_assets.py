@@ -1,0 +1,84 @@
+"""Features, scores, alerts and tiers as daily-partitioned assets, backfilled in one run."""
+
+from datetime import timedelta
+
+import polars as pl
+import pytest
+from dagster import DagsterInstance, materialize
+
+from cs_assets.definitions import defs
+from cs_assets.resources import ConfigError, ScorecardResource, resources_from_env
+from cs_assets_tests import factories as f
+from cs_assets_tests.test_ingestion_assets import resources as raw_resources
+
+ASSETS = [a for a in defs.assets]  # every asset of the code location
+DAY_2 = f.REFERENCE.date() - timedelta(days=1)
+DAY_1 = DAY_2 - timedelta(days=1)
+
+
+def busy_household() -> dict[str, pl.DataFrame]:
+    """hh_1 with tasks falling from 30 to 12 across the two 30-day windows: a task alert."""
+    tables = f.minimal_raw()
+    start = f.REFERENCE - timedelta(days=60)
+    rows = [dict(event_id=f"ev_t{i}", household_id="hh_1", user_id="u_1",
+                 occurred_at=start + timedelta(days=i % 28, hours=1), event_type="task_completion")
+            for i in range(30)]
+    rows += [dict(event_id=f"ev_c{i}", household_id="hh_1", user_id="u_1",
+                  occurred_at=start + timedelta(days=31 + i % 26, hours=1),
+                  event_type="task_completion") for i in range(12)]
+    tables["activity_events"] = pl.concat([tables["activity_events"],
+                                           f.frame("activity_events", rows)])
+    return tables
+
+
+@pytest.fixture
+def backfill(tmp_path):
+    f.write_raw(tmp_path / "raw", busy_household())
+    return materialize(
+        ASSETS,
+        resources={**raw_resources(tmp_path / "raw", tmp_path / "out"),
+                   "scorecard": ScorecardResource()},
+        instance=DagsterInstance.ephemeral(),
+        tags={"dagster/asset_partition_range_start": DAY_1.isoformat(),
+              "dagster/asset_partition_range_end": DAY_2.isoformat()},
+    ), tmp_path / "out"
+
+
+def test_one_run_writes_every_day(backfill):
+    result, out = backfill
+    assert result.success
+    for asset in ("household_features", "health_scores", "trend_alerts", "health_tiers"):
+        for day in (DAY_1, DAY_2):
+            frame = pl.read_parquet(out / asset / f"{day.isoformat()}.parquet")
+            assert set(frame["as_of"].cast(pl.String)) <= {day.isoformat()}
+    features = pl.read_parquet(out / "household_features" / f"{DAY_2.isoformat()}.parquet")
+    assert features["household_id"].to_list() == ["hh_1"]  # hh_2 churned before
+    assert features["tasks_completed_30d"].item() == 12
+
+
+def test_checks_pass_and_tiers_are_counted(backfill):
+    result, out = backfill
+    evaluations = {(e.asset_key.to_user_string(), e.check_name): e.passed
+                   for e in result.get_asset_check_evaluations()}
+    for key in [("household_features", "one_row_per_household_per_day"),
+                ("health_scores", "scores_within_0_100"),
+                ("health_scores", "no_missing_score_for_active_household"),
+                ("trend_alerts", "alerts_point_at_existing_households")]:
+        assert evaluations[key] is True, key
+    alerts = pl.read_parquet(out / "trend_alerts" / f"{DAY_2.isoformat()}.parquet")
+    assert alerts["metric"].to_list() == ["task_completion"]
+    tiers = pl.read_parquet(out / "health_tiers" / f"{DAY_2.isoformat()}.parquet")
+    assert tiers["tier"].item() in ("at_risk", "critical")  # one alert makes it at least at risk
+    mat = next(e.event_specific_data.materialization
+               for e in result.get_asset_materialization_events()
+               if e.event_specific_data.materialization.asset_key.to_user_string()
+               == "health_tiers")
+    assert mat.metadata["healthy_last_day"].value == 0
+    assert "task completions" in mat.metadata["top_at_risk"].value
+
+
+def test_bad_scorecard_fails_at_load_naming_the_key(tmp_path):
+    bad = tmp_path / "scorecard.yaml"
+    bad.write_text("health_weights:\n  product_usage: 0.9\n")
+    with pytest.raises(ConfigError, match=r"CS_SCORECARD: .*health_weights"):
+        resources_from_env({"CS_HOME": str(tmp_path), "CS_SCORECARD": str(bad)})
