@@ -18,7 +18,10 @@ def markdown_table(frame: pl.DataFrame) -> str:
 def as_frame(loaded: pl.DataFrame | dict[str, pl.DataFrame]) -> pl.DataFrame:
     """One frame from an input that spans one partition (a frame) or several (a dict)."""
     if isinstance(loaded, dict):
-        return pl.concat([loaded[k] for k in sorted(loaded)], how="vertical_relaxed")
+        # rechunk: polars 2.1 panics ("assertion failed: i < self.len()") formatting strings
+        # over frames built from many chunks
+        return pl.concat([loaded[k] for k in sorted(loaded)], how="vertical_relaxed",
+                         rechunk=True)
     return loaded
 
 
