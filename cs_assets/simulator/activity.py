@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import polars as pl
 
 from cs_assets.simulator.catalog import (
     CORE_FEATURES,
@@ -35,11 +34,6 @@ from cs_assets.simulator.timegrid import (
 
 PREMIUM_CLICK_OFFSET = len(CORE_FEATURES)  # premium click names follow the core features
 N_CLICK_FEATURES = len(FEATURE_NAMES) - len(CORE_FEATURES)
-INTENT_VIEW_RATE = 0.15  # premium page views/day in the weeks before an upgrade
-INTENT_CLICK_RATE = 0.10
-BROWSE_VIEW_RATE = 0.004  # Free households look at Premium now and then without buying
-BROWSE_CLICK_RATE = 0.002
-TRIAL_SHARE = 0.6  # upgraders who started a trial 7-14 days before paying
 
 
 @dataclass(frozen=True)
@@ -83,9 +77,7 @@ def _from_grid(c: _Context, lam: np.ndarray, wgrid: ChunkGrid, code: int):
     h, col = expand(c.rng.poisson(lam))
     day = wgrid.first + col
     us = (
-        c.cal.day_us(day)
-        + local_time_us(c.rng, c.cal.weekend(day))
-        - c.offsets[c.pop.zone[h], day]
+        c.cal.day_us(day) + local_time_us(c.rng, c.cal.weekend(day)) - c.offsets[c.pop.zone[h], day]
     )
     return h, us, np.full(h.shape[0], code, dtype=np.int8)
 
@@ -124,14 +116,14 @@ def _grid_events(c: _Context, wgrid: ChunkGrid):
         (EV["task_completion"], p.task_rate * pets**0.7 * decline * dip),
         (EV["feature_use"], p.feature_use_rate * weekend),
         (EV["recurring_task_create"], p.recurring_task_rate * pets * (1.0 + 2.0 * (tenure < 30))),
-        (EV["photo_upload"], p.photo_rate * pets * weekend**2),
-        (EV["premium_page_view"], INTENT_VIEW_RATE * intent + BROWSE_VIEW_RATE * free),
-        (EV["premium_feature_click"], INTENT_CLICK_RATE * intent + BROWSE_CLICK_RATE * free),
+        (EV["photo_upload"], p.photo_rate * pets * weekend**2),  # photos: weekends above all
+        (EV["premium_page_view"], p.intent_rates[0] * intent + p.browse_rates[0] * free),
+        (EV["premium_feature_click"], p.intent_rates[1] * intent + p.browse_rates[1] * free),
     ]
     adopt_day = _day(cal, life.premium_adopt_us)
     for k in (1, 2, 3):  # analytics, templates, priority support: recurring after adoption
         using = (days[None, :] > adopt_day[:, k, None]) & (days[None, :] < paid_until)
-        rates.append((EV[PREMIUM_FEATURE_EVENTS[k]], p.premium_event_rates[k] * using))
+        rates.append((EV[PREMIUM_FEATURE_EVENTS[k]], p.premium_event_rates[k - 1] * using))
     return [_from_grid(c, eng * lam, wgrid, code) for code, lam in rates]
 
 
@@ -147,8 +139,9 @@ def _life_events(c: _Context):
     paid = life.premium_adopt_us < life.downgrade_us[:, None]
     adopt = np.where(paid, life.premium_adopt_us, NEVER)
     onboarding = np.where(life.onboarding_us < life.downgrade_us, life.onboarding_us, NEVER)
-    trial = np.where(rng.random(len(pop)) < TRIAL_SHARE, _before(rng, life.upgrade_us, 7, 14),
-                     NEVER)
+    trial = np.where(
+        rng.random(len(pop)) < c.p.trial_share, _before(rng, life.upgrade_us, 7, 14), NEVER
+    )
     joins = life.member_join_us[:, 1:]
     lead = np.minimum(
         (rng.uniform(0, 2, joins.shape) * DAY_US).astype(np.int64), joins - pop.signup_us[:, None]
@@ -156,9 +149,8 @@ def _life_events(c: _Context):
     invites = np.where(joins < NEVER, joins - lead, NEVER)
     first_use = np.where(
         life.feature_adopt_us < NEVER,
-        life.feature_adopt_us + (rng.uniform(0, 2, life.feature_adopt_us.shape) * HOUR_US).astype(
-            np.int64
-        ),
+        life.feature_adopt_us
+        + (rng.uniform(0, 2, life.feature_adopt_us.shape) * HOUR_US).astype(np.int64),
         NEVER,
     )
     parts = [_one_off(adopt[:, [k]], EV[name]) for k, name in enumerate(PREMIUM_FEATURE_EVENTS)]
@@ -171,7 +163,7 @@ def _life_events(c: _Context):
     h, k = np.nonzero(first_use < NEVER)
     feature_use = (h, first_use[h, k], np.full(h.size, EV["feature_use"], dtype=np.int8))
     features = [np.full(x[0].size, -1, dtype=np.int8) for x in parts]
-    return parts + [feature_use], features + [life.feature_order[h, k]]
+    return [*parts, feature_use], [*features, life.feature_order[h, k]]
 
 
 def _features(c: _Context, h, us, code, feature) -> np.ndarray:
@@ -188,23 +180,43 @@ def _features(c: _Context, h, us, code, feature) -> np.ndarray:
 
 OWNER_ONLY = np.isin(
     np.arange(len(EVENT_TYPES)),
-    [EV[n] for n in (*PREMIUM_FEATURE_EVENTS, "premium_onboarding_complete", "premium_trial_start",
-                     "downgrade_click", "member_invite", "premium_page_view",
-                     "premium_feature_click")],
+    [
+        EV[n]
+        for n in (
+            *PREMIUM_FEATURE_EVENTS,
+            "premium_onboarding_complete",
+            "premium_trial_start",
+            "downgrade_click",
+            "member_invite",
+            "premium_page_view",
+            "premium_feature_click",
+        )
+    ],
 )
 
 
-def _users(c: _Context, h, us, code) -> np.ndarray:
+def _users(c: _Context, h, us, code, block: int = 1 << 20) -> np.ndarray:
     """Member slot of each event among members present at that instant.
 
     The owner weighs twice another member; in a silent decline the others fade from
-    task completions with the tasks themselves (no collaboration).
+    task completions with the tasks themselves (no collaboration). Blocks of events
+    bound the (events x slots) temporaries.
     """
-    life, p = c.life, c.p
-    level = task_level((us - life.decline_onset_us[h]) / DAY_US, p)
+    slot = np.empty(h.size, dtype=np.int8)
+    for lo in range(0, h.size, block):  # a handful of blocks per chunk
+        part = slice(lo, lo + block)
+        slot[part] = _pick_members(c, h[part], us[part], code[part])
+    return slot
+
+
+def _pick_members(c: _Context, h, us, code) -> np.ndarray:
+    life = c.life
+    level = task_level((us - life.decline_onset_us[h]) / DAY_US, c.p)
     other = np.where(code == EV["task_completion"], level, 1.0)
     present = (life.member_join_us[h] <= us[:, None]) & (us[:, None] < life.member_remove_us[h])
-    weight = present * np.where(np.arange(present.shape[1]) == 0, 2.0, other[:, None])
+    weight = present * np.where(np.arange(present.shape[1]) == 0, 2.0, other[:, None]).astype(
+        np.float32
+    )
     weight[OWNER_ONLY[code], 1:] = 0.0
     cum = np.cumsum(weight, axis=1)
     u = c.rng.random(h.size) * cum[:, -1]
@@ -218,8 +230,7 @@ def _sessions(c: _Context, h, us, slot):
     at = us[pick] + c.rng.integers(5_000_000, 90_000_000, pick.size)
     weekend = np.where(c.cal.weekend(c.cal.day_of(at)), c.p.weekend_factor, 1.0)
     minutes = np.round(
-        c.rng.lognormal(np.log(c.p.session_median_minutes), c.p.session_sigma, pick.size)
-        * weekend,
+        c.rng.lognormal(np.log(c.p.session_median_minutes), c.p.session_sigma, pick.size) * weekend,
         1,
     ).clip(0.5, 240.0)
     ok = (at < c.stop_us[h]) & (at < c.life.member_remove_us[h, slot])

@@ -61,7 +61,7 @@ def draw_invoices(
     prompt = rng.random(m) < 0.85
     delay = np.where(
         recovered,
-        rng.uniform(1, 7, m) * DAY_US,
+        rng.uniform(1, p.payment_retry_days, m) * DAY_US,
         np.where(prompt, rng.uniform(0, 6, m) * HOUR_US, rng.uniform(1, 3, m) * DAY_US),
     ).astype(np.int64)
     lost = failed & ~recovered
@@ -81,13 +81,15 @@ def payments_frame(inv: Invoices, stop_us: np.ndarray, offset: int) -> pl.DataFr
     settled = paid < stop_us[h]
     names = np.array(["paid", "failed", "refunded", "pending"])
     code = np.where((status != FAILED) & ~settled, 3, status)
-    return pl.DataFrame({
-        "h": h + offset,
-        "due_at": to_datetime("due_at", due),
-        "paid_at": to_datetime("paid_at", paid, settled),
-        "amount": inv.amount[keep].astype(np.float64),
-        "status": names[code],
-    })
+    return pl.DataFrame(
+        {
+            "h": h + offset,
+            "due_at": to_datetime("due_at", due),
+            "paid_at": to_datetime("paid_at", paid, settled),
+            "amount": inv.amount[keep].astype(np.float64),
+            "status": names[code],
+        }
+    )
 
 
 def subscription_frame(
@@ -102,24 +104,35 @@ def subscription_frame(
         pop.plan == 2, 2, np.where(downgraded, 0, np.where(upgraded, 1, pop.plan))
     )
     price = np.asarray(PLAN_PRICES)
-    parts = [
-        (np.ones(n, bool), pop.signup_us, "new", None, pop.plan, price[pop.plan]),
-        (upgraded, life.upgrade_us, "upgrade", np.zeros(n, int), np.ones(n, int), price[1]),
-        (downgraded, life.downgrade_us, "downgrade", np.ones(n, int), np.zeros(n, int), 0.0),
-        (churned, churn_us, "cancel", plan_at_churn, None, 0.0),
-    ]
-    plans = pl.Series(PLANS)
+    none = -1  # no plan: before `new`, after `cancel`
+    parts = (
+        (np.ones(n, bool), pop.signup_us, "new", none, pop.plan, price[pop.plan]),
+        (upgraded, life.upgrade_us, "upgrade", 0, 1, price[1]),
+        (downgraded, life.downgrade_us, "downgrade", 1, 0, price[0]),
+        (churned, churn_us, "cancel", plan_at_churn, none, 0.0),
+    )
+
+    def column(value, idx: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(np.asarray(value), (n,))[idx]
+
     frames = []
     for mask, at, kind, src, dst, mrr in parts:  # four change types
         idx = np.flatnonzero(mask)
-        frames.append(pl.DataFrame({
-            "h": idx + offset,
-            "changed_at": to_datetime("changed_at", at[idx]),
-            "change_type": pl.Series([kind] * idx.size, dtype=pl.String),
-            "from_plan": plans.gather(src[idx]) if src is not None else pl.repeat(
-                None, idx.size, dtype=pl.String, eager=True),
-            "to_plan": plans.gather(dst[idx]) if dst is not None else pl.repeat(
-                None, idx.size, dtype=pl.String, eager=True),
-            "mrr_after": np.broadcast_to(np.asarray(mrr, dtype=np.float64), n)[idx],
-        }))
+        frames.append(
+            pl.DataFrame(
+                {
+                    "h": idx + offset,
+                    "changed_at": to_datetime("changed_at", at[idx]),
+                    "change_type": np.full(idx.size, kind),
+                    "from_plan": _plan_names(column(src, idx)),
+                    "to_plan": _plan_names(column(dst, idx)),
+                    "mrr_after": column(mrr, idx).astype(np.float64),
+                }
+            )
+        )
     return pl.concat(frames)
+
+
+def _plan_names(idx: np.ndarray) -> pl.Series:
+    """Plan names for plan indices; -1 is null."""
+    return pl.Series(PLANS).gather(pl.Series(idx.astype(np.int64)).replace(-1, None))

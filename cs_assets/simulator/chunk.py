@@ -3,7 +3,7 @@ churn, then every row those households contribute to the raw tables."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import polars as pl
@@ -17,7 +17,6 @@ from cs_assets.simulator.billing import (
 from cs_assets.simulator.feedback import nps_frame, reviews_frame
 from cs_assets.simulator.hazards import (
     HazardInputs,
-    components,
     draw_churn,
     hazard_truth,
     linear_predictor,
@@ -57,16 +56,30 @@ def rng_for(seed: int, stream: str, chunk: int = 0) -> np.random.Generator:
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """What the household-level outputs need from a chunk (small: one value per household)."""
+
+    churn_us: np.ndarray  # churned_at, NEVER for stayers
+    stop_us: np.ndarray  # min(churned_at, reference time)
+    mechanism: np.ndarray  # index into MECHANISMS, -1 for stayers
+    premium_features_30d: np.ndarray
+    dip_start_us: np.ndarray
+    onset_us: np.ndarray
+
+    @classmethod
+    def concat(cls, parts: list[Outcome]) -> Outcome:
+        """All chunks' outcomes as one, in household order."""
+        return cls(
+            **{f.name: np.concatenate([getattr(o, f.name) for o in parts]) for f in fields(cls)}
+        )
+
+
+@dataclass(frozen=True)
 class ChunkResult:
     events: Events  # chunk-local household index
     hazard: tuple[np.ndarray, ...]  # (h, day, hazard, p_churn_30d), chunk-local h
     frames: dict[str, pl.DataFrame]  # raw-table rows with a global household index `h`
-    churn_us: np.ndarray
-    stop_us: np.ndarray  # min(churned_at, reference time)
-    mechanism: np.ndarray
-    premium_features_30d: np.ndarray
-    dip_start_us: np.ndarray
-    onset_us: np.ndarray
+    outcome: Outcome
 
 
 def simulate_chunk(
@@ -87,11 +100,14 @@ def simulate_chunk(
     onset_day = cal.day_of(life.decline_onset_us)
 
     invoices = draw_invoices(pop, life, cal, p, rng_for(seed, "billing", index))
-    lost_day = cal.day_of(invoices.due_us[invoices.unrecovered]) + 7  # after the retry week
-    trouble = grid.cover(
-        n, invoices.h[invoices.unrecovered], lost_day, lost_day + p.payment_failure_days
-    ) > 0
-    tickets = draw_tickets(pop, life.decline_onset_us, cal, grid, p, rng_for(seed, "support", index))
+    lost_day = cal.day_of(invoices.due_us[invoices.unrecovered]) + p.payment_retry_days
+    trouble = (
+        grid.cover(n, invoices.h[invoices.unrecovered], lost_day, lost_day + p.payment_failure_days)
+        > 0
+    )
+    tickets = draw_tickets(
+        pop, life.decline_onset_us, cal, grid, p, rng_for(seed, "support", index)
+    )
     inputs = HazardInputs(
         signup_day=signup_day,
         paid_start_day=cal.day_of(life.paid_start_us),
@@ -102,23 +118,23 @@ def simulate_chunk(
         ticket_multiplier=tickets.multiplier,
         payment_trouble=trouble,
     )
-    churn = draw_churn(components(inputs, grid, p), pop.signup_us, grid, cal,
-                       rng_for(seed, "churn", index))
+    churn = draw_churn(inputs, pop.signup_us, grid, cal, p, rng_for(seed, "churn", index))
     hazard = hazard_truth(churn, signup_day, grid, cal)
-    stop_us = np.minimum(churn.us, cal.end_us)
+    churn_us, mechanism = churn.us, churn.mechanism
+    del churn, inputs  # the (household x day) hazard is no longer needed
+    stop_us = np.minimum(churn_us, cal.end_us)
 
     events = draw_events(pop, life, cal, offsets, stop_us, p, rng_for(seed, "activity", index))
     records = rng_for(seed, "records", index)
     feedback = rng_for(seed, "feedback", index)
-    nps = nps_frame(pop, life, cal, grid, tickets.multiplier, trouble, stop_us, p, feedback,
-                    offset)
+    nps = nps_frame(pop, life, cal, grid, tickets.multiplier, trouble, stop_us, p, feedback, offset)
     frames = {
         "members": members_frame(life, stop_us, offset),
         "pets": pets_frame(life, stop_us, offset),
         "support_tickets": tickets_frame(
             tickets, pop, stop_us, p, rng_for(seed, "tickets", index), offset
         ),
-        "subscription_changes": subscription_frame(pop, life, churn.us, stop_us, offset),
+        "subscription_changes": subscription_frame(pop, life, churn_us, stop_us, offset),
         "payments": payments_frame(invoices, stop_us, offset),
         "nps_responses": nps,
         "pet_health_observations": observations_frame(
@@ -131,10 +147,12 @@ def simulate_chunk(
         events=events,
         hazard=hazard,
         frames=frames,
-        churn_us=churn.us,
-        stop_us=stop_us,
-        mechanism=churn.mechanism,
-        premium_features_30d=life.premium_features_30d,
-        dip_start_us=life.dip_start_us,
-        onset_us=life.decline_onset_us,
+        outcome=Outcome(
+            churn_us=churn_us,
+            stop_us=stop_us,
+            mechanism=mechanism,
+            premium_features_30d=life.premium_features_30d,
+            dip_start_us=life.dip_start_us,
+            onset_us=life.decline_onset_us,
+        ),
     )

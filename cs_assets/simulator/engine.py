@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from cs_assets.contract.tables import TABLES
 from cs_assets.simulator.activity import Events
 from cs_assets.simulator.catalog import EVENT_TYPES, FEATURE_NAMES, ZONES
-from cs_assets.simulator.chunk import ChunkResult, rng_for, simulate_chunk
+from cs_assets.simulator.chunk import ChunkResult, Outcome, rng_for, simulate_chunk
 from cs_assets.simulator.hazards import ORACLE_DAYS
 from cs_assets.simulator.households import households_frame, referral_codes, truth_frame
 from cs_assets.simulator.ids import household_id, id_width, sequence_id, slot_id
@@ -50,6 +50,8 @@ FINISH: dict[str, tuple[list[str], tuple[str, str] | None]] = {
 
 @dataclasses.dataclass(frozen=True)
 class SimulationSummary:
+    """What a run produced; the CLI prints events per second."""
+
     out_dir: Path
     rows: dict[str, int]  # raw tables and `_truth/*`
     events: int
@@ -58,7 +60,7 @@ class SimulationSummary:
 
 
 def _write(df: pl.DataFrame, path: Path) -> None:
-    """Byte-reproducible Parquet: no statistics, one row group layout per input."""
+    """Parquet without statistics: the same frame always gives the same bytes."""
     df.write_parquet(path, compression="zstd", statistics=False)
 
 
@@ -78,14 +80,16 @@ def _finish(name: str, df: pl.DataFrame, width: int) -> pl.DataFrame:
 
 
 def _events_frame(ev: Events, offset: int, first_id: int, width: int) -> pl.DataFrame:
-    df = pl.DataFrame({
-        "h": ev.h + offset,
-        "us": ev.us,
-        "code": ev.code,
-        "slot": ev.slot,
-        "minutes": ev.minutes,
-        "feature": ev.feature,
-    }).sort(["h", "us", "code"], maintain_order=True)
+    df = pl.DataFrame(
+        {
+            "h": ev.h + offset,
+            "us": ev.us,
+            "code": ev.code,
+            "slot": ev.slot,
+            "minutes": ev.minutes,
+            "feature": ev.feature,
+        }
+    ).sort(["h", "us", "code"], maintain_order=True)
     h, slot, feature = pl.col("h"), pl.col("slot"), pl.col("feature")
     return df.select(
         sequence_id("ev_", first_id, EVENT_ID_WIDTH).alias("event_id"),
@@ -94,19 +98,22 @@ def _events_frame(ev: Events, offset: int, first_id: int, width: int) -> pl.Data
         pl.col("us").cast(pl.Datetime("us", "UTC")).alias("occurred_at"),
         pl.lit(pl.Series(EVENT_TYPES)).gather(pl.col("code")).alias("event_type"),
         pl.col("minutes").fill_nan(None).alias("session_minutes"),
-        pl.lit(pl.Series(FEATURE_NAMES)).gather(pl.when(feature >= 0).then(feature))
+        pl.lit(pl.Series(FEATURE_NAMES))
+        .gather(pl.when(feature >= 0).then(feature))
         .alias("feature_name"),
     )
 
 
 def _hazard_frame(res: ChunkResult, cal: Calendar, offset: int, width: int) -> pl.DataFrame:
     h, day, hazard, p30 = res.hazard
-    return pl.DataFrame({
-        "h": h + offset,
-        "day": (day + cal.epoch_day).astype(np.int32),
-        "hazard": hazard,
-        "p_churn_30d": p30,
-    }).select(
+    return pl.DataFrame(
+        {
+            "h": h + offset,
+            "day": (day + cal.epoch_day).astype(np.int32),
+            "hazard": hazard,
+            "p_churn_30d": p30,
+        }
+    ).select(
         household_id(pl.col("h"), width).alias("household_id"),
         pl.col("day").cast(pl.Date),
         "hazard",
@@ -139,53 +146,22 @@ def simulate(
     the hazard so a Cox fit on the truth covariates recovers the spec's ratios.
     """
     started = time.perf_counter()
-    timings: dict[str, float] = {}
     scale_name, sc = _resolve_scale(scale)
+    if households < 1:
+        raise ValueError(f"households must be at least 1, got {households}")
     p = params or SimulationParams()
     if ph_only:
         p = p.proportional_hazards_only()
     out_dir = Path(out_dir)
-    events_dir = out_dir / "activity_events"
-    truth_dir = out_dir / "_truth"
-    for d in (events_dir, truth_dir):
-        d.mkdir(parents=True, exist_ok=True)
-    for stale in events_dir.glob("part-*.parquet"):
-        stale.unlink()
+    (out_dir / "_truth").mkdir(parents=True, exist_ok=True)
 
     cal = Calendar.build(end_date, sc.signup_spread_days, sc.activity_days, ORACLE_DAYS)
-    offsets = utc_offsets_us(cal, ZONES)
     pop = draw_population(households, cal, sc.signup_spread_days, p, rng_for(seed, "population"))
     width = id_width(households)
-    timings["population"] = time.perf_counter() - started
-
-    frames: dict[str, list[pl.DataFrame]] = {name: [] for name in FINISH}
-    per_household: list[ChunkResult] = []
-    n_events = n_hazard = 0
-    hazard_writer: pq.ParquetWriter | None = None
-    for index, start in enumerate(range(0, households, p.chunk_households)):
-        stop = min(start + p.chunk_households, households)
-        res = simulate_chunk(pop.slice(start, stop), cal, offsets, p, seed, index, start)
-        events = _events_frame(res.events, start, n_events, width)
-        _write(events, events_dir / f"part-{index:05d}.parquet")
-        n_events += events.height
-        hazard = _hazard_frame(res, cal, start, width).to_arrow()
-        if hazard_writer is None:
-            hazard_writer = pq.ParquetWriter(
-                truth_dir / "hazard_daily.parquet", hazard.schema, compression="zstd",
-                write_statistics=False,
-            )
-        hazard_writer.write_table(hazard)
-        n_hazard += hazard.num_rows
-        for name, df in res.frames.items():
-            frames[name].append(df)
-        per_household.append(dataclasses.replace(res, events=None, hazard=None, frames={}))
-    if hazard_writer is not None:
-        hazard_writer.close()
+    timings = {"population": time.perf_counter() - started}
+    outcomes, frames, rows = _run_chunks(out_dir, pop, cal, p, seed, width)
     timings["chunks"] = time.perf_counter() - started - timings["population"]
-
-    rows = _write_tables(out_dir, pop, per_household, frames, p, seed, width)
-    rows["activity_events"] = n_events
-    rows["_truth/hazard_daily"] = n_hazard
+    rows.update(_write_tables(out_dir, pop, outcomes, frames, p, seed, width))
     timings["tables"] = time.perf_counter() - started - sum(timings.values())
     manifest = {
         "seed": seed,
@@ -195,63 +171,87 @@ def simulate(
         "scale_values": dataclasses.asdict(sc),
         "ph_only": ph_only,
         "params": dataclasses.asdict(p),
-        "rows": rows,
+        "rows": dict(sorted(rows.items())),
     }
     (out_dir / "_manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     seconds = time.perf_counter() - started
     timings["total"] = seconds
     (out_dir / "_timings.json").write_text(json.dumps(timings, indent=2) + "\n")
+    events = rows["activity_events"]
     return SimulationSummary(
         out_dir=out_dir,
         rows=rows,
-        events=n_events,
+        events=events,
         seconds=seconds,
-        events_per_second=n_events / seconds if seconds > 0 else 0.0,
+        events_per_second=events / seconds if seconds > 0 else 0.0,
     )
+
+
+def _run_chunks(
+    out_dir: Path, pop: Population, cal: Calendar, p: SimulationParams, seed: int, width: int
+) -> tuple[list[Outcome], dict[str, list[pl.DataFrame]], dict[str, int]]:
+    """Simulate chunk by chunk; events and hazard truth go to disk as each chunk is done."""
+    events_dir = out_dir / "activity_events"
+    events_dir.mkdir(exist_ok=True)
+    for stale in events_dir.glob("part-*.parquet"):  # a previous, larger run's parts
+        stale.unlink()
+    offsets = utc_offsets_us(cal, ZONES)
+    frames: dict[str, list[pl.DataFrame]] = {name: [] for name in FINISH}
+    outcomes: list[Outcome] = []
+    n_events = n_hazard = 0
+    writer: pq.ParquetWriter | None = None
+    for index, start in enumerate(range(0, len(pop), p.chunk_households)):
+        stop = min(start + p.chunk_households, len(pop))
+        res = simulate_chunk(pop.slice(start, stop), cal, offsets, p, seed, index, start)
+        events = _events_frame(res.events, start, n_events, width)
+        _write(events, events_dir / f"part-{index:05d}.parquet")
+        n_events += events.height
+        hazard = _hazard_frame(res, cal, start, width).to_arrow()
+        if writer is None:
+            writer = pq.ParquetWriter(
+                out_dir / "_truth" / "hazard_daily.parquet",
+                hazard.schema,
+                compression="zstd",
+                write_statistics=False,
+            )
+        writer.write_table(hazard)
+        n_hazard += hazard.num_rows
+        for name, df in res.frames.items():
+            frames[name].append(df)
+        outcomes.append(res.outcome)
+        del res, events, hazard  # free this chunk before the next one is drawn
+    if writer is not None:
+        writer.close()
+    return outcomes, frames, {"activity_events": n_events, "_truth/hazard_daily": n_hazard}
 
 
 def _write_tables(
     out_dir: Path,
     pop: Population,
-    chunks: list[ChunkResult],
+    outcomes: list[Outcome],
     frames: dict[str, list[pl.DataFrame]],
     p: SimulationParams,
     seed: int,
     width: int,
 ) -> dict[str, int]:
     """Household-level tables (they need everyone's churn) and every collected table."""
-    churn_us = np.concatenate([c.churn_us for c in chunks])
-    stop_us = np.concatenate([c.stop_us for c in chunks])
-    codes, used = referral_codes(pop, stop_us, p, rng_for(seed, "referrals"))
+    outcome = Outcome.concat(outcomes)
+    codes, used = referral_codes(pop, outcome.stop_us, p, rng_for(seed, "referrals"))
     tables = {
-        "households": households_frame(pop, churn_us, used),
+        "households": households_frame(pop, outcome.churn_us, used),
         "referral_codes": codes.sort("h", "issued_at", maintain_order=True),
         **{name: pl.concat(parts) for name, parts in frames.items()},
+        "_truth/households": truth_frame(pop, outcome, p),
     }
     rows: dict[str, int] = {}
-    h = pl.col("h")
     for name, df in tables.items():
         if name in FINISH:
             df = _finish(name, df, width)
         else:
-            df = df.with_columns(household_id=household_id(h, width)).select(
-                list(TABLES[name].columns)
+            columns = list(TABLES[name].columns) if name in TABLES else df.columns[1:]
+            df = df.with_columns(household_id=household_id(pl.col("h"), width)).select(
+                "household_id", pl.col(columns).exclude("household_id")
             )
         _write(df, out_dir / f"{name}.parquet")
         rows[name] = df.height
-    truth = truth_frame(
-        pop,
-        churn_us,
-        stop_us,
-        np.concatenate([c.mechanism for c in chunks]),
-        np.concatenate([c.premium_features_30d for c in chunks]),
-        np.concatenate([c.dip_start_us for c in chunks]),
-        np.concatenate([c.onset_us for c in chunks]),
-        p,
-    )
-    truth = truth.with_columns(household_id=household_id(h, width)).select(
-        "household_id", pl.exclude("h", "household_id")
-    )
-    _write(truth, out_dir / "_truth" / "households.parquet")
-    rows["_truth/households"] = truth.height
     return rows

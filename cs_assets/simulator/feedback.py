@@ -20,12 +20,14 @@ from cs_assets.simulator.timegrid import DAY_US, Calendar, ChunkGrid, to_datetim
 TEMPLATES_PER_CELL = 3
 THEME_WEIGHTS = np.array([0.30, 0.25, 0.15, 0.15, 0.15])  # ease, features, support, price, rel.
 # Flat template table indexed by (theme, negative, k).
-TEMPLATE_TABLE = pl.Series([
-    NPS_TEMPLATES[(theme, positive)][k]
-    for theme in NPS_THEMES
-    for positive in (True, False)
-    for k in range(TEMPLATES_PER_CELL)
-])
+TEMPLATE_TABLE = pl.Series(
+    [
+        NPS_TEMPLATES[(theme, positive)][k]
+        for theme in NPS_THEMES
+        for positive in (True, False)
+        for k in range(TEMPLATES_PER_CELL)
+    ]
+)
 
 
 def _comments(rng, score, support_touched, price_pain, declining) -> pl.Series:
@@ -47,9 +49,12 @@ def _comments(rng, score, support_touched, price_pain, declining) -> pl.Series:
         np.array(POSITIVE_ENDINGS)[rng.integers(0, len(POSITIVE_ENDINGS), n)],
     )
     return pl.select(
-        pl.when(pl.lit(pl.Series(case)) == 1).then(pl.lit(text).str.to_lowercase())
-        .when(pl.lit(pl.Series(case)) == 2).then(pl.lit(text).str.to_uppercase())
-        .when(pl.lit(pl.Series(case)) == 3).then(pl.lit(text).str.to_titlecase())
+        pl.when(pl.lit(pl.Series(case)) == 1)
+        .then(pl.lit(text).str.to_lowercase())
+        .when(pl.lit(pl.Series(case)) == 2)
+        .then(pl.lit(text).str.to_uppercase())
+        .when(pl.lit(pl.Series(case)) == 3)
+        .then(pl.lit(text).str.to_titlecase())
         .otherwise(pl.lit(text))
         + pl.lit(pl.Series(endings))
     ).to_series()
@@ -91,19 +96,27 @@ def nps_frame(
     downgraded = life.downgrade_us[h] < at
     e = pop.engagement[h]
     latent = (
-        7.0 + 1.3 * e + 1.0 * (mult < 1) - 2.5 * (mult > 1) - 4.0 * progress
-        - 2.5 * downgraded - 1.5 * trouble + rng.normal(0, 1.5, h.size)
+        7.5
+        + 1.3 * e
+        + 1.0 * (mult < 1)
+        - 2.5 * (mult > 1)
+        - 4.0 * progress
+        - 2.5 * downgraded
+        - 1.5 * trouble
+        + rng.normal(0, 1.5, h.size)
     )
     score = np.clip(np.round(latent), 0, 10).astype(np.int64)
     paid_low = (life.paid_start_us[h] < at) & (life.premium_features_30d[h] <= 1)
     comment = _comments(rng, score, mult != 1, downgraded | paid_low, progress > 0)
     has_comment = rng.random(h.size) < p.nps_comment_share
-    return pl.DataFrame({
-        "h": h + offset,
-        "responded_at": to_datetime("responded_at", at),
-        "score": score,
-        "comment": comment.scatter(np.flatnonzero(~has_comment), None),
-    })
+    return pl.DataFrame(
+        {
+            "h": h + offset,
+            "responded_at": to_datetime("responded_at", at),
+            "score": score,
+            "comment": comment.scatter(np.flatnonzero(~has_comment), None),
+        }
+    )
 
 
 def reviews_frame(
@@ -125,9 +138,11 @@ def reviews_frame(
     platform = np.array([name for name, _ in REVIEW_PLATFORMS])[
         rng.choice(weights.size, size=m, p=weights)
     ]
-    return pl.DataFrame({
-        "h": h[keep] + offset,
-        "platform": platform[keep],
-        "rating": rating[keep].astype(np.int64),
-        "submitted_at": to_datetime("submitted_at", submitted[keep]),
-    })
+    return pl.DataFrame(
+        {
+            "h": h[keep] + offset,
+            "platform": platform[keep],
+            "rating": rating[keep].astype(np.int64),
+            "submitted_at": to_datetime("submitted_at", submitted[keep]),
+        }
+    )

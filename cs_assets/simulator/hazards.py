@@ -60,35 +60,52 @@ def task_level(days_since_onset, p: SimulationParams):
     return np.maximum(p.decline_min_level, 1.0 - fall)
 
 
-def components(x: HazardInputs, grid: ChunkGrid, p: SimulationParams) -> list[np.ndarray]:
-    """The six hazard components (n, ncols), in MECHANISMS order."""
-    days = grid.days[None, :]
-    tenure = days - x.signup_day[:, None]
-    alive = tenure >= 0
-    t = np.maximum(tenure, 0) / weibull_scale(p)
-    h0 = np.where(alive, (t + 1.0 / weibull_scale(p)) ** p.weibull_shape - t**p.weibull_shape, 0)
+@dataclass(frozen=True)
+class Cells:
+    """Where to evaluate the hazard: the whole chunk grid, or given (row, column) pairs."""
+
+    rows: np.ndarray | None = None  # None: every cell
+    cols: np.ndarray | None = None
+
+    def per_household(self, v: np.ndarray) -> np.ndarray:
+        return v[:, None] if self.rows is None else v[self.rows]
+
+    def per_cell(self, g: np.ndarray) -> np.ndarray:
+        return g if self.rows is None else g[self.rows, self.cols]
+
+    def days(self, grid: ChunkGrid) -> np.ndarray:
+        return grid.days[None, :] if self.rows is None else grid.first + self.cols
+
+
+def components(x: HazardInputs, at: Cells, grid: ChunkGrid, p: SimulationParams):
+    """Yield the six hazard components at `at`, in MECHANISMS order (one array at a time)."""
+    days = at.days(grid)
+    tenure = days - at.per_household(x.signup_day)
+    scale = weibull_scale(p)
+    t = np.maximum(tenure, 0) / scale
+    h0 = np.where(tenure >= 0, (t + 1.0 / scale) ** p.weibull_shape - t**p.weibull_shape, 0.0)
     premium_term = np.where(
-        days >= x.paid_start_day[:, None],
-        p.hr_premium_feature ** x.premium_features_30d[:, None].astype(np.float64),
+        days >= at.per_household(x.paid_start_day),
+        p.hr_premium_feature ** at.per_household(x.premium_features_30d).astype(np.float64),
         1.0,
     )
-    base = h0 * np.exp(x.linear_predictor)[:, None] * premium_term
-    no_signal = np.where(alive, p.no_signal_hazard, 0.0)
-    m = x.ticket_multiplier
-    below, above = np.minimum(m, 1.0), np.maximum(m - 1.0, 0.0)
+    base = h0 * np.exp(at.per_household(x.linear_predictor)) * premium_term
+    no_signal = np.where(tenure >= 0, p.no_signal_hazard, 0.0)
+    m = at.per_cell(x.ticket_multiplier)
+    yield base * np.minimum(m, 1.0)
+    yield no_signal * np.minimum(m, 1.0)
+    yield (base + no_signal) * np.maximum(m - 1.0, 0.0)
+    del base, no_signal, h0, premium_term
     ramp = np.clip(
-        (days - x.onset_day[:, None] - p.decline_hazard_start_days)
+        (days - at.per_household(x.onset_day) - p.decline_hazard_start_days)
         / (p.decline_hazard_full_days - p.decline_hazard_start_days),
         0.0,
         1.0,
     )
-    decline = p.decline_max_hazard * ramp**p.decline_hazard_power
-    since = days - x.downgrade_day[:, None]
-    downgrade = np.where((since >= 0) & (since < p.post_downgrade_days),
-                         p.post_downgrade_hazard, 0.0)
-    payment = np.where(x.payment_trouble, p.payment_failure_hazard, 0.0)
-    return [base * below, no_signal * below, (base + no_signal) * above, decline, downgrade,
-            payment]
+    yield p.decline_max_hazard * ramp**p.decline_hazard_power
+    since = days - at.per_household(x.downgrade_day)
+    yield np.where((since >= 0) & (since < p.post_downgrade_days), p.post_downgrade_hazard, 0.0)
+    yield np.where(at.per_cell(x.payment_trouble), p.payment_failure_hazard, 0.0)
 
 
 @dataclass(frozen=True)
@@ -96,35 +113,40 @@ class Churn:
     day: np.ndarray  # global churn day (NO_DAY: survives the grid)
     us: np.ndarray  # churned_at, NEVER unless before the reference time
     mechanism: np.ndarray  # index into MECHANISMS, -1 for no churn before the reference time
-    hazard: np.ndarray  # (n, ncols) total daily hazard
+    cumulative: np.ndarray  # (n, ncols + 1) hazard summed over the days before each column
 
 
 def draw_churn(
-    comps: list[np.ndarray],
+    x: HazardInputs,
     signup_us: np.ndarray,
     grid: ChunkGrid,
     cal: Calendar,
+    p: SimulationParams,
     rng: np.random.Generator,
 ) -> Churn:
-    total = comps[0].copy()
-    for c in comps[1:]:  # six components; summing in place avoids a stacked copy
+    """First day the cumulative hazard reaches an Exp(1) draw; mechanism by component share."""
+    n = signup_us.shape[0]
+    cum = np.zeros((n, grid.ncols + 1))
+    total = cum[:, 1:]
+    for c in components(x, Cells(), grid, p):  # six components, summed in place
         total += c
-    threshold = rng.standard_exponential(total.shape[0])
-    hit = np.cumsum(total, axis=1) >= threshold[:, None]
-    any_hit = hit.any(axis=1)
+    np.cumsum(total, axis=1, out=total)
+    hit = total >= rng.standard_exponential(n)[:, None]
     col = np.argmax(hit, axis=1)
-    day = np.where(any_hit, grid.first + col, NO_DAY)
+    day = np.where(hit[np.arange(n), col], grid.first + col, NO_DAY)
+    del hit
     observed = day < cal.end_index
     rows = np.flatnonzero(observed)
-    at = np.stack([c[rows, col[rows]] for c in comps], axis=1)
-    cum = np.cumsum(at, axis=1)
-    pick = (cum < rng.random(rows.size)[:, None] * cum[:, -1:]).sum(axis=1)
-    mechanism = np.full(total.shape[0], -1, dtype=np.int8)
+    share = np.cumsum(
+        np.stack(list(components(x, Cells(rows, col[rows]), grid, p)), axis=1), axis=1
+    )
+    pick = (share < rng.random(rows.size)[:, None] * share[:, -1:]).sum(axis=1)
+    mechanism = np.full(n, -1, dtype=np.int8)
     mechanism[rows] = pick
     lo = np.maximum(cal.day_us(np.minimum(day, cal.n_days)), signup_us)
     hi = cal.day_us(np.minimum(day, cal.n_days) + 1)
-    us = lo + (rng.random(total.shape[0]) * (hi - lo)).astype(np.int64)
-    return Churn(day=day, us=np.where(observed, us, NEVER), mechanism=mechanism, hazard=total)
+    us = lo + (rng.random(n) * (hi - lo)).astype(np.int64)
+    return Churn(day=day, us=np.where(observed, us, NEVER), mechanism=mechanism, cumulative=cum)
 
 
 def hazard_truth(churn: Churn, signup_day: np.ndarray, grid: ChunkGrid, cal: Calendar):
@@ -132,14 +154,12 @@ def hazard_truth(churn: Churn, signup_day: np.ndarray, grid: ChunkGrid, cal: Cal
 
     p_churn_30d = 1 - exp(-sum of the latent hazard over the day and the 29 after it).
     """
-    total = churn.hazard
-    cum = np.zeros((total.shape[0], total.shape[1] + 1))
-    np.cumsum(total, axis=1, out=cum[:, 1:])
-    next30 = cum[:, ORACLE_DAYS:] - cum[:, : cum.shape[1] - ORACLE_DAYS]
+    cum = churn.cumulative
     last = np.minimum(churn.day, cal.end_index - 1)
     days = grid.days
     mask = (days[None, :] >= signup_day[:, None]) & (days[None, :] <= last[:, None])
     rows, cols = np.nonzero(mask)
-    p30 = -np.expm1(-next30[rows, cols])
-    return rows, days[cols], total[rows, cols].astype(np.float32), p30.astype(np.float32)
-
+    start = cum[rows, cols]
+    hazard = cum[rows, cols + 1] - start
+    p30 = -np.expm1(-(cum[rows, cols + ORACLE_DAYS] - start))
+    return rows, days[cols], hazard.astype(np.float32), p30.astype(np.float32)

@@ -14,6 +14,7 @@ from cs_assets.simulator.catalog import (
     REFERRAL_ALPHABET,
     ZONES,
 )
+from cs_assets.simulator.chunk import Outcome
 from cs_assets.simulator.lifecycle import after
 from cs_assets.simulator.params import MECHANISMS, PLANS, SimulationParams
 from cs_assets.simulator.population import Population
@@ -53,16 +54,23 @@ def referral_codes(
     unknown = ~uses & (rng.random(n) < p.unknown_referral_share)
     legacy = np.char.add(
         np.char.upper(np.array(FIRST_NAMES)[rng.integers(0, len(FIRST_NAMES), n)]),
-        np.char.add("-PETS-", (pop.signup_us.astype("datetime64[us]").astype("datetime64[Y]")
-                               .astype(np.int64) + 1970).astype(str)),
+        np.char.add(
+            "-PETS-",
+            (
+                pop.signup_us.astype("datetime64[us]").astype("datetime64[Y]").astype(np.int64)
+                + 1970
+            ).astype(str),
+        ),
     )
     bogus = np.where(rng.random(n) < 0.5, legacy, _random_codes(rng, n))
     used = np.where(unknown, bogus, used)
-    table = pl.DataFrame({
-        "code": codes,
-        "h": holder,
-        "issued_at": to_datetime("issued_at", issued[holder]),
-    })
+    table = pl.DataFrame(
+        {
+            "code": codes,
+            "h": holder,
+            "issued_at": to_datetime("issued_at", issued[holder]),
+        }
+    )
     return table, pl.Series("referral_code_used", used).replace("", None)
 
 
@@ -75,51 +83,52 @@ def households_frame(
         np.char.add(np.char.lower(first), "."),
         np.char.add(
             np.char.lower(last),
-            np.char.add(pop.email_no.astype(str), np.char.add("@", np.array(EMAIL_DOMAINS)[
-                pop.domain])),
+            np.char.add(
+                pop.email_no.astype(str), np.char.add("@", np.array(EMAIL_DOMAINS)[pop.domain])
+            ),
         ),
     )
     zone = pl.Series(ZONES).gather(pl.Series(pop.zone.astype(np.int64)).replace(len(ZONES), None))
-    return pl.DataFrame({
-        "h": np.arange(len(pop)),
-        "created_at": to_datetime("created_at", pop.signup_us),
-        "region": np.array(REGIONS)[pop.region],
-        "timezone": zone,
-        "owner_name": np.char.add(np.char.add(first, " "), last),
-        "email": email,
-        "email_opt_out": pop.opt_out,
-        "referral_code_used": referral_used,
-        "churned_at": to_datetime("churned_at", churn_us, churn_us < NEVER),
-    })
-
-
-def truth_frame(
-    pop: Population,
-    churn_us: np.ndarray,
-    stop_us: np.ndarray,
-    mechanism: np.ndarray,
-    premium_features_30d: np.ndarray,
-    dip_start_us: np.ndarray,
-    onset_us: np.ndarray,
-    p: SimulationParams,
-) -> pl.DataFrame:
-    """Ground truth per household: how (and whether) it churned and its Cox covariates."""
-    mech = pl.Series(MECHANISMS).gather(
-        pl.Series(mechanism.astype(np.int64)).replace(-1, None)
+    return pl.DataFrame(
+        {
+            "h": np.arange(len(pop)),
+            "created_at": to_datetime("created_at", pop.signup_us),
+            "region": np.array(REGIONS)[pop.region],
+            "timezone": zone,
+            "owner_name": np.char.add(np.char.add(first, " "), last),
+            "email": email,
+            "email_opt_out": pop.opt_out,
+            "referral_code_used": referral_used,
+            "churned_at": to_datetime("churned_at", churn_us, churn_us < NEVER),
+        }
     )
-    return pl.DataFrame({
-        "h": np.arange(len(pop)),
-        "churn_mechanism": mech,
-        "churned_at": to_datetime("churned_at", churn_us, churn_us < NEVER),
-        "plan_at_signup": np.array(PLANS)[pop.plan],
-        "premium_at_signup": pop.plan > 0,
-        "initial_pets": pop.pets0.astype(np.int64),
-        "initial_members": pop.members0.astype(np.int64),
-        "premium_features_first_30d": premium_features_30d.astype(np.int64),
-        "latent_engagement": pop.engagement,
-        "health_equivalent": np.clip(
-            p.health_mean + p.health_points_per_sd * pop.engagement, 0, 100
-        ),
-        "benign_dip": dip_start_us < stop_us,
-        "decline_onset_at": to_datetime("decline_onset_at", onset_us, onset_us < stop_us),
-    })
+
+
+def truth_frame(pop: Population, outcome: Outcome, p: SimulationParams) -> pl.DataFrame:
+    """Ground truth per household: how (and whether) it churned and its Cox covariates.
+
+    `premium_at_signup` counts Enterprise as paid (the spec's plan_type[Premium]);
+    `premium_features_first_30d` counts features adopted within 30 days of becoming paid.
+    """
+    churn, stop = outcome.churn_us, outcome.stop_us
+    mechanism = pl.Series(outcome.mechanism.astype(np.int64)).replace(-1, None)
+    return pl.DataFrame(
+        {
+            "h": np.arange(len(pop)),
+            "churn_mechanism": pl.Series(MECHANISMS).gather(mechanism),
+            "churned_at": to_datetime("churned_at", churn, churn < NEVER),
+            "plan_at_signup": np.array(PLANS)[pop.plan],
+            "premium_at_signup": pop.plan > 0,
+            "initial_pets": pop.pets0.astype(np.int64),
+            "initial_members": pop.members0.astype(np.int64),
+            "premium_features_first_30d": outcome.premium_features_30d.astype(np.int64),
+            "latent_engagement": pop.engagement,
+            "health_equivalent": np.clip(
+                p.health_mean + p.health_points_per_sd * pop.engagement, 0, 100
+            ),
+            "benign_dip": outcome.dip_start_us < stop,
+            "decline_onset_at": to_datetime(
+                "decline_onset_at", outcome.onset_us, outcome.onset_us < stop
+            ),
+        }
+    )

@@ -105,9 +105,7 @@ def _slots(
     """
     n = signup.shape[0]
     k = np.arange(n_initial)[None, :]
-    first = signup[:, None] + (rng.random((n, n_initial)) * settle_hours * HOUR_US).astype(
-        np.int64
-    )
+    first = signup[:, None] + (rng.random((n, n_initial)) * settle_hours * HOUR_US).astype(np.int64)
     joined = np.where(k < initial[:, None], first, NEVER)
     joined[:, 0] = signup
     gaps = np.cumsum(_waits(rng, growth_rate, n_slots - n_initial), axis=1)
@@ -145,8 +143,14 @@ def draw_lifecycle(pop: Population, p: SimulationParams, rng: np.random.Generato
     growth = np.exp(p.engagement_activity * pop.engagement) / 365.0
 
     joins = _slots(
-        rng, pop.signup_us, pop.members0, INITIAL_MEMBER_SLOTS, MEMBER_SLOTS,
-        p.member_growth_per_year * growth, onset, settle_hours=2.0,
+        rng,
+        pop.signup_us,
+        pop.members0,
+        INITIAL_MEMBER_SLOTS,
+        MEMBER_SLOTS,
+        p.member_growth_per_year * growth,
+        onset,
+        settle_hours=2.0,
     )
     removable = (np.arange(MEMBER_SLOTS) > 0)[None, :] & (
         rng.random((n, MEMBER_SLOTS)) < p.member_removal_share
@@ -154,8 +158,14 @@ def draw_lifecycle(pop: Population, p: SimulationParams, rng: np.random.Generato
     leaves = np.where(removable, after(joins, rng.exponential(180.0, (n, MEMBER_SLOTS))), NEVER)
 
     adds = _slots(
-        rng, pop.signup_us, pop.pets0, INITIAL_PET_SLOTS, PET_SLOTS,
-        p.pet_growth_per_year * growth, onset, settle_hours=0.5,
+        rng,
+        pop.signup_us,
+        pop.pets0,
+        INITIAL_PET_SLOTS,
+        PET_SLOTS,
+        p.pet_growth_per_year * growth,
+        onset,
+        settle_hours=0.5,
     )
     pet_leaves = after(adds, _waits(rng, np.full(n, p.pet_removal_per_year / 365.0), PET_SLOTS))
     species_p = np.array([w for _, w in SPECIES])

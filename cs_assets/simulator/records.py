@@ -11,7 +11,10 @@ from cs_assets.simulator.population import Population
 from cs_assets.simulator.timegrid import DAY_US, Calendar, to_datetime
 
 WEEK_US = 7 * DAY_US
-WEIGHT_KG = {0: (18.0, 0.45), 1: (4.5, 0.2)}  # dogs and cats: median kg, lognormal sigma
+# Median kg and lognormal sigma per species (SPECIES order); only dogs and cats are weighed.
+WEIGHT_MEDIAN_KG = np.array([18.0, 4.5, 0, 0, 0, 0, 0])
+WEIGHT_SIGMA = np.array([0.45, 0.2, 0, 0, 0, 0, 0])
+WEIGHED_SHARE = 0.4  # tracked dogs and cats also weighed every fourth week
 GOAL_STEPS = np.array([1, 5, 7, 11])  # coprime with 12 goals: 2-4 distinct goals a quarter
 
 
@@ -19,13 +22,15 @@ def members_frame(life: Lifecycle, stop_us: np.ndarray, offset: int) -> pl.DataF
     """Owner at signup, others at or after it; removals kept only before churn."""
     h, slot = np.nonzero(life.member_join_us < stop_us[:, None])
     removed = life.member_remove_us[h, slot]
-    return pl.DataFrame({
-        "h": h + offset,
-        "slot": slot.astype(np.int8),
-        "role": np.where(slot == 0, "owner", "member"),
-        "joined_at": to_datetime("joined_at", life.member_join_us[h, slot]),
-        "removed_at": to_datetime("removed_at", removed, removed < stop_us[h]),
-    })
+    return pl.DataFrame(
+        {
+            "h": h + offset,
+            "slot": slot.astype(np.int8),
+            "role": np.where(slot == 0, "owner", "member"),
+            "joined_at": to_datetime("joined_at", life.member_join_us[h, slot]),
+            "removed_at": to_datetime("removed_at", removed, removed < stop_us[h]),
+        }
+    )
 
 
 def pets_frame(life: Lifecycle, stop_us: np.ndarray, offset: int) -> pl.DataFrame:
@@ -35,17 +40,19 @@ def pets_frame(life: Lifecycle, stop_us: np.ndarray, offset: int) -> pl.DataFram
     age = life.pet_age_days[h, slot]
     known = np.isfinite(age)
     birth = added // DAY_US - np.where(known, age, 0).astype(np.int64)
-    return pl.DataFrame({
-        "h": h + offset,
-        "slot": slot.astype(np.int8),
-        "species": np.array([s for s, _ in SPECIES])[life.pet_species[h, slot]],
-        "birth_date": pl.Series(birth, dtype=pl.Int32)
-        .scatter(np.flatnonzero(~known), None)
-        .cast(pl.Date),
-        "added_at": to_datetime("added_at", added),
-        "removed_at": to_datetime("removed_at", removed, removed < stop_us[h]),
-        "has_medical_needs": life.pet_medical[h, slot],
-    })
+    return pl.DataFrame(
+        {
+            "h": h + offset,
+            "slot": slot.astype(np.int8),
+            "species": np.array([s for s, _ in SPECIES])[life.pet_species[h, slot]],
+            "birth_date": pl.Series(birth, dtype=pl.Int32)
+            .scatter(np.flatnonzero(~known), None)
+            .cast(pl.Date),
+            "added_at": to_datetime("added_at", added),
+            "removed_at": to_datetime("removed_at", removed, removed < stop_us[h]),
+            "has_medical_needs": life.pet_medical[h, slot],
+        }
+    )
 
 
 def observations_frame(
@@ -63,9 +70,9 @@ def observations_frame(
     Wellness drifts up for engaged households, down for disengaged ones, and falls in
     a silent decline (the spec's petHealthTrends).
     """
-    h, slot = np.nonzero((life.pet_add_us < stop_us[:, None]) & (
-        rng.random(life.pet_add_us.shape) < tracked_share
-    ))
+    h, slot = np.nonzero(
+        (life.pet_add_us < stop_us[:, None]) & (rng.random(life.pet_add_us.shape) < tracked_share)
+    )
     first = life.pet_add_us[h, slot] + (rng.uniform(0, 7, h.size) * DAY_US).astype(np.int64)
     end = np.minimum(life.pet_remove_us[h, slot], stop_us[h])
     window = cal.day_us(cal.window_start)
@@ -85,21 +92,24 @@ def observations_frame(
         + rng.normal(0, 3, pet.size)
     ).clip(0, 100)
     species = life.pet_species[h, slot]
-    median = np.array([WEIGHT_KG.get(s, (0, 0))[0] for s in range(len(SPECIES))])[species]
-    sigma = np.array([WEIGHT_KG.get(s, (0, 0))[1] for s in range(len(SPECIES))])[species]
-    weighed = (median > 0) & (rng.random(h.size) < 0.4)
-    kg = median * np.exp(sigma * rng.standard_normal(h.size))
+    median = WEIGHT_MEDIAN_KG[species]
+    weighed = (median > 0) & (rng.random(h.size) < WEIGHED_SHARE)
+    kg = median * np.exp(WEIGHT_SIGMA[species] * rng.standard_normal(h.size))
     w = np.flatnonzero(weighed[pet] & (k % 4 == 0))
-    return pl.DataFrame({
-        "h": np.concatenate([h[pet], h[pet[w]]]) + offset,
-        "slot": np.concatenate([slot[pet], slot[pet[w]]]).astype(np.int8),
-        "observed_at": to_datetime("observed_at", np.concatenate([at, at[w]])),
-        "metric": np.repeat(["wellness_score", "weight_kg"], [pet.size, w.size]),
-        "value": np.concatenate([
-            np.round(wellness, 1),
-            np.round(kg[pet[w]] * (1 + rng.normal(0, 0.02, w.size)), 2),
-        ]),
-    })
+    return pl.DataFrame(
+        {
+            "h": np.concatenate([h[pet], h[pet[w]]]) + offset,
+            "slot": np.concatenate([slot[pet], slot[pet[w]]]).astype(np.int8),
+            "observed_at": to_datetime("observed_at", np.concatenate([at, at[w]])),
+            "metric": np.repeat(["wellness_score", "weight_kg"], [pet.size, w.size]),
+            "value": np.concatenate(
+                [
+                    np.round(wellness, 1),
+                    np.round(kg[pet[w]] * (1 + rng.normal(0, 0.02, w.size)), 2),
+                ]
+            ),
+        }
+    )
 
 
 def _quarter_index(us: np.ndarray) -> np.ndarray:
@@ -120,19 +130,23 @@ def success_plans_frame(
     goals = rng.integers(2, 5, hq.size)
     row = np.repeat(np.arange(hq.size), goals)
     j = np.arange(row.size) - np.repeat(np.cumsum(goals) - goals, goals)
-    goal = (rng.integers(0, len(SUCCESS_GOALS), hq.size)[row]
-            + j * rng.choice(GOAL_STEPS, hq.size)[row]) % len(SUCCESS_GOALS)
+    goal = (
+        rng.integers(0, len(SUCCESS_GOALS), hq.size)[row] + j * rng.choice(GOAL_STEPS, hq.size)[row]
+    ) % len(SUCCESS_GOALS)
     e = pop.engagement[ent[hq[row]]]
     done = q[row] < q1[hq[row]]
     achieved = rng.random(row.size) < 1 / (1 + np.exp(-(0.5 + 0.8 * e)))
     started = rng.random(row.size) < 0.6
-    status = np.where(done, np.where(achieved, "achieved", "missed"),
-                      np.where(started, "in_progress", "planned"))
+    status = np.where(
+        done, np.where(achieved, "achieved", "missed"), np.where(started, "in_progress", "planned")
+    )
     year, quarter = 1970 + q[row] // 4, q[row] % 4 + 1
-    return pl.DataFrame({
-        "h": ent[hq[row]] + offset,
-        "quarter": pl.Series(year.astype(str)) + "-Q" + pl.Series(quarter.astype(str)),
-        "goal": np.array(SUCCESS_GOALS)[goal],
-        "status": status,
-        "j": j,
-    })
+    return pl.DataFrame(
+        {
+            "h": ent[hq[row]] + offset,
+            "quarter": pl.Series(year.astype(str)) + "-Q" + pl.Series(quarter.astype(str)),
+            "goal": np.array(SUCCESS_GOALS)[goal],
+            "status": status,
+            "j": j,
+        }
+    )

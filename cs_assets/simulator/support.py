@@ -42,7 +42,7 @@ def _renewals(rng, signup_us, gap_days: float, shape: float, until_us: int):
 
 def _trailing(grid: np.ndarray, window: int) -> np.ndarray:
     """Sum over the `window` days strictly before each day (cumulative sums, no loop)."""
-    c = np.zeros((grid.shape[0], grid.shape[1] + 1), dtype=np.float64)
+    c = np.zeros((grid.shape[0], grid.shape[1] + 1), dtype=grid.dtype)
     np.cumsum(grid, axis=1, out=c[:, 1:])
     lo = np.maximum(np.arange(grid.shape[1]) - window, 0)
     return c[:, :-1] - c[:, lo]
@@ -87,7 +87,10 @@ def draw_tickets(
     for cls in (1, 2, 3):  # occasional, frequent, high-touch
         rows = np.flatnonzero(pop.support_class == cls)
         r, at = _renewals(
-            rng, pop.signup_us[rows], p.ticket_gap_days[cls - 1], p.ticket_gap_shape[cls - 1],
+            rng,
+            pop.signup_us[rows],
+            p.ticket_gap_days[cls - 1],
+            p.ticket_gap_shape[cls - 1],
             until,
         )
         hs.append(rows[r])
@@ -100,7 +103,7 @@ def draw_tickets(
     h, at, csat = h[keep], at[keep], csat[keep].astype(np.int8)
     cell = h * grid.ncols + (cal.day_of(at) - grid.first)
     size = len(pop) * grid.ncols
-    counts = np.bincount(cell, minlength=size).reshape(len(pop), grid.ncols)
+    counts = np.bincount(cell, minlength=size).reshape(len(pop), grid.ncols).astype(np.int32)
     csat_sum = np.bincount(cell, weights=csat, minlength=size).reshape(counts.shape)
     window = p.ticket_window_days
     mult = ticket_multiplier(_trailing(counts, window), _trailing(csat_sum, window), p)
@@ -118,8 +121,9 @@ def tickets_frame(
     """Ticket rows before churn / the reference time, with resolution and CSAT."""
     m, created = t.h.shape[0], t.us
     priority = rng.choice(4, size=m, p=p.ticket_priority_probs)
-    hours = rng.lognormal(np.log(np.asarray(p.resolution_median_hours)[priority]),
-                          p.resolution_sigma)
+    hours = rng.lognormal(
+        np.log(np.asarray(p.resolution_median_hours)[priority]), p.resolution_sigma
+    )
     critical = priority == 3
     stuck = critical & (rng.random(m) < p.critical_stuck_share)
     hours = np.where(stuck, rng.lognormal(np.log(8 * 24.0), 0.5, m), hours)
@@ -131,12 +135,13 @@ def tickets_frame(
     category = rng.choice(len(cats), size=m, p=cats)
     keep = (created >= pop.signup_us[t.h]) & (created < stop)
     csat = pl.Series("csat_score", t.csat.astype(np.int64)).scatter(np.flatnonzero(~rated), None)
-    return pl.DataFrame({
-        "h": t.h + offset,
-        "created_at": to_datetime("created_at", created),
-        "resolved_at": to_datetime("resolved_at", resolved, is_resolved),
-        "priority": np.array(TICKET_PRIORITIES)[priority],
-        "csat_score": csat,
-        "category": np.array([c for c, _ in TICKET_CATEGORIES])[category],
-    }).filter(pl.Series(keep))
-
+    return pl.DataFrame(
+        {
+            "h": t.h + offset,
+            "created_at": to_datetime("created_at", created),
+            "resolved_at": to_datetime("resolved_at", resolved, is_resolved),
+            "priority": np.array(TICKET_PRIORITIES)[priority],
+            "csat_score": csat,
+            "category": np.array([c for c, _ in TICKET_CATEGORIES])[category],
+        }
+    ).filter(pl.Series(keep))

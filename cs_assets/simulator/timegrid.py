@@ -28,7 +28,9 @@ class Calendar:
     horizon: int  # latent days after end_date (the 30-day oracle looks past the end)
 
     @classmethod
-    def build(cls, end_date: dt.date, spread_days: int, activity_days: int, horizon: int):
+    def build(
+        cls, end_date: dt.date, spread_days: int, activity_days: int, horizon: int
+    ) -> Calendar:
         span = max(spread_days, activity_days)
         return cls(end_date - dt.timedelta(days=span), span, span - activity_days, horizon)
 
