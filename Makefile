@@ -9,7 +9,7 @@ DEMO_END_DATE ?= 2026-11-01
 DEMO_HOUSEHOLDS ?= 3000
 DEMO_SEED ?= 7
 
-.PHONY: install demo test lint ui mlflow-ui bench clean
+.PHONY: install demo test lint ui mlflow-ui bench evaluate clean
 
 install: $(VENV)/.installed
 
@@ -41,6 +41,10 @@ mlflow-ui: install
 	@mkdir -p $(CS_HOME)/mlartifacts
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CS_HOME)/mlflow.db \
 		--default-artifact-root $(CS_HOME)/mlartifacts --port 5000
+
+# Early warning of the new vs the old health score on the demo data (run `make demo` first).
+evaluate: install
+	$(BIN)/python -m cs_assets.evaluation.run --raw-dir $(CS_HOME)/raw --days 180
 
 clean:
 	rm -rf $(CS_HOME)

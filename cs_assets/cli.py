@@ -103,9 +103,22 @@ def _demo(args: argparse.Namespace) -> None:
             tags={"dagster/asset_partition_range_start": first_day.isoformat(),
                   "dagster/asset_partition_range_end": args.end_date.isoformat()},
         )
-    print(summarize(result, home, time.perf_counter() - started))
+    rates = _early_warning(home, raw_dir) if result.success else None
+    print(summarize(result, home, time.perf_counter() - started, rates))
     if not result.success:
         sys.exit(1)
+
+
+def _early_warning(home: Path, raw_dir: Path):
+    """New vs old score at a 10% daily alert budget, on the days the demo just scored."""
+    import polars as pl
+
+    from cs_assets.evaluation.early_warning import churn_frame, early_warning_rates
+
+    scores = pl.read_parquet(home / "storage" / "health_scores" / "*.parquet",
+                             columns=["household_id", "as_of", "health_score", "health_score_old"])
+    households = pl.read_parquet(raw_dir / "households.parquet")
+    return early_warning_rates(scores, churn_frame(raw_dir, households))
 
 
 def _iso_date(value: str) -> date:

@@ -4,12 +4,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
 from dagster import ExecuteInProcessResult
 
 from cs_assets.contract.tables import TABLES
 
 
-def summarize(result: ExecuteInProcessResult, home: Path, seconds: float) -> str:
+def _early_warning_lines(rates: pl.DataFrame) -> list[str]:
+    by_score = {row["score"]: row for row in rates.iter_rows(named=True)}
+    new, old = by_score["health_score"], by_score["health_score_old"]
+    return [
+        "",
+        f"Early warning (the lowest {new['budget']:.0%} of households flagged each day; "
+        "flagged 30-60 days before churning):",
+        f"  new health score: {new['churner_rate']:.1%} of {new['churners_evaluated']} churners, "
+        f"{new['silent_rate']:.1%} of {new['silent_evaluated']} silent churners "
+        f"(non-churners flagged within a month: {new['false_alarm_rate']:.1%})",
+        f"  old health score: {old['churner_rate']:.1%} of churners, "
+        f"{old['silent_rate']:.1%} of silent churners "
+        f"(non-churners flagged within a month: {old['false_alarm_rate']:.1%})",
+    ]
+
+
+def summarize(
+    result: ExecuteInProcessResult, home: Path, seconds: float, rates: pl.DataFrame | None = None
+) -> str:
     counts: dict[str, int] = {}
     latest: dict[str, tuple[str, dict]] = {}  # asset -> (partition, metadata) of its last day
     for event in result.get_asset_materialization_events():
@@ -41,6 +60,8 @@ def summarize(result: ExecuteInProcessResult, home: Path, seconds: float) -> str
             f"mean health {scores['mean_health_score_last_day']:.1f} "
             f"(old score {scores['mean_health_score_old_last_day']:.1f})",
         ]
+    if rates is not None:
+        lines += _early_warning_lines(rates)
     lines += ["", "Checks not passing: " + (", ".join(failed_checks) or "none")]
     lines += [
         "",
