@@ -87,7 +87,11 @@ def _demo(args: argparse.Namespace) -> None:
                                  seed=args.seed, scale="demo")))
     _prepare_demo_home(home, raw_dir, args.end_date)
 
+    import warnings
+
     from dagster import DagsterInstance
+
+    warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
 
     from cs_assets.definitions import defs
     from cs_assets.demo_summary import summarize
@@ -100,6 +104,8 @@ def _demo(args: argparse.Namespace) -> None:
         result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,
+            # the run log is in the Dagster UI; the terminal gets warnings and the summary
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             tags={"dagster/asset_partition_range_start": first_day.isoformat(),
                   "dagster/asset_partition_range_end": args.end_date.isoformat()},
         )
