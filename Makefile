@@ -46,5 +46,11 @@ mlflow-ui: install
 evaluate: install
 	$(BIN)/python -m cs_assets.evaluation.run --raw-dir $(CS_HOME)/raw --days 180
 
+# household_features at the bench scale (200,000 households x 120 days): the project's polars
+# code vs pandas vs DuckDB, each in its own process; prints times, ratios, peak memory and a
+# JSON line. Generates the data into $(CS_HOME)/bench/raw on first use (a few minutes).
+bench: install
+	$(BIN)/python -m cs_assets.benchmarks.features_bench
+
 clean:
 	rm -rf $(CS_HOME)

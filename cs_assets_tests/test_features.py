@@ -139,3 +139,38 @@ def test_nothing_at_or_after_the_as_of_instant_changes_the_features():
         resolved_at=pl.lit(AT + timedelta(hours=1)))), AS_OF)
     assert resolved_later["critical_tickets_unresolved"].item() == 1
     assert before["critical_tickets_unresolved"].item() == 0
+
+
+def test_reductions_for_given_days_and_raw_event_types_give_the_same_features():
+    """`as_of_days` (one day: a point reduction; several: only their windows) and raw events
+    mapped through `event_mapping` are speed-ups: the features must not change."""
+    events = [event(i, 1 + (i * 7) % 80, kind, user="u_1")
+              for i, kind in enumerate(["task_completion", "app_login", "app_session",
+                                        "feature_use", "advanced_analytics_view"] * 12)]
+    for e in events:
+        if e["event_type"] == "app_session":
+            e["session_minutes"] = 9.5
+        if e["event_type"] == "feature_use":
+            e["feature_name"] = "walk_tracker"
+    every_day = features_as_of(inputs(events), AS_OF)
+    one_day = features_as_of(_inputs_with(events, as_of_days=[AS_OF]), AS_OF)
+    few_days = _inputs_with(events, as_of_days=[AS_OF - timedelta(days=3), AS_OF])
+    raw_types = _inputs_with(events, raw=True, event_mapping=load_event_mapping())
+    assert one_day.equals(every_day)
+    assert features_as_of(few_days, AS_OF).equals(every_day)
+    assert features_as_of(raw_types, AS_OF).equals(every_day)
+    with pytest.raises(ValueError):
+        features_as_of(_inputs_with(events, as_of_days=[AS_OF]), AS_OF - timedelta(days=1))
+
+
+def _inputs_with(events: list[dict], *, raw: bool = False, **build) -> FeatureInputs:
+    frame = f.frame("activity_events", events)
+    if not raw:
+        frame = frame.with_columns(event_kind=event_kind_expr(load_event_mapping()))
+    return FeatureInputs.build(
+        activity_events=frame, households=f.households(), members=f.members(), pets=f.pets(),
+        subscription_changes=f.subscription_changes(),
+        **{name: f.frame(name, []) for name in
+           ("support_tickets", "payments", "pet_health_observations")},
+        **build,
+    )

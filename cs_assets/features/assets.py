@@ -56,12 +56,14 @@ def household_features(
     pet_health_observations: pl.DataFrame,
 ):
     keys = context.partition_keys
+    days = [date.fromisoformat(k) for k in keys]
     inputs = FeatureInputs.build(
         households=households, members=members, pets=pets, activity_events=activity_events,
         support_tickets=support_tickets, subscription_changes=subscription_changes,
         payments=payments, pet_health_observations=pet_health_observations,
+        as_of_days=days,  # reduce only the windows these days look at
     )
-    frame = features_for_days(inputs, [date.fromisoformat(k) for k in keys])
+    frame = features_for_days(inputs, days)
     per_day = frame.group_by("as_of").len().sort("as_of")
     yield Output(
         by_partition(frame, keys),

@@ -7,24 +7,46 @@ Plan, MRR and payment status are taken *as of* the instant from their histories.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from typing import TypeVar
 
 import polars as pl
 
 from cs_assets.contract.events import EventKind as K
-from cs_assets.features.daily import feature_days, household_days, member_days
+from cs_assets.features.daily import (
+    feature_days,
+    household_days,
+    instant,
+    kind_test,
+    last_day_of,
+    member_days,
+    point_activity,
+    point_features,
+    prepare_events,
+    rare_days,
+    session_timing,
+)
 from cs_assets.features.local_time import with_local_time
 from cs_assets.scoring.trend import trend
 
 PAID_PLANS = ("Premium", "Enterprise")
 LATE_PAYMENT = timedelta(days=3)
 HH = "household_id"
+FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
 
 @dataclass(frozen=True)
 class FeatureInputs:
-    """Validated raw tables plus the per-day reductions of the events, built once."""
+    """Validated raw tables plus the reductions of the events, built once.
+
+    The events are reduced in one of two shapes (see `features.daily`): *daily* tables
+    (`household_days`, `member_days`, `feature_days`, `first_feature_use`, `milestones`) that
+    serve every as-of day in `covers`, or, when built for exactly one as-of day, the *point*
+    frame `point` of that day's event features per household. `covers` is (None, None) when
+    built from all of history (any as-of day), else the (first, last) as-of day served.
+    """
 
     households: pl.DataFrame
     members: pl.DataFrame
@@ -34,27 +56,93 @@ class FeatureInputs:
     payments: pl.DataFrame
     pet_health_observations: pl.DataFrame
     outreach: pl.DataFrame  # (household_id, sent_at): what the platform itself sent
-    household_days: pl.DataFrame
-    member_days: pl.DataFrame
-    feature_days: pl.DataFrame
+    rare_days: pl.DataFrame  # (household, day): Premium usage, calendar syncs; all history
+    household_days: pl.DataFrame | None = None  # (household, day): counts, minutes, timing
+    member_days: pl.DataFrame | None = None  # (household, user, day): tasks
+    feature_days: pl.DataFrame | None = None  # (household, feature, day) uses in the windows
+    first_feature_use: pl.DataFrame | None = None  # (household, feature): first day used
+    milestones: pl.DataFrame | None = None  # household: last login before the windows
+    point: pl.DataFrame | None = None  # household: the event features of the one as-of day
+    covers: tuple[date | None, date | None] = (None, None)
 
     @classmethod
     def build(cls, *, households, members, pets, activity_events, support_tickets,
               subscription_changes, payments, pet_health_observations,
-              outreach: pl.DataFrame | None = None) -> FeatureInputs:
-        sessions = activity_events.filter(pl.col("event_kind") == K.SESSION.value).join(
-            households.select(HH, "timezone"), on=HH, how="left"
+              outreach: pl.DataFrame | None = None,
+              as_of_days: Iterable[date] | None = None,
+              event_mapping: Mapping[str, K] | None = None) -> FeatureInputs:
+        """Reduce the events once.
+
+        `activity_events` may be a LazyFrame (e.g. a Parquet scan): each reduction then
+        streams over it, reading only the columns and rows it needs. Its canonical kinds come
+        from the `event_kind` column, or, for raw events without one, from `event_type`
+        through `event_mapping`.
+
+        With `as_of_days`, only the windows those days look at are reduced (60 days of
+        activity and members, 90 of feature use, 30 of local session times, from the earliest
+        day; plus the older facts they need: first use of each feature, last login, Premium
+        usage, calendar sync); a single day gets the one-pass point reduction. The features
+        are identical either way; other as-of days are refused. Without `as_of_days`, every
+        as-of day is served.
+        """
+        days = sorted(set(as_of_days)) if as_of_days is not None else []
+        if as_of_days is not None and not days:
+            raise ValueError("as_of_days is empty")
+        first, last = (days[0], days[-1]) if days else (None, None)
+        raw_kinds = "event_kind" not in activity_events.lazy().collect_schema().names()
+        if raw_kinds and event_mapping is None:
+            raise ValueError("activity_events has no event_kind column: pass event_mapping")
+        is_kind = kind_test(event_mapping if raw_kinds else None)
+        events = prepare_events(activity_events, "event_type" if raw_kinds else "event_kind")
+        if last is not None:
+            events = events.filter(pl.col("occurred_at") < instant(last))
+
+        def since(days_back: int) -> pl.LazyFrame:
+            if first is None:
+                return events
+            return events.filter(
+                pl.col("occurred_at") >= instant(first - timedelta(days=days_back))
+            )
+
+        sessions = since(30).filter(is_kind(K.SESSION)).select(HH, "occurred_at", "day").join(
+            households.lazy().select(HH, "timezone"), on=HH, how="left"
         )
-        local_sessions = with_local_time(sessions, "occurred_at", "timezone")
+        span = None if first is None else (instant(first) - timedelta(days=30), instant(last))
+        zones = None if first is None else households.get_column("timezone").unique().to_list()
+        local = with_local_time(sessions, "occurred_at", "timezone", zones=zones, span=span)
         if outreach is None:
             outreach = pl.DataFrame(schema={HH: pl.String, "sent_at": pl.Datetime("us", "UTC")})
-        return cls(
+        inputs = cls(
             households=households, members=members, pets=pets, support_tickets=support_tickets,
             subscription_changes=subscription_changes, payments=payments,
             pet_health_observations=pet_health_observations, outreach=outreach,
-            household_days=household_days(activity_events, local_sessions),
-            member_days=member_days(activity_events),
-            feature_days=feature_days(activity_events),
+            rare_days=rare_days(events, is_kind), covers=(first, last),
+        )
+        if len(days) == 1:
+            timing = session_timing(local.lazy(), by_day=False).rename(
+                {"weekend_sessions": "_weekend_30d", "peak_sessions": "_peak_30d"}
+            )
+            point = (
+                point_activity(events, is_kind, first)
+                .join(timing, on=HH, how="full", coalesce=True)
+                .join(point_features(events, is_kind, first), on=HH, how="full", coalesce=True)
+                .with_columns(pl.col("_weekend_30d", "_peak_30d").fill_null(0))
+            )
+            return replace(inputs, point=_with_activity_ratios(point))
+        used = feature_days(events, is_kind)
+        first_use = used.group_by(HH, "feature_name").agg(_first=pl.col("day").min())
+        if first is not None:
+            used = used.filter(pl.col("day") >= first - timedelta(days=90))
+        window_start = None if first is None else first - timedelta(days=60)
+        return replace(
+            inputs,
+            household_days=household_days(
+                since(60), is_kind, session_timing(local.lazy(), by_day=True)
+            ),
+            member_days=member_days(since(60), is_kind),
+            feature_days=used,
+            first_feature_use=first_use,
+            milestones=last_day_of(events, is_kind(K.LOGIN), "_login_before", window_start),
         )
 
 
@@ -62,24 +150,8 @@ def _days_between(later: pl.Expr, earlier: pl.Expr) -> pl.Expr:
     return (later - earlier).dt.total_days()
 
 
-def _activity(inp: FeatureInputs, t: date) -> pl.DataFrame:
-    d = pl.col("day")
-    cur = (d >= t - timedelta(days=30)) & (d < t)
-    prev = (d >= t - timedelta(days=60)) & (d < t - timedelta(days=30))
-    recent = inp.household_days.filter((d >= t - timedelta(days=60)) & (d < t))
-    return recent.group_by(HH).agg(
-        tasks_completed_30d=pl.col("tasks").filter(cur).sum(),
-        tasks_completed_prev_30d=pl.col("tasks").filter(prev).sum(),
-        logins_30d=pl.col("logins").filter(cur).sum(),
-        logins_prev_30d=pl.col("logins").filter(prev).sum(),
-        _minutes_30d=pl.col("session_minutes").filter(cur).sum(),
-        _sessions_30d=pl.col("sessions").filter(cur).sum(),
-        _minutes_prev=pl.col("session_minutes").filter(prev).sum(),
-        _sessions_prev=pl.col("sessions").filter(prev).sum(),
-        active_days_30d=d.filter(cur).count().cast(pl.Int64),
-        _weekend_30d=pl.col("weekend_sessions").filter(cur).sum(),
-        _peak_30d=pl.col("peak_sessions").filter(cur).sum(),
-    ).with_columns(
+def _with_activity_ratios(frame: FrameT) -> FrameT:
+    return frame.with_columns(
         avg_session_minutes_30d=pl.when(pl.col("_sessions_30d") > 0)
         .then(pl.col("_minutes_30d") / pl.col("_sessions_30d")),
         avg_session_minutes_prev_30d=pl.when(pl.col("_sessions_prev") > 0)
@@ -91,57 +163,104 @@ def _activity(inp: FeatureInputs, t: date) -> pl.DataFrame:
     )
 
 
-def _last_login(inp: FeatureInputs, t: date) -> pl.DataFrame:
-    return (
-        inp.household_days.filter((pl.col("day") < t) & (pl.col("logins") > 0))
-        .group_by(HH)
-        .agg(_last_login_day=pl.col("day").max())
-    )
-
-
-def _members(inp: FeatureInputs, t: date, at: datetime) -> pl.DataFrame:
+def _activity(inp: FeatureInputs, t: date) -> pl.LazyFrame:
     d = pl.col("day")
-    cur = (d >= t - timedelta(days=30)) & (d < t)
-    prev = (d >= t - timedelta(days=60)) & (d < t - timedelta(days=30))
-    week = (d >= t - timedelta(days=7)) & (d < t)
-    recent = inp.member_days.filter((d >= t - timedelta(days=60)) & (d < t))
-    users = recent.group_by(HH).agg(
-        active_users_30d=pl.col("user_id").filter(cur).n_unique().cast(pl.Int64),
-        active_users_prev_30d=pl.col("user_id").filter(prev).n_unique().cast(pl.Int64),
-        _member_days_7d=week.sum(),
-        _wau=pl.col("user_id").filter(week).n_unique(),
+    cur = d >= t - timedelta(days=30)  # within `recent`; the rest of it is the previous window
+    recent = inp.household_days.lazy().filter((d >= t - timedelta(days=60)) & (d < t))
+
+    def window(column: str, current: bool) -> pl.Expr:
+        return pl.when(cur if current else ~cur).then(pl.col(column)).otherwise(0)
+
+    # Plain sums of windowed columns: polars' fast group-by path (no filter inside agg).
+    return _with_activity_ratios(recent.select(
+        HH,
+        tasks_completed_30d=window("tasks", True),
+        tasks_completed_prev_30d=window("tasks", False),
+        logins_30d=window("logins", True),
+        logins_prev_30d=window("logins", False),
+        _minutes_30d=window("session_minutes", True),
+        _sessions_30d=window("sessions", True),
+        _minutes_prev=window("session_minutes", False),
+        _sessions_prev=window("sessions", False),
+        active_days_30d=cur.cast(pl.Int64),
+        _weekend_30d=window("weekend_sessions", True),
+        _peak_30d=window("peak_sessions", True),
+    ).group_by(HH).sum())
+
+
+def _last_login(inp: FeatureInputs, t: date) -> pl.LazyFrame:
+    """The last day with a login before `t`: in the reduced days, else in older history."""
+    recent = (
+        inp.household_days.lazy().filter((pl.col("day") < t) & (pl.col("logins") > 0))
+        .group_by(HH)
+        .agg(_recent=pl.col("day").max())
     )
-    # How evenly tasks spread across members: sum of squared task shares (1 = one person).
-    shares = (
-        recent.filter(cur).group_by(HH, "user_id").agg(pl.col("tasks").sum())
-        .with_columns(_share=pl.col("tasks") / pl.col("tasks").sum().over(HH))
-        .group_by(HH).agg(_task_concentration=(pl.col("_share") ** 2).sum(),
-                          _tasks_by_members=pl.col("tasks").sum())
+    return recent.join(inp.milestones.lazy(), on=HH, how="full", coalesce=True).select(
+        HH, _last_login_day=pl.max_horizontal("_recent", "_login_before")
     )
+
+
+def _member_activity(inp: FeatureInputs, t: date) -> pl.LazyFrame:
+    d = pl.col("day")
+    cur = d >= t - timedelta(days=30)  # within `recent`
+    week = d >= t - timedelta(days=7)
+    recent = inp.member_days.lazy().filter((d >= t - timedelta(days=60)) & (d < t))
+    # Per member first (was the member active in each window, on how many of the last 7 days,
+    # how many tasks in the current window), then per household: distinct counts as sums.
+    per_member = recent.group_by(HH, "user_id").agg(
+        _cur=cur.any(), _prev=(~cur).any(), _week=week.any(), _week_days=week.sum(),
+        _tasks=pl.when(cur).then(pl.col("tasks")).otherwise(0).sum(),
+    )
+    return per_member.group_by(HH).agg(
+        active_users_30d=pl.col("_cur").sum().cast(pl.Int64),
+        active_users_prev_30d=pl.col("_prev").sum().cast(pl.Int64),
+        _member_days_7d=pl.col("_week_days").sum(),
+        _wau=pl.col("_week").sum(),
+        _tasks_by_members=pl.col("_tasks").sum(),
+        _tasks_squared=(pl.col("_tasks") ** 2).sum(),
+    ).with_columns(
+        # How evenly tasks spread across members: the sum of squared task shares (1 = one
+        # person does everything), as sum(tasks^2) / sum(tasks)^2.
+        _task_concentration=pl.col("_tasks_squared") / pl.col("_tasks_by_members") ** 2,
+    ).drop("_tasks_squared")
+
+
+def _member_totals(inp: FeatureInputs, at: datetime) -> pl.LazyFrame:
     present = (pl.col("joined_at") < at) & (
         pl.col("removed_at").is_null() | (pl.col("removed_at") >= at)
     )
-    totals = inp.members.filter(present).group_by(HH).agg(total_members=pl.len().cast(pl.Int64))
-    return totals.join(users, on=HH, how="full", coalesce=True).join(
-        shares, on=HH, how="left"
+    return inp.members.lazy().filter(present).group_by(HH).agg(
+        total_members=pl.len().cast(pl.Int64)
     )
 
 
-def _features(inp: FeatureInputs, t: date) -> pl.DataFrame:
+def _features(inp: FeatureInputs, t: date) -> pl.LazyFrame:
     d = pl.col("day")
-    used = inp.feature_days.filter(d < t)
-    first = used.group_by(HH, "feature_name").agg(_first=d.min())
+    first = inp.first_feature_use.lazy().filter(pl.col("_first") < t)
     adopted = first.group_by(HH).agg(
         features_used_ever=pl.len().cast(pl.Int64),
         new_features_adopted_90d=(pl.col("_first") >= t - timedelta(days=90)).sum().cast(pl.Int64),
     )
-    recent = used.filter(d >= t - timedelta(days=90)).group_by(HH).agg(
-        features_used_90d=pl.col("feature_name").n_unique().cast(pl.Int64)
+    recent = (
+        inp.feature_days.lazy().filter((d >= t - timedelta(days=90)) & (d < t))
+        .select(HH, "feature_name").unique()
+        .group_by(HH).agg(features_used_90d=pl.len().cast(pl.Int64))
     )
     return adopted.join(recent, on=HH, how="left")
 
 
-def _support(inp: FeatureInputs, at: datetime) -> pl.DataFrame:
+def _event_parts(inp: FeatureInputs, t: date) -> list[pl.LazyFrame]:
+    """Per household, what the activity events give for as-of day `t`."""
+    first, last = inp.covers
+    if (first is not None and t < first) or (last is not None and t > last):
+        raise ValueError(f"these inputs were reduced for as-of days {first}..{last}, not {t}: "
+                         "build them with as_of_days including it")
+    if inp.point is not None:
+        return [inp.point.lazy()]
+    return [_activity(inp, t), _last_login(inp, t), _member_activity(inp, t), _features(inp, t)]
+
+
+def _support(inp: FeatureInputs, at: datetime) -> pl.LazyFrame:
     created, resolved = pl.col("created_at"), pl.col("resolved_at")
     known = resolved.is_not_null() & (resolved < at)  # CSAT exists only once resolved
     in_90 = created >= at - timedelta(days=90)
@@ -151,7 +270,7 @@ def _support(inp: FeatureInputs, at: datetime) -> pl.DataFrame:
                 & (resolved < at - timedelta(days=days_back_to)))
 
     csat = pl.col("csat_score").cast(pl.Float64)
-    return inp.support_tickets.filter(created < at).group_by(HH).agg(
+    return inp.support_tickets.lazy().filter(created < at).group_by(HH).agg(
         tickets_90d=in_90.sum().cast(pl.Int64),
         avg_csat_90d=csat.filter(in_90 & known).mean(),
         critical_tickets_unresolved=((pl.col("priority") == "critical") & ~known).sum()
@@ -163,18 +282,18 @@ def _support(inp: FeatureInputs, at: datetime) -> pl.DataFrame:
     )
 
 
-def _pets(inp: FeatureInputs, at: datetime) -> pl.DataFrame:
+def _pets(inp: FeatureInputs, at: datetime) -> pl.LazyFrame:
     added, removed = pl.col("added_at"), pl.col("removed_at")
-    pets = inp.pets.filter(added < at).group_by(HH).agg(
+    pets = inp.pets.lazy().filter(added < at).group_by(HH).agg(
         active_pets=(removed.is_null() | (removed >= at)).sum().cast(pl.Int64),
         pets_added_90d=(added >= at - timedelta(days=90)).sum().cast(pl.Int64),
     )
-    obs = inp.pet_health_observations
+    obs = inp.pet_health_observations.lazy()
     t = pl.col("observed_at")
     wellness = (
         obs.filter((pl.col("metric") == "wellness_score") & (t < at)
                    & (t >= at - timedelta(days=60)))
-        .join(inp.pets.select("pet_id", HH), on="pet_id")
+        .join(inp.pets.lazy().select("pet_id", HH), on="pet_id")
         .group_by(HH)
         .agg(
             _wellness_30d=pl.col("value").filter(t >= at - timedelta(days=30)).mean(),
@@ -185,8 +304,9 @@ def _pets(inp: FeatureInputs, at: datetime) -> pl.DataFrame:
     return pets.join(wellness, on=HH, how="left")
 
 
-def _plan(inp: FeatureInputs, at: datetime) -> pl.DataFrame:
-    history = inp.subscription_changes.filter(pl.col("changed_at") < at).sort("changed_at")
+def _plan(inp: FeatureInputs, at: datetime) -> pl.LazyFrame:
+    history = inp.subscription_changes.lazy().filter(pl.col("changed_at") < at)
+    history = history.sort("changed_at")
     current = history.group_by(HH).agg(
         plan=pl.col("to_plan").last(), mrr=pl.col("mrr_after").last()
     )
@@ -198,10 +318,10 @@ def _plan(inp: FeatureInputs, at: datetime) -> pl.DataFrame:
     return current.join(became_paid, on=HH, how="left")
 
 
-def _payments(inp: FeatureInputs, at: datetime) -> pl.DataFrame:
+def _payments(inp: FeatureInputs, at: datetime) -> pl.LazyFrame:
     paid = (pl.col("paid_at").is_not_null() & (pl.col("paid_at") < at)
             & pl.col("status").is_in(["paid", "refunded"]))
-    due = inp.payments.filter(pl.col("due_at") < at).sort("due_at")
+    due = inp.payments.lazy().filter(pl.col("due_at") < at).sort("due_at")
     in_90 = pl.col("due_at") >= at - timedelta(days=90)
     return due.group_by(HH).agg(
         _last_due=pl.col("due_at").last(),
@@ -216,30 +336,29 @@ def _payments(inp: FeatureInputs, at: datetime) -> pl.DataFrame:
 
 def features_as_of(inp: FeatureInputs, as_of: date) -> pl.DataFrame:
     """The features of every household active at midnight UTC starting `as_of`."""
-    at = datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC)
+    events = _event_parts(inp, as_of)
+    at = instant(as_of)
     t = as_of
     churned = pl.col("churned_at")
-    active = inp.households.filter(
+    active = inp.households.lazy().filter(
         (pl.col("created_at") < at) & (churned.is_null() | (churned >= at))
     ).select(HH, "created_at")
     premium_since = pl.coalesce(pl.col("_paid_since").dt.date(), pl.lit(t - timedelta(days=90)))
-    since = inp.household_days.join(
+    rare = inp.rare_days.lazy().filter(pl.col("day") < t)
+    since = rare.join(
         _plan(inp, at).select(HH, "_paid_since"), on=HH, how="left"
-    ).filter((pl.col("day") < t) & (pl.col("day") >= premium_since)).group_by(HH).agg(
+    ).filter(pl.col("day") >= premium_since).group_by(HH).agg(
         pl.col("analytics_views", "templates_created", "priority_support_used").sum(),
         premium_onboarding_completed=pl.col("premium_onboardings").sum() > 0,
     )
-    calendar = inp.household_days.filter(pl.col("day") < t).group_by(HH).agg(
-        calendar_sync_setup=pl.col("calendar_sync_setups").sum() > 0
-    )
-    outreach = inp.outreach.filter(
+    calendar = rare.group_by(HH).agg(calendar_sync_setup=pl.col("calendar_sync_setups").sum() > 0)
+    outreach = inp.outreach.lazy().filter(
         (pl.col("sent_at") < at) & (pl.col("sent_at") >= at - timedelta(days=90))
     ).group_by(HH).agg(proactive_outreach_90d=pl.len().cast(pl.Int64))
 
     frame = active
-    for part in (_activity(inp, t), _last_login(inp, t), _members(inp, t, at), _features(inp, t),
-                 _support(inp, at), _pets(inp, at), _plan(inp, at), _payments(inp, at),
-                 since, calendar, outreach):
+    for part in (*events, _member_totals(inp, at), _support(inp, at), _pets(inp, at),
+                 _plan(inp, at), _payments(inp, at), since, calendar, outreach):
         frame = frame.join(part, on=HH, how="left")
 
     zero = ["tasks_completed_30d", "tasks_completed_prev_30d", "logins_30d", "logins_prev_30d",
@@ -287,7 +406,7 @@ def features_as_of(inp: FeatureInputs, as_of: date) -> pl.DataFrame:
         .when(pl.col("_last_paid")).then(pl.lit("current"))
         .when(pl.col("_last_failed")).then(pl.lit("failed"))
         .otherwise(pl.lit("past_due")),
-    ).select(FEATURE_COLUMNS)
+    ).select(FEATURE_COLUMNS).collect().rechunk()  # one chunk: see features_for_days
 
 
 FEATURE_COLUMNS = [
@@ -310,5 +429,9 @@ FEATURE_COLUMNS = [
 
 
 def features_for_days(inp: FeatureInputs, days: list[date]) -> pl.DataFrame:
-    """Backfill: many as-of days from one reduction of the events."""
-    return pl.concat([features_as_of(inp, day) for day in days])
+    """Backfill: many as-of days from one reduction of the events.
+
+    Returned as one chunk: polars 2.1 panics ("assertion failed: i < self.len()") formatting
+    strings over multi-chunk frames in the streaming engine, as `explain_health` does.
+    """
+    return pl.concat([features_as_of(inp, day) for day in days], rechunk=True)

@@ -26,18 +26,39 @@ def _offsets(zones: list[str], start: datetime, end: datetime) -> pl.DataFrame:
     return pl.concat(frames)
 
 
-def with_local_time(frame: pl.DataFrame, time_col: str, tz_col: str) -> pl.DataFrame:
-    """Add `local_hour` (0-23) and `local_weekday` (1=Mon..7=Sun); null zone means UTC."""
-    if frame.is_empty():
-        return frame.with_columns(local_hour=pl.lit(None, pl.Int8),
-                                  local_weekday=pl.lit(None, pl.Int8))
-    zones = frame.get_column(tz_col).fill_null("UTC").unique().sort().to_list()
-    start = frame.get_column(time_col).min().replace(minute=0, second=0, microsecond=0)
-    end = frame.get_column(time_col).max() + timedelta(hours=1)
+def with_local_time(
+    frame: pl.DataFrame | pl.LazyFrame,
+    time_col: str,
+    tz_col: str,
+    *,
+    zones: list[str | None] | None = None,
+    span: tuple[datetime, datetime] | None = None,
+) -> pl.DataFrame | pl.LazyFrame:
+    """Add `local_hour` (0-23) and `local_weekday` (1=Mon..7=Sun); null zone means UTC.
+
+    A LazyFrame stays lazy when the caller knows the time `zones` present and the `span`
+    [start, end) the instants fall in; otherwise they are read from the frame.
+    """
+    lazy = isinstance(frame, pl.LazyFrame)
+    if zones is None or span is None:
+        bounds = frame.lazy().select(
+            _zones=pl.col(tz_col).fill_null("UTC").unique().sort().implode(),
+            _start=pl.col(time_col).min(),
+            _end=pl.col(time_col).max(),
+        ).collect().row(0, named=True)
+        if bounds["_start"] is None:  # no rows
+            return frame.with_columns(local_hour=pl.lit(None, pl.Int8),
+                                      local_weekday=pl.lit(None, pl.Int8))
+        zones = bounds["_zones"] if zones is None else zones
+        span = (bounds["_start"], bounds["_end"]) if span is None else span
+    names = sorted({zone or "UTC" for zone in zones})
+    start = span[0].replace(minute=0, second=0, microsecond=0)
+    end = span[1] + timedelta(hours=1)
+    offsets = _offsets(names, start, end)
     local = (
         frame.with_columns(_tz=pl.col(tz_col).fill_null("UTC"),
                            _utc_hour=pl.col(time_col).dt.truncate("1h"))
-        .join(_offsets(zones, start, end), on=["_tz", "_utc_hour"], how="left")
+        .join(offsets.lazy() if lazy else offsets, on=["_tz", "_utc_hour"], how="left")
         .with_columns(
             _local=pl.col(time_col).dt.replace_time_zone(None)
             + pl.duration(minutes=pl.col("_offset_minutes"))
