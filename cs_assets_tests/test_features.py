@@ -174,3 +174,12 @@ def _inputs_with(events: list[dict], *, raw: bool = False, **build) -> FeatureIn
            ("support_tickets", "payments", "pet_health_observations")},
         **build,
     )
+
+
+def test_proactive_outreach_counts_what_the_platform_sent_in_90_days_before_the_instant():
+    outreach = pl.DataFrame(
+        {"household_id": ["hh_1"] * 4,
+         "sent_at": [at(1), at(89), at(91), AT]},  # in, in, too old, not before the instant
+        schema={"household_id": pl.String, "sent_at": pl.Datetime("us", "UTC")},
+    )
+    assert row(inputs([], outreach=outreach))["proactive_outreach_90d"] == 2
