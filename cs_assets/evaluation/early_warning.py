@@ -41,10 +41,10 @@ import polars as pl
 
 from cs_assets.contract.events import load_event_mapping
 from cs_assets.contract.tables import TABLES
-from cs_assets.features.household import FeatureInputs, features_for_days
+from cs_assets.features.household import FEATURE_INPUTS, FeatureInputs, features_for_days
 from cs_assets.ingestion.rules import event_kind_expr
 from cs_assets.ingestion.sources import read_parquet_table
-from cs_assets.ingestion.validate import validate_table
+from cs_assets.ingestion.validate import lookup_tables, validate_table
 from cs_assets.scoring import Scorecard, health_scores, load_scorecard
 
 HH = "household_id"
@@ -56,18 +56,6 @@ LEAD_DAYS = (30, 60)
 
 # The raw tables the features read, in an order where every parent comes before its children,
 # and the validated tables each one's row rules look up (as the ingestion assets do).
-FEATURE_TABLES: dict[str, tuple[str, ...]] = {
-    "households": (),
-    "members": ("households",),
-    "pets": ("households",),
-    "activity_events": ("households", "members"),
-    "support_tickets": ("households",),
-    "subscription_changes": ("households",),
-    "payments": ("households",),
-    "pet_health_observations": ("pets",),
-}
-
-
 def _check_budget(budget: float) -> None:
     if not 0 < budget <= 1:
         raise ValueError(f"budget must be a share in (0, 1], got {budget!r}")
@@ -339,14 +327,14 @@ def load_feature_inputs(raw_dir: Path, *, validate: bool = True) -> FeatureInput
     mapping = load_event_mapping()
     reference = reference_time(raw_dir)
     tables: dict[str, pl.DataFrame] = {}
-    for name, parents in FEATURE_TABLES.items():
+    for name in FEATURE_INPUTS:
         frame = read_parquet_table(raw_dir, name)
         if validate:
             frame = validate_table(
                 TABLES[name],
                 frame,
                 reference_time=reference,
-                parents={p: tables[p] for p in parents},
+                parents={p: tables[p] for p in lookup_tables(name)},
                 event_mapping=mapping if name == "activity_events" else None,
             ).valid
         tables[name] = frame

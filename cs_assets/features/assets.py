@@ -17,9 +17,6 @@ from cs_assets.features.household import FeatureInputs, features_for_days
 from cs_assets.metadata import by_partition
 from cs_assets.partitions import daily_partitions
 
-RAW_INPUTS = ("households", "members", "pets", "activity_events", "support_tickets",
-              "subscription_changes", "payments", "pet_health_observations")
-
 
 def unique_per_household_day(frame: pl.DataFrame) -> AssetCheckResult:
     duplicates = frame.height - frame.select("household_id", "as_of").n_unique()

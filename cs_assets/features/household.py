@@ -34,6 +34,9 @@ from cs_assets.scoring.trend import trend
 PAID_PLANS = ("Premium", "Enterprise")
 LATE_PAYMENT = timedelta(days=3)
 HH = "household_id"
+# The validated raw tables the features read, parents first.
+FEATURE_INPUTS = ("households", "members", "pets", "activity_events", "support_tickets",
+                  "subscription_changes", "payments", "pet_health_observations")
 FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
 

@@ -20,18 +20,10 @@ from dagster import (
 from cs_assets.contract.tables import TABLES, TableSpec
 from cs_assets.ingestion.conform import ROW, ContractSchemaError
 from cs_assets.ingestion.rules import event_kind_expr
-from cs_assets.ingestion.validate import REASON, ValidationResult, validate_table
+from cs_assets.ingestion.validate import REASON, ValidationResult, lookup_tables, validate_table
 from cs_assets.metadata import markdown_table
 from cs_assets.resources import RawSourceResource
 
-# The validated tables each table's row rules look up (foreign keys, signup, membership).
-PARENTS: dict[str, tuple[str, ...]] = {
-    "households": (),
-    "members": ("households",),
-    "pets": ("households",),
-    "activity_events": ("households", "members"),
-    "pet_health_observations": ("pets",),
-}
 PREVIEW_ROWS = 10
 BLOCKING_CHECK = "quarantine_share_within_threshold"
 
@@ -94,7 +86,7 @@ def _check_specs(spec: TableSpec) -> list[AssetCheckSpec]:
 
 
 def build_ingestion_asset(spec: TableSpec):
-    parents = PARENTS.get(spec.name, ("households",))
+    parents = lookup_tables(spec.name)
 
     @multi_asset(
         name=f"ingest_{spec.name}",

@@ -13,6 +13,20 @@ from cs_assets.ingestion import rules
 from cs_assets.ingestion.conform import ROW, conform
 
 REASON = "quarantine_reason"
+
+# The validated tables a table's row rules look up (foreign keys, signup, membership);
+# tables not listed look up households only.
+LOOKUPS: dict[str, tuple[str, ...]] = {
+    "households": (),
+    "members": ("households",),
+    "pets": ("households",),
+    "activity_events": ("households", "members"),
+    "pet_health_observations": ("pets",),
+}
+
+
+def lookup_tables(table: str) -> tuple[str, ...]:
+    return LOOKUPS.get(table, ("households",))
 RULES = "quarantine_rules"
 
 
