@@ -3,28 +3,54 @@
 from dagster import (
     AssetSelection,
     Definitions,
+    ScheduleDefinition,
     build_schedule_from_partitioned_job,
     define_asset_job,
 )
 
+from cs_assets.churn.assets import (
+    churn_model,
+    churn_predictions,
+    churn_snapshots,
+    churn_training_set,
+)
 from cs_assets.features.assets import household_features
 from cs_assets.health.assets import health_scores_asset, health_tiers_asset, trend_alerts_asset
 from cs_assets.ingestion.assets import ingestion_assets
 from cs_assets.partitions import daily_partitions
 from cs_assets.resources import resources_from_env
 
-# Re-ingest the raw tables, then compute the day's features, scores, alerts and tiers.
+DAILY_HEALTH = AssetSelection.groups("raw", "features", "scoring")
+CHURN_TRAINING = AssetSelection.assets(churn_snapshots, churn_training_set, churn_model)
+
+# Re-ingest the raw tables, then compute the day's features, scores, alerts, tiers and churn
+# predictions (which follow the scores, from the current champion).
 daily_health_job = define_asset_job(
     "daily_health_job",
-    selection=AssetSelection.groups("raw", "features", "scoring"),
+    selection=DAILY_HEALTH | AssetSelection.assets(churn_predictions),
     partitions_def=daily_partitions,
-    description="The spec's daily health check: ingest, features, scores, alerts, tiers.",
+    description="The spec's daily health check: ingest, features, scores, alerts, tiers, "
+    "then churn predictions from the champion model.",
+)
+
+# Weekly: rebuild the snapshots and training set, train the candidates, gate the champion.
+churn_training_job = define_asset_job(
+    "churn_training_job",
+    selection=CHURN_TRAINING,
+    description="Weekly retraining: snapshots, training set, candidates in MLflow, promotion.",
+    tags={"cs_assets/resource": "training"},  # one training run at a time (dagster.yaml)
 )
 
 defs = Definitions(
     assets=[*ingestion_assets, household_features, health_scores_asset, trend_alerts_asset,
-            health_tiers_asset],
-    jobs=[daily_health_job],
-    schedules=[build_schedule_from_partitioned_job(daily_health_job, hour_of_day=6)],
+            health_tiers_asset, churn_snapshots, churn_training_set, churn_model,
+            churn_predictions],
+    jobs=[daily_health_job, churn_training_job],
+    schedules=[
+        build_schedule_from_partitioned_job(daily_health_job, hour_of_day=6),
+        # Mondays 02:00 UTC, so that day's 06:00 predictions use the freshly gated champion.
+        ScheduleDefinition(job=churn_training_job, cron_schedule="0 2 * * 1",
+                           execution_timezone="UTC"),
+    ],
     resources=resources_from_env(),
 )

@@ -110,6 +110,29 @@ class RawSourceResource(ConfigurableResource):
         return load_event_mapping(self.event_mapping_path or None)
 
 
+class MlflowResource(ConfigurableResource):
+    """Where MLflow tracks runs and registers models (SQLite + files under $CS_HOME by default)."""
+
+    tracking_uri: str = Field(description="MLFLOW_TRACKING_URI")
+    artifact_root: str = Field(description="CS_MLFLOW_ARTIFACT_ROOT: new experiments' artifacts")
+
+    def client(self):
+        """A client on this store; also points MLflow's fluent API (runs, logging) at it."""
+        import mlflow
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
+        return mlflow.MlflowClient(self.tracking_uri, self.tracking_uri)
+
+
+def mlflow_from_env(env: Mapping[str, str] = os.environ) -> MlflowResource:
+    home = cs_home(env)
+    return MlflowResource(
+        tracking_uri=env.get("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}"),
+        artifact_root=env.get("CS_MLFLOW_ARTIFACT_ROOT", (home / "mlartifacts").as_uri()),
+    )
+
+
 class ScorecardResource(ConfigurableResource):
     """The scorecard YAML: weights, thresholds, windows and tier cut-offs."""
 
@@ -166,5 +189,6 @@ def resources_from_env(env: Mapping[str, str] = os.environ) -> dict[str, object]
     return {
         "raw_source": raw_source_from_env(env),
         "scorecard": scorecard_from_env(env),
+        "mlflow": mlflow_from_env(env),
         "io_manager": PolarsParquetIOManager(base_dir=str(cs_home(env) / "storage")),
     }

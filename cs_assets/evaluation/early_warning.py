@@ -39,13 +39,14 @@ from pathlib import Path
 
 import polars as pl
 
+from cs_assets.churn.snapshots import features_and_scores
 from cs_assets.contract.events import load_event_mapping
 from cs_assets.contract.tables import TABLES
-from cs_assets.features.household import FEATURE_INPUTS, FeatureInputs, features_for_days
+from cs_assets.features.household import FEATURE_INPUTS, FeatureInputs
 from cs_assets.ingestion.rules import event_kind_expr
 from cs_assets.ingestion.sources import read_parquet_table
 from cs_assets.ingestion.validate import lookup_tables, validate_table
-from cs_assets.scoring import Scorecard, health_scores, load_scorecard
+from cs_assets.scoring import Scorecard, load_scorecard
 
 HH = "household_id"
 DAY = "as_of"
@@ -364,15 +365,8 @@ def score_days(
 ) -> pl.DataFrame:
     """Health scores (all score columns, no features) of every active household on each day,
     computed `batch_days` as-of days at a time to bound memory."""
-    scorecard = scorecard or load_scorecard()
-    days = sorted(set(days))
-    parts = [
-        health_scores(features_for_days(inputs, days[i : i + batch_days]), scorecard)
-        for i in range(0, len(days), batch_days)
-    ]
-    if not parts:
-        raise ValueError("no as-of days to score")
-    return pl.concat(parts)
+    return features_and_scores(inputs, days, scorecard or load_scorecard(),
+                               batch_days=batch_days, keep_features=False)
 
 
 def evaluate_raw_folder(

@@ -1,0 +1,1 @@
+"""Churn prediction: training observations, candidate models, promotion, risk and drivers."""

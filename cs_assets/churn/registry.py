@@ -1,0 +1,154 @@
+"""MLflow: one run per candidate, the registry's `challenger` / `champion` aliases, and loading.
+
+No Dagster here: the asset passes in the tracking URIs and the tags that link a run to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mlflow
+import mlflow.sklearn
+import pandas as pd
+import skops.io
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from sklearn.base import BaseEstimator
+
+from cs_assets.churn import plots
+from cs_assets.churn.dataset import LABEL, Split
+from cs_assets.churn.design import design_matrix
+from cs_assets.churn.promotion import PromotionDecision
+from cs_assets.churn.training import CandidateResult
+
+MODEL_NAME = "cs_churn"
+EXPERIMENT = "churn"
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+class ChampionUnavailable(RuntimeError):
+    """No usable `champion`: predictions must fail rather than fall back or overwrite."""
+
+
+@dataclass(frozen=True)
+class Champion:
+    model: BaseEstimator
+    version: str
+    columns: tuple[str, ...]  # the design columns its signature names, in order
+
+
+def ensure_experiment(client: MlflowClient, name: str, artifact_root: str) -> str:
+    """The experiment's id, creating it with artifacts under `artifact_root/<name>` (MLflow's
+    default would be relative to the working directory)."""
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    return client.create_experiment(name, artifact_location=f"{artifact_root.rstrip('/')}/{name}")
+
+
+def _dataset(frame: pd.DataFrame, name: str):
+    return mlflow.data.from_pandas(frame, name=name, targets=LABEL)
+
+
+def log_candidate(
+    result: CandidateResult, split: Split, experiment_id: str, tags: dict[str, str]
+) -> tuple[str, str]:
+    """One MLflow run: params, holdout metrics, plots, datasets and the model. Returns
+    (run_id, model_uri)."""
+    X_train = design_matrix(split.train)
+    train = X_train.assign(**{LABEL: split.train[LABEL].cast(int).to_numpy()})
+    test = design_matrix(split.test).assign(**{LABEL: split.test[LABEL].cast(int).to_numpy()})
+    y = result.holdout[LABEL].cast(int).to_numpy()
+    p = result.holdout["churn_probability"].to_numpy()
+    with mlflow.start_run(experiment_id=experiment_id, run_name=result.name, tags=tags) as run:
+        mlflow.log_params({
+            "candidate": result.name,
+            "estimator": type(result.model).__name__,
+            **{k: v for k, v in result.model.get_params(deep=True).items()
+               if isinstance(v, int | float | str | bool | None)},
+            "train_rows": split.train.height,
+            "holdout_rows": split.test.height,
+            "train_last_day": split.train_last_day.isoformat(),
+            "holdout_first_day": split.test_first_day.isoformat(),
+        })
+        mlflow.log_metrics({**result.metrics, "train_seconds": result.train_seconds})
+        mlflow.log_input(_dataset(train, "churn_training_set"), context="training")
+        mlflow.log_input(_dataset(test, "churn_holdout"), context="holdout")
+        for fig, path in (
+            (plots.roc_figure(y, p, result.metrics["roc_auc"]), "plots/roc.png"),
+            (plots.pr_figure(y, p, result.metrics["pr_auc"]), "plots/precision_recall.png"),
+            (plots.calibration_figure(y, p), "plots/calibration.png"),
+            (plots.importance_figure(result.importance), "plots/feature_importance.png"),
+        ):
+            mlflow.log_figure(fig, path)
+            plots.plt.close(fig)
+        mlflow.log_dict(result.importance.round(6).to_dict(), "feature_importance.json")
+        example = X_train.head(5)
+        info = mlflow.sklearn.log_model(
+            result.model,
+            name="model",
+            signature=infer_signature(example, result.model.predict_proba(example)[:, 1]),
+            input_example=example,
+            serialization_format="skops",
+            skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(result.model)),
+        )
+    return run.info.run_id, info.model_uri
+
+
+def register_challenger(client: MlflowClient, model_uri: str, run_id: str) -> str:
+    """Register `model_uri` as a new version of `cs_churn` with alias `challenger`."""
+    version = mlflow.register_model(model_uri, MODEL_NAME, tags={"run_id": run_id}).version
+    client.set_registered_model_alias(MODEL_NAME, CHALLENGER, version)
+    return str(version)
+
+
+def champion_version(client: MlflowClient) -> str | None:
+    try:
+        return str(client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+def load_version(version: str) -> Champion:
+    model_uri = f"models:/{MODEL_NAME}/{version}"
+    model = mlflow.sklearn.load_model(model_uri)
+    schema = mlflow.models.get_model_info(model_uri).signature.inputs
+    return Champion(model=model, version=version, columns=tuple(schema.input_names()))
+
+
+def load_champion(client: MlflowClient) -> Champion:
+    """The model behind `models:/cs_churn@champion`, or `ChampionUnavailable` saying why."""
+    version = champion_version(client)
+    if version is None:
+        raise ChampionUnavailable(
+            f"no '{CHAMPION}' alias on registered model '{MODEL_NAME}': materialize "
+            "churn_model first (it promotes the first challenger)"
+        )
+    try:
+        return load_version(version)
+    except Exception as exc:  # any load failure is the same verdict: no usable champion
+        raise ChampionUnavailable(
+            f"'{MODEL_NAME}' version {version} (alias '{CHAMPION}') could not be loaded: {exc}"
+        ) from exc
+
+
+def record_decision(
+    client: MlflowClient, decision: PromotionDecision, version: str, run_id: str,
+    previous: str | None,
+) -> None:
+    """Write the gate's verdict on the challenger's version and run; move `champion` if won."""
+    tags = {
+        "promotion_decision": "promoted" if decision.promote else "not_promoted",
+        "promotion_reason": decision.reason,
+        "promotion_metric": decision.metric,
+        "challenger_score": f"{decision.challenger:.6f}",
+        "champion_score": "" if decision.champion is None else f"{decision.champion:.6f}",
+        "champion_version_before": previous or "",
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(MODEL_NAME, version, key, value)
+        client.set_tag(run_id, key, value)
+    if decision.promote:
+        client.set_registered_model_alias(MODEL_NAME, CHAMPION, version)

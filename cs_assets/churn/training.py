@@ -1,0 +1,66 @@
+"""Fit every candidate on the training period and score it on the out-of-time holdout."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import polars as pl
+from sklearn.base import BaseEstimator
+
+from cs_assets.churn.candidates import CANDIDATES
+from cs_assets.churn.dataset import DAY, HH, LABEL, Split
+from cs_assets.churn.design import design_matrix
+from cs_assets.churn.explain import mean_abs_shap
+from cs_assets.churn.metrics import RISK, classification_metrics, early_warning_recall
+
+IMPORTANCE_ROWS = 2000  # holdout rows explained for the global importance (exact SHAP is costly)
+
+
+@dataclass
+class CandidateResult:
+    name: str
+    model: BaseEstimator
+    metrics: dict[str, float]
+    train_seconds: float
+    holdout: pl.DataFrame  # household_id, as_of, churned_30d, churn_probability
+    importance: pd.Series = field(repr=False)
+
+
+def holdout_scores(model: BaseEstimator, test: pl.DataFrame, columns=None) -> pl.DataFrame:
+    """`household_id, as_of, churned_30d, churn_probability` of `model` on the holdout rows."""
+    X = design_matrix(test) if columns is None else design_matrix(test, tuple(columns))
+    p = model.predict_proba(X)[:, 1]
+    return test.select(HH, DAY, LABEL).with_columns(pl.Series(RISK, p, dtype=pl.Float64))
+
+
+def score_holdout(scored: pl.DataFrame, churn: pl.DataFrame, budget: float) -> dict[str, float]:
+    """The classification metrics plus early-warning recall at `budget` of a scored holdout."""
+    y = scored[LABEL].cast(pl.Int8).to_numpy()
+    metrics = classification_metrics(y, scored[RISK].to_numpy())
+    recall = early_warning_recall(scored, churn, budget=budget)
+    metrics["early_warning_recall"] = float("nan") if recall is None else recall
+    return metrics
+
+
+def train_candidate(
+    name: str, split: Split, churn: pl.DataFrame, *, seed: int = 42, budget: float = 0.10
+) -> CandidateResult:
+    """Fit candidate `name` on `split.train`, evaluate it on `split.test`."""
+    X = design_matrix(split.train)
+    y = split.train[LABEL].cast(pl.Int8).to_numpy()
+    model = CANDIDATES[name](seed)
+    start = time.perf_counter()
+    model.fit(X, y)
+    seconds = time.perf_counter() - start
+    scored = holdout_scores(model, split.test)
+    metrics = score_holdout(scored, churn, budget)
+    sample = design_matrix(split.test.sample(min(IMPORTANCE_ROWS, split.test.height), seed=seed))
+    return CandidateResult(name, model, metrics, seconds, scored, mean_abs_shap(model, sample))
+
+
+def best(results: list[CandidateResult], metric: str) -> CandidateResult:
+    """The candidate with the highest holdout `metric` (NaN counts as worst)."""
+    return max(results, key=lambda r: np.nan_to_num(r.metrics[metric], nan=-np.inf))
