@@ -89,29 +89,40 @@ def _demo(args: argparse.Namespace) -> None:
 
     import warnings
 
-    from dagster import DagsterInstance
+    from dagster import AssetKey, DagsterInstance
 
     warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
 
-    from cs_assets.definitions import defs
+    from cs_assets.definitions import DAILY_HEALTH, defs
     from cs_assets.demo_summary import summarize
 
     first_day = args.end_date - timedelta(days=args.days - 1)
-    print(f"Materializing every asset on the embedded instance: raw tables, then features, "
-          f"scores, alerts and tiers for {first_day} .. {args.end_date} in one run ...")
-    job = defs.resolve_job_def("daily_health_job")
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the log is in the UI
+    daily = defs.resolve_job_def("daily_health_job")
+    steps = [
+        (f"raw tables, then features, scores, alerts and tiers for {first_day} .. "
+         f"{args.end_date} in one run", daily,
+         {"asset_selection": DAILY_HEALTH.resolve(defs.resolve_asset_graph()),
+          "tags": {"dagster/asset_partition_range_start": first_day.isoformat(),
+                   "dagster/asset_partition_range_end": args.end_date.isoformat()}}),
+        ("weekly snapshots, churn training set, candidate models in MLflow, survival model",
+         defs.resolve_job_def("churn_training_job"), {}),
+        (f"churn predictions for {args.end_date} from the champion", daily,
+         {"asset_selection": {AssetKey("churn_predictions")},
+          "partition_key": args.end_date.isoformat()}),
+    ]
+    results = []
     with DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            # the run log is in the Dagster UI; the terminal gets warnings and the summary
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            tags={"dagster/asset_partition_range_start": first_day.isoformat(),
-                  "dagster/asset_partition_range_end": args.end_date.isoformat()},
-        )
-    rates = _early_warning(home, raw_dir) if result.success else None
-    print(summarize(result, home, time.perf_counter() - started, rates))
-    if not result.success:
+        for label, job, options in steps:
+            print(f"Materializing {label} ...", flush=True)
+            results.append(job.execute_in_process(
+                instance=instance, raise_on_error=False, run_config=quiet, **options))
+            if not results[-1].success:
+                break
+    ok = all(r.success for r in results)
+    rates = _early_warning(home, raw_dir) if ok else None
+    print(summarize(results, home, time.perf_counter() - started, rates))
+    if not ok:
         sys.exit(1)
 
 

@@ -19,9 +19,11 @@ from cs_assets.health.assets import health_scores_asset, health_tiers_asset, tre
 from cs_assets.ingestion.assets import ingestion_assets
 from cs_assets.partitions import daily_partitions
 from cs_assets.resources import resources_from_env
+from cs_assets.survival.assets import survival_model
 
 DAILY_HEALTH = AssetSelection.groups("raw", "features", "scoring")
-CHURN_TRAINING = AssetSelection.assets(churn_snapshots, churn_training_set, churn_model)
+CHURN_TRAINING = AssetSelection.assets(churn_snapshots, churn_training_set, churn_model,
+                                       survival_model)
 
 # Re-ingest the raw tables, then compute the day's features, scores, alerts, tiers and churn
 # predictions (which follow the scores, from the current champion).
@@ -33,7 +35,8 @@ daily_health_job = define_asset_job(
     "then churn predictions from the champion model.",
 )
 
-# Weekly: rebuild the snapshots and training set, train the candidates, gate the champion.
+# Weekly: rebuild the snapshots and training set, train the candidates, gate the champion,
+# refit the survival model.
 churn_training_job = define_asset_job(
     "churn_training_job",
     selection=CHURN_TRAINING,
@@ -44,7 +47,7 @@ churn_training_job = define_asset_job(
 defs = Definitions(
     assets=[*ingestion_assets, household_features, health_scores_asset, trend_alerts_asset,
             health_tiers_asset, churn_snapshots, churn_training_set, churn_model,
-            churn_predictions],
+            churn_predictions, survival_model],
     jobs=[daily_health_job, churn_training_job],
     schedules=[
         build_schedule_from_partitioned_job(daily_health_job, hour_of_day=6),

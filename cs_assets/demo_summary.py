@@ -26,25 +26,49 @@ def _early_warning_lines(rates: pl.DataFrame) -> list[str]:
     ]
 
 
+def _churn_lines(latest: dict[str, tuple[str, dict]]) -> list[str]:
+    lines = []
+    if "churn_model" in latest:
+        model = latest["churn_model"][1]
+        lines += ["", f"Churn model (out-of-time holdout from {model['holdout_first_day']}; "
+                  f"selected {model['selected']}, registered as version "
+                  f"{model['challenger_version']}; champion: version {model['champion_version']}"
+                  f" — {model['promotion_reason']}):", model["candidates"].rstrip()]
+    if "churn_predictions" in latest:
+        day, pred = latest["churn_predictions"]
+        lines += ["", f"Churn risk as of {day} ({pred['model']}): "
+                  + ", ".join(f"{pred[f'{s}_last_day']:,} {s}"
+                              for s in ("critical", "high", "medium", "low"))]
+    if "survival_model" in latest:
+        surv = latest["survival_model"][1]
+        lines += ["", f"Survival (Cox, concordance {surv['concordance']:.3f}); revenue at risk "
+                  f"over 12 months {surv['revenue_at_risk_total']:,.0f}; hazard ratios:",
+                  surv["hazard_ratios"].rstrip()]
+    return lines
+
+
 def summarize(
-    result: ExecuteInProcessResult, home: Path, seconds: float, rates: pl.DataFrame | None = None
+    results: list[ExecuteInProcessResult], home: Path, seconds: float,
+    rates: pl.DataFrame | None = None,
 ) -> str:
     counts: dict[str, int] = {}
     latest: dict[str, tuple[str, dict]] = {}  # asset -> (partition, metadata) of its last day
-    for event in result.get_asset_materialization_events():
-        mat = event.event_specific_data.materialization
-        key = mat.asset_key.to_user_string()
-        row_count = mat.metadata.get("dagster/row_count")
-        if row_count is not None and mat.partition is None:
-            counts[key] = row_count.value
-        if mat.partition is not None and mat.partition >= latest.get(key, ("",))[0]:
-            latest[key] = (mat.partition, {k: v.value for k, v in mat.metadata.items()})
+    for result in results:
+        for event in result.get_asset_materialization_events():
+            mat = event.event_specific_data.materialization
+            key = mat.asset_key.to_user_string()
+            row_count = mat.metadata.get("dagster/row_count")
+            if row_count is not None and mat.partition is None:
+                counts[key] = row_count.value
+            if (mat.partition or "") >= latest.get(key, ("",))[0]:
+                latest[key] = (mat.partition or "", {k: v.value for k, v in mat.metadata.items()})
     failed_checks = [
         f"{e.asset_key.to_user_string()}:{e.check_name} ({e.severity.value})"
-        for e in result.get_asset_check_evaluations()
+        for result in results for e in result.get_asset_check_evaluations()
         if not e.passed
     ]
-    lines = ["", "cs_assets demo " + ("finished" if result.success else "FAILED")
+    success = all(r.success for r in results)
+    lines = ["", "cs_assets demo " + ("finished" if success else "FAILED")
              + f" in {seconds:.0f} s", "", f"{'raw table':<26}{'valid':>12}{'quarantined':>13}"]
     for name in TABLES:
         lines.append(
@@ -62,6 +86,7 @@ def summarize(
         ]
     if rates is not None:
         lines += _early_warning_lines(rates)
+    lines += _churn_lines(latest)
     lines += ["", "Checks not passing: " + (", ".join(failed_checks) or "none")]
     lines += [
         "",

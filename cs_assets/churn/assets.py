@@ -1,4 +1,4 @@
-"""Churn assets: weekly snapshots -> training set -> candidate models in MLflow -> predictions."""
+"""Churn assets: weekly snapshots -> training set -> candidates in MLflow -> predictions."""
 
 from datetime import timedelta
 
@@ -148,7 +148,7 @@ def churn_training_set(
                            metadata={"positives": positives, "rows": frame.height})
 
 
-def _run_tags(context: AssetExecutionContext, days: pl.Series) -> dict[str, str]:
+def run_tags(context: AssetExecutionContext, days: pl.Series) -> dict[str, str]:
     return {
         "dagster.run_id": context.run_id,
         "dagster.asset": context.asset_key.to_user_string(),
@@ -180,7 +180,7 @@ def churn_model(
     churn = households.select("household_id", "churned_at")
     client = mlflow.client()
     experiment_id = ensure_experiment(client, EXPERIMENT, mlflow.artifact_root)
-    tags = _run_tags(context, churn_training_set["as_of"])
+    tags = run_tags(context, churn_training_set["as_of"])
     results, runs = [], {}
     for name in config.candidates:
         result = train_candidate(name, split, churn, seed=config.seed, budget=config.alert_budget)
@@ -276,4 +276,5 @@ def churn_predictions(
     yield AssetCheckResult(check_name="every_active_household_predicted", passed=missed == 0,
                            severity=AssetCheckSeverity.ERROR,
                            metadata={"households_without_prediction": missed})
+
 

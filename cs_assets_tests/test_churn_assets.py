@@ -1,0 +1,176 @@
+"""The churn lifecycle through Dagster and a real (SQLite) MLflow store, on simulator data:
+train and register, gate the champion, predict from the alias, fail without one."""
+
+from datetime import date
+from pathlib import Path
+
+import mlflow
+import polars as pl
+import pytest
+from dagster import AssetSelection, DagsterInstance, materialize
+
+from cs_assets.churn.registry import CHALLENGER, CHAMPION, EXPERIMENT, MODEL_NAME
+from cs_assets.definitions import defs
+from cs_assets.resources import (
+    MlflowResource,
+    PolarsParquetIOManager,
+    RawSourceResource,
+    ScorecardResource,
+)
+from cs_assets.simulator.engine import simulate
+
+pytestmark = pytest.mark.xdist_group("churn_assets")
+
+END = date(2026, 11, 1)
+LAST_DAY = END.isoformat()
+ASSETS = list(defs.assets)
+RAW = AssetSelection.groups("raw")
+FAST = {"candidates": ["logistic", "hist_gbm"]}
+
+
+def _resources(root: Path, store: str) -> dict:
+    return {
+        "raw_source": RawSourceResource(parquet_dir=str(root / "raw"), reference_time=LAST_DAY),
+        "scorecard": ScorecardResource(),
+        "io_manager": PolarsParquetIOManager(base_dir=str(root / "out")),
+        "mlflow": MlflowResource(tracking_uri=f"sqlite:///{root / store}.db",
+                                 artifact_root=(root / f"{store}_artifacts").as_uri()),
+    }
+
+
+def _run(root: Path, store: str, selection, config: dict | None = None, **kwargs):
+    return materialize(
+        ASSETS, selection=selection, resources=_resources(root, store),
+        instance=DagsterInstance.ephemeral(),
+        run_config={"ops": config or {}}, **kwargs,
+    )
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:
+    """Simulated raw data, ingested, with weekly snapshots and the training set."""
+    root = tmp_path_factory.mktemp("churn")
+    simulate(root / "raw", households=1200, end_date=END, seed=5)
+    result = _run(root, "unused", RAW | AssetSelection.assets(
+        "churn_snapshots", "churn_training_set"),
+        {"churn_snapshots": {"config": {"every_days": 14}}})
+    assert result.success
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(world) -> Path:
+    """`churn_model` materialized twice on the same data and store."""
+    for _ in range(2):
+        assert _run(world, "registry", AssetSelection.assets("churn_model"),
+                    {"churn_model": {"config": FAST}}).success
+    return world
+
+
+def _client(root: Path, store: str) -> mlflow.MlflowClient:
+    return _resources(root, store)["mlflow"].client()
+
+
+def test_training_set_has_complete_labels_only(world):
+    frame = pl.read_parquet(world / "out" / "churn_training_set.parquet")
+    assert frame["as_of"].max() <= date(2026, 10, 2)  # as_of + 30 days <= reference day
+    assert frame["as_of"].min() >= date(2025, 11, 1)  # the last 12 months
+    assert 0 < frame["churned_30d"].sum() < frame.height
+    assert frame.select("household_id", "as_of").is_duplicated().sum() == 0
+
+
+def test_each_candidate_is_an_mlflow_run_with_metrics_plots_model_and_data(trained):
+    client = _client(trained, "registry")
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    assert experiment.artifact_location.startswith((trained / "registry_artifacts").as_uri())
+    runs = client.search_runs([experiment.experiment_id])
+    assert sorted(r.info.run_name for r in runs) == ["hist_gbm", "hist_gbm", "logistic",
+                                                     "logistic"]
+    run = runs[0]
+    for metric in ("roc_auc", "pr_auc", "brier", "log_loss", "top_decile_lift",
+                   "early_warning_recall", "train_seconds"):
+        assert metric in run.data.metrics
+    assert 0.5 < run.data.metrics["roc_auc"] <= 1.0
+    assert run.data.tags["dagster.asset"] == "churn_model"
+    assert run.data.tags["dagster.run_id"]
+    contexts = sorted(tag.value for d in run.inputs.dataset_inputs for tag in d.tags
+                      if tag.key == "mlflow.data.context")
+    assert contexts == ["holdout", "training"]
+    assert all(d.dataset.digest for d in run.inputs.dataset_inputs)
+    plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert plots == {"plots/roc.png", "plots/precision_recall.png", "plots/calibration.png",
+                     "plots/feature_importance.png"}
+
+
+def test_first_model_becomes_champion_and_an_equal_challenger_does_not(trained):
+    client = _client(trained, "registry")
+    versions = {str(v.version): v
+                for v in client.search_model_versions(f"name='{MODEL_NAME}'")}
+    assert sorted(versions) == ["1", "2"]
+    assert str(client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version) == "1"
+    assert str(client.get_model_version_by_alias(MODEL_NAME, CHALLENGER).version) == "2"
+    first, second = versions["1"].tags, versions["2"].tags
+    assert first["promotion_decision"] == "promoted" and first["champion_score"] == ""
+    # same data and seed: the same score, which does not beat the champion by the margin
+    assert second["promotion_decision"] == "not_promoted"
+    assert second["challenger_score"] == second["champion_score"]
+    assert second["champion_version_before"] == "1"
+
+
+def test_predictions_come_from_the_champion_alias(trained):
+    result = _run(trained, "registry",
+                  RAW | AssetSelection.groups("features", "scoring")
+                  | AssetSelection.assets("churn_predictions"),
+                  partition_key=LAST_DAY)
+    assert result.success
+    out = pl.read_parquet(trained / "out" / "churn_predictions" / f"{LAST_DAY}.parquet")
+    features = pl.read_parquet(trained / "out" / "household_features" / f"{LAST_DAY}.parquet")
+    assert sorted(out["household_id"]) == sorted(features["household_id"])
+    assert set(out["model_version"]) == {"1"}
+    assert out["churn_probability"].is_between(0, 1).all()
+    riskiest = out.sort("churn_probability", descending=True).row(0, named=True)
+    assert riskiest["top_drivers"] and "(+" in riskiest["top_drivers"]
+    assert riskiest["churn_risk_segment"] in ("Low", "Medium", "High", "Critical")
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()
+              if e.asset_key.path == ["churn_predictions"]}
+    assert checks == {"probability_within_0_1": True, "every_active_household_predicted": True}
+
+
+def test_no_champion_fails_and_keeps_the_last_good_predictions(trained):
+    previous = trained / "out" / "churn_predictions" / f"{LAST_DAY}.parquet"
+    previous.parent.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame({"household_id": ["last_good"]}).write_parquet(previous)
+    before = previous.read_bytes()
+    result = _run(trained, "empty_registry", AssetSelection.assets("churn_predictions"),
+                  partition_key=LAST_DAY, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "no 'champion' alias" in failure.event_specific_data.error.message
+    assert previous.read_bytes() == before
+
+
+def test_an_unloadable_champion_is_a_clear_failure(trained):
+    client = _client(trained, "broken_registry")
+    client.create_registered_model(MODEL_NAME)
+    # a version whose files are gone (e.g. a wiped artifact store)
+    version = client.create_model_version(MODEL_NAME, source=(trained / "gone").as_uri())
+    client.set_registered_model_alias(MODEL_NAME, CHAMPION, version.version)
+    result = _run(trained, "broken_registry", AssetSelection.assets("churn_predictions"),
+                  partition_key=LAST_DAY, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "could not be loaded" in failure.event_specific_data.error.message
+
+
+def test_survival_model_logs_ratios_and_curves(world):
+    result = _run(world, "survival", AssetSelection.assets("survival_model"))
+    assert result.success
+    lifetimes = pl.read_parquet(world / "out" / "survival_model.parquet")
+    assert lifetimes.height > 0 and (lifetimes["revenue_at_risk"] >= 0).all()
+    client = _client(world, "survival")
+    run = client.search_runs([client.get_experiment_by_name("survival").experiment_id])[0]
+    assert 0.5 < run.data.metrics["concordance"] <= 1.0
+    assert "hr.initial_members" in run.data.metrics
+    plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert plots == {"plots/kaplan_meier_by_plan_type.png",
+                     "plots/kaplan_meier_by_health_segment.png"}
