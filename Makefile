@@ -9,7 +9,7 @@ DEMO_END_DATE ?= 2026-11-01
 DEMO_HOUSEHOLDS ?= 3000
 DEMO_SEED ?= 7
 
-.PHONY: install demo test lint ui mlflow-ui bench evaluate clean
+.PHONY: install demo test lint ui mlflow-ui bench bench-training evaluate evaluate-health clean
 
 install: $(VENV)/.installed
 
@@ -43,8 +43,18 @@ mlflow-ui: install
 		--default-artifact-root $(CS_HOME)/mlartifacts --port 5000
 
 # Early warning of the new vs the old health score on the demo data (run `make demo` first).
+# The churn lifecycle on simulator data (12,000 households; the full world and the pure
+# proportional-hazards one) against the simulator's truth; ends with a JSON line.
 evaluate: install
+	$(BIN)/python -m cs_assets.evaluation.churn_report
+
+# Early warning of the new vs old health score on the demo data, daily (after make demo).
+evaluate-health: install
 	$(BIN)/python -m cs_assets.evaluation.run --raw-dir $(CS_HOME)/raw --days 180
+
+# The spec's GBM and HistGradientBoosting on 250k (and 1M) observation rows: times and AUCs.
+bench-training: install
+	$(BIN)/python -m cs_assets.benchmarks.training_bench
 
 # household_features at the bench scale (200,000 households x 120 days): the project's polars
 # code vs pandas vs DuckDB, each in its own process; prints times, ratios, peak memory and a

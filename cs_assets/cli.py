@@ -102,13 +102,13 @@ def _demo(args: argparse.Namespace) -> None:
     steps = [
         (f"raw tables, then features, scores, alerts and tiers for {first_day} .. "
          f"{args.end_date} in one run", daily,
-         {"asset_selection": DAILY_HEALTH.resolve(defs.resolve_asset_graph()),
+         {"asset_selection": sorted(DAILY_HEALTH.resolve(defs.resolve_asset_graph())),
           "tags": {"dagster/asset_partition_range_start": first_day.isoformat(),
                    "dagster/asset_partition_range_end": args.end_date.isoformat()}}),
         ("weekly snapshots, churn training set, candidate models in MLflow, survival model",
          defs.resolve_job_def("churn_training_job"), {}),
         (f"churn predictions for {args.end_date} from the champion", daily,
-         {"asset_selection": {AssetKey("churn_predictions")},
+         {"asset_selection": [AssetKey("churn_predictions")],
           "partition_key": args.end_date.isoformat()}),
     ]
     results = []

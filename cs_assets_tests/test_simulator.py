@@ -18,7 +18,9 @@ import pytest
 from cs_assets.contract.events import load_event_mapping
 from cs_assets.contract.tables import TABLES
 from cs_assets.simulator import SCALES, Scale, SimulationParams, simulate
+from cs_assets.simulator.hazards import HazardInputs, known_window_hazard
 from cs_assets.simulator.params import MECHANISMS
+from cs_assets.simulator.timegrid import ChunkGrid
 
 END = dt.date(2026, 11, 1)
 REF = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
@@ -166,9 +168,11 @@ def test_truth_matches_the_tables_and_the_hazard_oracle_is_sane(
 
     hazard = _read(demo, "_truth/hazard_daily")
     assert hazard.schema == pl.Schema(
-        {"household_id": pl.String, "day": pl.Date, "hazard": pl.Float32, "p_churn_30d": pl.Float32}
+        {"household_id": pl.String, "day": pl.Date, "hazard": pl.Float32,
+         "p_churn_30d": pl.Float32, "p_churn_30d_known": pl.Float32}
     )
     assert hazard["p_churn_30d"].is_between(0, 1).all() and (hazard["hazard"] >= 0).all()
+    assert hazard["p_churn_30d_known"].is_between(0, 1).all()
     span = (
         hazard.group_by("household_id")
         .agg(first=pl.col("day").min(), last=pl.col("day").max(), n=pl.len())
@@ -373,3 +377,30 @@ def test_scales_and_default_params_are_the_documented_ones():
     )
     with pytest.raises(ValueError, match="unknown scale"):
         simulate(Path("unused"), households=1, end_date=END, seed=1, scale="huge")
+
+
+def _known(downgrade_day: int, trouble_days: range) -> np.ndarray:
+    """`known_window_hazard` of one household signed up on day 0, nothing else happening."""
+    n = 80
+    trouble = np.zeros((1, n), bool)
+    trouble[0, list(trouble_days)] = True
+    far = np.array([10**6])
+    inputs = HazardInputs(
+        signup_day=np.array([0]), paid_start_day=far, premium_features_30d=np.array([0]),
+        onset_day=far, downgrade_day=np.array([downgrade_day]),
+        linear_predictor=np.array([0.0]), ticket_multiplier=np.ones((1, n)),
+        payment_trouble=trouble)
+    return known_window_hazard(inputs, ChunkGrid(0, n), SimulationParams())[0]
+
+
+def test_the_known_state_oracle_counts_only_triggers_before_the_day():
+    p = SimulationParams()
+    quiet = _known(10**6, range(0))
+    downgraded = _known(10, range(0)) - quiet
+    assert np.allclose(downgraded[:11], 0)  # on day 10 the downgrade is not known yet
+    assert downgraded[11] == pytest.approx(30 * p.post_downgrade_hazard)
+    trouble = _known(10**6, range(5, 9)) - quiet
+    assert np.allclose(trouble[:6], 0)  # a spike starting on the day is not known on it
+    assert trouble[6] == pytest.approx(3 * p.payment_failure_hazard)  # days 6, 7, 8 remain
+    assert trouble[8] == pytest.approx(p.payment_failure_hazard)
+    assert np.allclose(trouble[9:], 0)

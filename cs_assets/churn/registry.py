@@ -51,7 +51,8 @@ def ensure_experiment(client: MlflowClient, name: str, artifact_root: str) -> st
 
 def _dataset(frame: pl.DataFrame, name: str):
     """Schema and digest only (MLflow keeps no copy); polars' schema avoids pandas' row scan."""
-    return mlflow.data.from_polars(frame, name=name, targets=LABEL)
+    dates = frame.select(pl.col(pl.Date).cast(pl.Datetime("us")))  # MLflow has no date type
+    return mlflow.data.from_polars(frame.with_columns(dates), name=name, targets=LABEL)
 
 
 def _pip_requirements() -> list[str]:

@@ -19,6 +19,7 @@ from cs_assets.simulator.hazards import (
     HazardInputs,
     draw_churn,
     hazard_truth,
+    known_window_hazard,
     linear_predictor,
 )
 from cs_assets.simulator.lifecycle import draw_lifecycle
@@ -77,7 +78,7 @@ class Outcome:
 @dataclass(frozen=True)
 class ChunkResult:
     events: Events  # chunk-local household index
-    hazard: tuple[np.ndarray, ...]  # (h, day, hazard, p_churn_30d), chunk-local h
+    hazard: tuple[np.ndarray, ...]  # (h, day, hazard, p_churn_30d, p_churn_30d_known), local h
     frames: dict[str, pl.DataFrame]  # raw-table rows with a global household index `h`
     outcome: Outcome
 
@@ -119,7 +120,7 @@ def simulate_chunk(
         payment_trouble=trouble,
     )
     churn = draw_churn(inputs, pop.signup_us, grid, cal, p, rng_for(seed, "churn", index))
-    hazard = hazard_truth(churn, signup_day, grid, cal)
+    hazard = hazard_truth(churn, signup_day, grid, cal, known_window_hazard(inputs, grid, p))
     churn_us, mechanism = churn.us, churn.mechanism
     del churn, inputs  # the (household x day) hazard is no longer needed
     stop_us = np.minimum(churn_us, cal.end_us)

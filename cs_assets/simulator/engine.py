@@ -5,7 +5,8 @@ Layout of `out_dir`:
 * `<table>.parquet` for each raw table, `activity_events/part-NNNNN.parquet` (one
   part per chunk of households);
 * `_truth/households.parquet` (churn mechanism, churned_at, Cox covariates) and
-  `_truth/hazard_daily.parquet` (the latent daily hazard and 30-day churn oracle);
+  `_truth/hazard_daily.parquet` (the latent daily hazard and two 30-day churn oracles: with
+  foresight, and from what is known on the day);
 * `_manifest.json` (inputs, parameters, row counts; identical across reruns) and
   `_timings.json` (seconds per phase; the only file that differs).
 """
@@ -105,19 +106,21 @@ def _events_frame(ev: Events, offset: int, first_id: int, width: int) -> pl.Data
 
 
 def _hazard_frame(res: ChunkResult, cal: Calendar, offset: int, width: int) -> pl.DataFrame:
-    h, day, hazard, p30 = res.hazard
+    h, day, hazard, p30, p30_known = res.hazard
     return pl.DataFrame(
         {
             "h": h + offset,
             "day": (day + cal.epoch_day).astype(np.int32),
             "hazard": hazard,
             "p_churn_30d": p30,
+            "p_churn_30d_known": p30_known,
         }
     ).select(
         household_id(pl.col("h"), width).alias("household_id"),
         pl.col("day").cast(pl.Date),
         "hazard",
         "p_churn_30d",
+        "p_churn_30d_known",
     )
 
 

@@ -149,10 +149,53 @@ def draw_churn(
     return Churn(day=day, us=np.where(observed, us, NEVER), mechanism=mechanism, cumulative=cum)
 
 
-def hazard_truth(churn: Churn, signup_day: np.ndarray, grid: ChunkGrid, cal: Calendar):
-    """Rows (household, day, hazard, p_churn_30d) from signup to min(churn, last day).
+def _window_sums(a: np.ndarray, days: int = ORACLE_DAYS) -> np.ndarray:
+    """(n, ncols): the sum of each row over columns j .. j + days - 1 (cut at the grid's end)."""
+    c = np.zeros((a.shape[0], a.shape[1] + 1))
+    np.cumsum(a, axis=1, out=c[:, 1:])
+    j = np.arange(a.shape[1])
+    return c[:, np.minimum(j + days, a.shape[1])] - c[:, j]
 
-    p_churn_30d = 1 - exp(-sum of the latent hazard over the day and the 29 after it).
+
+def known_window_hazard(x: HazardInputs, grid: ChunkGrid, p: SimulationParams) -> np.ndarray:
+    """(n, ncols): hazard over each day and the 29 after it, from what is known on that day.
+
+    The realised 30-day hazard also counts triggers that have not happened yet (a downgrade
+    next week, a payment that will fail, tickets that will change the multiplier). Here those
+    are left out: the ticket multiplier stays at its value on the day, a downgrade counts only
+    if it came before the day, a payment spike only if it started before the day. The decline
+    ramp needs no change: it starts 49 days after an onset, so one inside the window adds
+    nothing to it. The expected hazard of future triggers is not added, which makes this a
+    slight underestimate of the probability given the state on the day.
+    """
+    parts = components(x, Cells(), grid, p)
+    scaled = next(parts) + next(parts) + next(parts)  # (base + no signal) x multiplier
+    m = x.ticket_multiplier
+    unscaled = np.divide(scaled, m, out=np.zeros_like(scaled), where=m > 0)
+    del scaled
+    known = m * _window_sums(unscaled)
+    del unscaled
+    known += _window_sums(next(parts))  # silent decline
+    downgraded_before = x.downgrade_day[:, None] < grid.days[None, :]
+    known += np.where(downgraded_before, _window_sums(next(parts)), 0.0)
+    trouble = x.payment_trouble
+    cols = np.arange(grid.ncols)
+    run_end = np.minimum.accumulate(np.where(trouble, grid.ncols, cols)[:, ::-1], axis=1)[:, ::-1]
+    started_before = trouble & np.concatenate(
+        [np.zeros((trouble.shape[0], 1), bool), trouble[:, :-1]], axis=1)
+    known += np.where(started_before, p.payment_failure_hazard
+                      * np.minimum(run_end - cols, ORACLE_DAYS), 0.0)
+    return known
+
+
+def hazard_truth(
+    churn: Churn, signup_day: np.ndarray, grid: ChunkGrid, cal: Calendar, known: np.ndarray
+):
+    """Rows (household, day, hazard, p_churn_30d, p_churn_30d_known) from signup to
+    min(churn, last day).
+
+    p_churn_30d = 1 - exp(-sum of the latent hazard over the day and the 29 after it): the
+    oracle with foresight. p_churn_30d_known: the same from `known_window_hazard`.
     """
     cum = churn.cumulative
     last = np.minimum(churn.day, cal.end_index - 1)
@@ -162,4 +205,6 @@ def hazard_truth(churn: Churn, signup_day: np.ndarray, grid: ChunkGrid, cal: Cal
     start = cum[rows, cols]
     hazard = cum[rows, cols + 1] - start
     p30 = -np.expm1(-(cum[rows, cols + ORACLE_DAYS] - start))
-    return rows, days[cols], hazard.astype(np.float32), p30.astype(np.float32)
+    p30_known = -np.expm1(-known[rows, cols])
+    return (rows, days[cols], hazard.astype(np.float32), p30.astype(np.float32),
+            p30_known.astype(np.float32))

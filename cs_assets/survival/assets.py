@@ -40,8 +40,10 @@ def survival_model(
     frame = survival_frame(households, members, pets, subscription_changes, activity_events,
                            snapshots.select("household_id", "as_of", "health_score"), reference)
     cox = fit_cox(frame, list(COVARIATES), landmark_days=LANDMARK_DAYS)
+    # a refit or a dropped covariate changes what the ratios mean: warn; the landmark note is info
+    log = context.log.warning if cox.penalizer > 0 or cox.dropped.height else context.log.info
     for message in cox.messages:
-        context.log.warning(f"survival fit: {message}")
+        log(f"survival fit: {message}")
     curves = [kaplan_meier(frame, "plan_type"),
               kaplan_meier(frame.with_columns(health_segment()), "health_segment")]
     lifetimes = lifetime_table(cox, frame)
