@@ -48,13 +48,16 @@ def _run(root: Path, store: str, selection, config: dict | None = None, **kwargs
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Path:
-    """Simulated raw data, ingested, with weekly snapshots and the training set."""
+    """Simulated raw data, ingested, with weekly snapshots, the training set, and the last
+    day's features and scores (what predictions read)."""
     root = tmp_path_factory.mktemp("churn")
     simulate(root / "raw", households=1200, end_date=END, seed=5)
     result = _run(root, "unused", RAW | AssetSelection.assets(
         "churn_snapshots", "churn_training_set"),
         {"churn_snapshots": {"config": {"every_days": 14}}})
     assert result.success
+    assert _run(root, "unused", AssetSelection.assets("household_features", "health_scores"),
+                partition_key=LAST_DAY).success
     return root
 
 
@@ -118,9 +121,7 @@ def test_first_model_becomes_champion_and_an_equal_challenger_does_not(trained):
 
 
 def test_predictions_come_from_the_champion_alias(trained):
-    result = _run(trained, "registry",
-                  RAW | AssetSelection.groups("features", "scoring")
-                  | AssetSelection.assets("churn_predictions"),
+    result = _run(trained, "registry", AssetSelection.assets("churn_predictions"),
                   partition_key=LAST_DAY)
     assert result.success
     out = pl.read_parquet(trained / "out" / "churn_predictions" / f"{LAST_DAY}.parquet")
