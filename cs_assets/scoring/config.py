@@ -8,12 +8,13 @@ is an error at load time that names the key path, e.g. `tiers.critical_below: mu
 
 from __future__ import annotations
 
-from itertools import pairwise
 from pathlib import Path
 from typing import Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
+
+from cs_assets.validated_config import StrictModel, Violation, ascending, describe_error
 
 DEFAULT_SCORECARD_PATH = Path(__file__).resolve().parent.parent / "config" / "scorecard.yaml"
 WEIGHT_TOLERANCE = 1e-6
@@ -23,34 +24,12 @@ class ScorecardError(ValueError):
     """The scorecard file is missing, unreadable or invalid; the message names the key path."""
 
 
-class _Violation(ValueError):
-    """A cross-field rule broken inside one model. `key` is the offending field (None: the model
-    itself); `@name` in the message refers to a sibling field and is expanded to its full path."""
-
-    def __init__(self, key: str | None, message: str) -> None:
-        super().__init__(message)
-        self.key = key
-        self.message = message
-
-
-def _ascending(model: BaseModel, *keys: str, strict: bool = True) -> None:
-    """Require the fields' values to increase left to right (or not decrease if not strict)."""
-    for low, high in pairwise(keys):
-        a, b = getattr(model, low), getattr(model, high)
-        if a > b or (strict and a == b):
-            raise _Violation(low, f"must be {'<' if strict else '<='} @{high}, got {a:g} and {b:g}")
-
-
 def _sum_to_one(total: float) -> None:
     if abs(total - 1.0) > WEIGHT_TOLERANCE:
-        raise _Violation(None, f"weights must sum to 1.0, got {total:.6g}")
+        raise Violation(None, f"weights must sum to 1.0, got {total:.6g}")
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, validate_default=True)
-
-
-class Windows(_Model):
+class Windows(StrictModel):
     """Day windows the features are computed over; scoring quotes them in reasons."""
 
     trend_days: int = Field(30, gt=0)
@@ -58,7 +37,7 @@ class Windows(_Model):
     lookback_days: int = Field(90, gt=0)
 
 
-class HealthWeights(_Model):
+class HealthWeights(StrictModel):
     """Weights of the component scores in the overall health score; `support` weighs the support
     rule of the model using them (engagement rule for the new score, old rule for the old)."""
 
@@ -81,7 +60,7 @@ OLD_HEALTH_WEIGHTS = HealthWeights(
 )
 
 
-class Part(_Model):
+class Part(StrictModel):
     """One measured part of a continuous component: its share of the score and the value that
     earns the full share (scaled linearly below it, capped at it)."""
 
@@ -89,7 +68,7 @@ class Part(_Model):
     target: float = Field(gt=0)
 
 
-class ProductUsage(_Model):
+class ProductUsage(StrictModel):
     """Activity in the last 30 days: active days, logins, session length."""
 
     active_days: Part = Part(weight=0.5, target=20)
@@ -103,13 +82,13 @@ class ProductUsage(_Model):
         return self
 
 
-class FeatureAdoption(_Model):
+class FeatureAdoption(StrictModel):
     """Distinct core features used in the last 90 days; `core_features_target` earns 100."""
 
     core_features_target: int = Field(5, gt=0)
 
 
-class Recency(_Model):
+class Recency(StrictModel):
     """Days since last login: full share within `full_within_days`, none from `zero_after_days`."""
 
     weight: float = Field(0.3, ge=0)
@@ -118,11 +97,11 @@ class Recency(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> Self:
-        _ascending(self, "full_within_days", "zero_after_days")
+        ascending(self, "full_within_days", "zero_after_days")
         return self
 
 
-class Engagement(_Model):
+class Engagement(StrictModel):
     """How habitual and shared the use is: DAU/WAU, share of members active, login recency."""
 
     stickiness: Part = Part(weight=0.4, target=0.5)
@@ -135,7 +114,7 @@ class Engagement(_Model):
         return self
 
 
-class PaymentHealth(_Model):
+class PaymentHealth(StrictModel):
     """Penalties from 100: the current status, then the 90-day payment history."""
 
     past_due_points: float = Field(-25, le=0)
@@ -147,7 +126,7 @@ class PaymentHealth(_Model):
     overdue_points: float = Field(-20, le=0)
 
 
-class TaskTrend(_Model):
+class TaskTrend(StrictModel):
     """Task-completion trend bands (strict inequalities, strongest band checked first)."""
 
     strong_growth_above: float = Field(0.30, gt=0)
@@ -161,14 +140,14 @@ class TaskTrend(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> Self:
-        _ascending(self, "strong_decline_below", "decline_below")
-        _ascending(self, "growth_above", "strong_growth_above")
-        _ascending(self, "strong_decline_points", "decline_points", strict=False)
-        _ascending(self, "growth_points", "strong_growth_points", strict=False)
+        ascending(self, "strong_decline_below", "decline_below")
+        ascending(self, "growth_above", "strong_growth_above")
+        ascending(self, "strong_decline_points", "decline_points", strict=False)
+        ascending(self, "growth_points", "strong_growth_points", strict=False)
         return self
 
 
-class Tiered(_Model):
+class Tiered(StrictModel):
     """A count that earns `high_points` at `high_at_least`, else `some_points` at
     `some_at_least`, else nothing."""
 
@@ -179,12 +158,12 @@ class Tiered(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> Self:
-        _ascending(self, "some_at_least", "high_at_least")
-        _ascending(self, "some_points", "high_points", strict=False)
+        ascending(self, "some_at_least", "high_at_least")
+        ascending(self, "some_points", "high_points", strict=False)
         return self
 
 
-class Collaboration(_Model):
+class Collaboration(StrictModel):
     """Collaboration score (0–100) bands: > high, > medium reward; < low penalizes."""
 
     high_above: float = Field(70, ge=0, le=100)
@@ -196,13 +175,13 @@ class Collaboration(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> Self:
-        _ascending(self, "medium_above", "high_above")
-        _ascending(self, "low_below", "medium_above", strict=False)
-        _ascending(self, "medium_points", "high_points", strict=False)
+        ascending(self, "medium_above", "high_above")
+        ascending(self, "low_below", "medium_above", strict=False)
+        ascending(self, "medium_points", "high_points", strict=False)
         return self
 
 
-class ValueDelivery(_Model):
+class ValueDelivery(StrictModel):
     """War story 1: outcomes, not activity."""
 
     baseline: float = Field(50, ge=0, le=100)
@@ -214,7 +193,7 @@ class ValueDelivery(_Model):
     pet_health_improving_points: float = Field(10, ge=0)
 
 
-class ModerateVolume(_Model):
+class ModerateVolume(StrictModel):
     """1–3 tickets in 90 days: rewarded or penalized by their average CSAT (1–5)."""
 
     min_tickets: int = Field(1, ge=1)
@@ -228,18 +207,18 @@ class ModerateVolume(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> Self:
-        _ascending(self, "min_tickets", "max_tickets", strict=False)
-        _ascending(self, "csat_good_at_least", "csat_great_at_least", strict=False)
-        _ascending(self, "good_points", "great_points", strict=False)
+        ascending(self, "min_tickets", "max_tickets", strict=False)
+        ascending(self, "csat_good_at_least", "csat_great_at_least", strict=False)
+        ascending(self, "good_points", "great_points", strict=False)
         return self
 
 
-class NoTickets(_Model):
+class NoTickets(StrictModel):
     outreach_points: float = Field(10, ge=0)
     silent_points: float = Field(-5, le=0)
 
 
-class HighVolume(_Model):
+class HighVolume(StrictModel):
     """More than `above_tickets` tickets: `points_per_ticket` each, never below `floor_points`."""
 
     above_tickets: int = Field(5, ge=1)
@@ -247,12 +226,12 @@ class HighVolume(_Model):
     floor_points: float = Field(-30, le=0)
 
 
-class SlowResolution(_Model):
+class SlowResolution(StrictModel):
     above_hours: float = Field(48, gt=0)
     points: float = Field(-15, le=0)
 
 
-class SupportEngagement(_Model):
+class SupportEngagement(StrictModel):
     """War story 2: productive support contact is healthy, silence and trouble are not."""
 
     baseline: float = Field(70, ge=0, le=100)
@@ -265,12 +244,12 @@ class SupportEngagement(_Model):
     @model_validator(mode="after")
     def _check(self) -> Self:
         if self.high_volume.above_tickets < self.moderate_volume.max_tickets:
-            raise _Violation("high_volume.above_tickets", "must be >= "
+            raise Violation("high_volume.above_tickets", "must be >= "
                              "@moderate_volume.max_tickets (the bands would overlap)")
         return self
 
 
-class SupportHealthOld(_Model):
+class SupportHealthOld(StrictModel):
     """The rule War story 2 replaced ("more tickets = unhealthy"): 100 minus per-ticket and
     per-unresolved-critical penalties. Kept to compare old and new health scores."""
 
@@ -278,19 +257,19 @@ class SupportHealthOld(_Model):
     unresolved_critical_points: float = Field(-25, le=0)
 
 
-class Threshold(_Model):
+class Threshold(StrictModel):
     at_least: int = Field(ge=1)
     points: float = Field(ge=0)
 
 
-class PremiumRisk(_Model):
+class PremiumRisk(StrictModel):
     """Upgraded at least `min_days_since_upgrade` days ago and adoption below `score_below`."""
 
     min_days_since_upgrade: int = Field(30, ge=0)
     score_below: float = Field(40, gt=0, le=100)
 
 
-class PremiumAdoption(_Model):
+class PremiumAdoption(StrictModel):
     """War story 3: use of the features a Premium household pays for. The maximum points sum to
     100 so the score is a percentage and the risk cut-off reads as "< 40% adoption"."""
 
@@ -308,11 +287,11 @@ class PremiumAdoption(_Model):
                  + self.templates.high_points + self.priority_support.points
                  + self.onboarding_points)
         if abs(total - 100) > WEIGHT_TOLERANCE:
-            raise _Violation(None, f"maximum points must sum to 100, got {total:.6g}")
+            raise Violation(None, f"maximum points must sum to 100, got {total:.6g}")
         return self
 
 
-class AlertRule(_Model):
+class AlertRule(StrictModel):
     """Alert when (current - previous) / previous < `change_below` (and current >
     `current_above` when set). A zero previous value never alerts."""
 
@@ -321,14 +300,14 @@ class AlertRule(_Model):
     severity: Literal["warning", "critical"]
 
 
-class TrendAlerts(_Model):
+class TrendAlerts(StrictModel):
     task_completion: AlertRule = AlertRule(change_below=-0.30, current_above=10,
                                            severity="critical")
     active_users: AlertRule = AlertRule(change_below=-0.50, severity="critical")
     session_duration: AlertRule = AlertRule(change_below=-0.40, severity="warning")
 
 
-class Tiers(_Model):
+class Tiers(StrictModel):
     """Critical: health < critical_below or >= critical_min_alerts trend alerts; at risk:
     health < at_risk_below or >= at_risk_min_alerts; healthy otherwise."""
 
@@ -339,16 +318,16 @@ class Tiers(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> Self:
-        _ascending(self, "critical_below", "at_risk_below")
-        _ascending(self, "at_risk_min_alerts", "critical_min_alerts", strict=False)
+        ascending(self, "critical_below", "at_risk_below")
+        ascending(self, "at_risk_min_alerts", "critical_min_alerts", strict=False)
         return self
 
 
-class Explanations(_Model):
+class Explanations(StrictModel):
     top_reasons: int = Field(3, ge=1)
 
 
-class Scorecard(_Model):
+class Scorecard(StrictModel):
     windows: Windows = Windows()
     health_weights: HealthWeights = HealthWeights()
     health_weights_old: HealthWeights = OLD_HEALTH_WEIGHTS
@@ -365,17 +344,6 @@ class Scorecard(_Model):
     explanations: Explanations = Explanations()
 
 
-def _describe(error: dict) -> str:
-    """One pydantic error as `key.path: message`, cross-field rules pointing at their key."""
-    loc = [str(part) for part in error["loc"]]
-    violation = error.get("ctx", {}).get("error")
-    if not isinstance(violation, _Violation):
-        return f"{'.'.join(loc) or '<root>'}: {error['msg']}"
-    parent = "".join(f"{part}." for part in loc)
-    path = parent + violation.key if violation.key else ".".join(loc)
-    return f"{path}: {violation.message.replace('@', parent)}"
-
-
 def parse_scorecard(data: object) -> Scorecard:
     """Validate a scorecard mapping (as read from YAML); raise ScorecardError naming the keys."""
     if not isinstance(data, dict):
@@ -383,7 +351,7 @@ def parse_scorecard(data: object) -> Scorecard:
     try:
         return Scorecard.model_validate(data)
     except ValidationError as exc:
-        raise ScorecardError("; ".join(_describe(e) for e in exc.errors())) from None
+        raise ScorecardError("; ".join(describe_error(e) for e in exc.errors())) from None
 
 
 def load_scorecard(path: str | Path | None = None) -> Scorecard:
