@@ -42,7 +42,6 @@ mlflow-ui: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CS_HOME)/mlflow.db \
 		--default-artifact-root $(CS_HOME)/mlartifacts --port 5000
 
-# Early warning of the new vs the old health score on the demo data (run `make demo` first).
 # The churn lifecycle on simulator data (12,000 households; the full world and the pure
 # proportional-hazards one) against the simulator's truth; ends with a JSON line.
 evaluate: install

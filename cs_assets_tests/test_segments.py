@@ -10,10 +10,10 @@ import polars as pl
 import pytest
 import yaml
 
-from cs_assets.scoring.config import ScorecardError
 from cs_assets.segments import (
     DEFAULT_SEGMENTS_PATH,
     SegmentConfig,
+    SegmentConfigError,
     load_segment_config,
     parse_segment_config,
 )
@@ -484,7 +484,7 @@ def test_shipped_yaml_spells_out_the_specs_defaults():
     ("micro.collaboration.everyone", 1.0, "micro.collaboration.everyone"),
 ])
 def test_bad_values_name_their_key(path, value, message):
-    with pytest.raises(ScorecardError, match=message.replace(".", r"\.")):
+    with pytest.raises(SegmentConfigError, match=message.replace(".", r"\.")):
         parse_segment_config(_with(path, value))
 
 
@@ -495,5 +495,5 @@ def test_loaded_cut_offs_drive_the_rules(tmp_path):
     row = _micro_frame(_household(dau_wau_ratio=0.85))
     assert micro_segments(row, config)["usage_intensity"].item() == "Regular User"
     path.write_text("micro: [1, 2]\n")
-    with pytest.raises(ScorecardError, match=f"{path}: micro: "):
+    with pytest.raises(SegmentConfigError, match=f"{path}: micro: "):
         load_segment_config(path)

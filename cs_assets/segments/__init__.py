@@ -15,10 +15,13 @@ from typing import Self
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from cs_assets.scoring.config import ScorecardError
 from cs_assets.validated_config import StrictModel, ascending, describe_error
 
 DEFAULT_SEGMENTS_PATH = Path(__file__).resolve().parent.parent / "config" / "segments.yaml"
+
+
+class SegmentConfigError(ValueError):
+    """The segments file is missing, unreadable or invalid; the message names the key path."""
 
 
 class Lifecycle(StrictModel):
@@ -126,13 +129,13 @@ class SegmentConfig(StrictModel):
 
 
 def parse_segment_config(data: object) -> SegmentConfig:
-    """Validate a segments mapping (as read from YAML); raise ScorecardError naming the keys."""
+    """Validate a segments mapping (as read from YAML); raise SegmentConfigError naming the keys."""
     if not isinstance(data, dict):
-        raise ScorecardError(f"segments config must be a mapping, got {type(data).__name__}")
+        raise SegmentConfigError(f"segments config must be a mapping, got {type(data).__name__}")
     try:
         return SegmentConfig.model_validate(data)
     except ValidationError as exc:
-        raise ScorecardError("; ".join(describe_error(e) for e in exc.errors())) from None
+        raise SegmentConfigError("; ".join(describe_error(e) for e in exc.errors())) from None
 
 
 def load_segment_config(path: str | Path | None = None) -> SegmentConfig:
@@ -141,8 +144,8 @@ def load_segment_config(path: str | Path | None = None) -> SegmentConfig:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise ScorecardError(f"cannot read segments config {path}: {exc}") from exc
+        raise SegmentConfigError(f"cannot read segments config {path}: {exc}") from exc
     try:
         return parse_segment_config(data)
-    except ScorecardError as exc:
-        raise ScorecardError(f"{path}: {exc}") from None
+    except SegmentConfigError as exc:
+        raise SegmentConfigError(f"{path}: {exc}") from None
