@@ -89,7 +89,7 @@ def _demo(args: argparse.Namespace) -> None:
 
     import warnings
 
-    from dagster import AssetKey, DagsterInstance
+    from dagster import AssetKey, AssetSelection, DagsterInstance
 
     warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
 
@@ -107,9 +107,10 @@ def _demo(args: argparse.Namespace) -> None:
                    "dagster/asset_partition_range_end": args.end_date.isoformat()}}),
         ("weekly snapshots, churn training set, candidate models in MLflow, survival model",
          defs.resolve_job_def("churn_training_job"), {}),
-        (f"churn predictions for {args.end_date} from the champion", daily,
-         {"asset_selection": [AssetKey("churn_predictions")],
-          "partition_key": args.end_date.isoformat()}),
+        (f"churn predictions, segments, journey stages and survey lists for {args.end_date}",
+         daily, {"asset_selection": [AssetKey("churn_predictions"), *sorted(
+             AssetSelection.groups("segments").resolve(defs.resolve_asset_graph()))],
+                 "partition_key": args.end_date.isoformat()}),
     ]
     results = []
     with DagsterInstance.get() as instance:

@@ -19,20 +19,32 @@ from cs_assets.health.assets import health_scores_asset, health_tiers_asset, tre
 from cs_assets.ingestion.assets import ingestion_assets
 from cs_assets.partitions import daily_partitions
 from cs_assets.resources import resources_from_env
+from cs_assets.segments.assets import (
+    journey_stages_asset,
+    micro_segment_summary_asset,
+    micro_segments_asset,
+)
 from cs_assets.survival.assets import survival_model
+from cs_assets.voc.assets import (
+    feedback_escalations_asset,
+    nps_themes_asset,
+    survey_eligibility_asset,
+)
 
 DAILY_HEALTH = AssetSelection.groups("raw", "features", "scoring")
 CHURN_TRAINING = AssetSelection.assets(churn_snapshots, churn_training_set, churn_model,
                                        survival_model)
 
-# Re-ingest the raw tables, then compute the day's features, scores, alerts, tiers and churn
-# predictions (which follow the scores, from the current champion).
+# Re-ingest the raw tables, then compute the day's features, scores, alerts, tiers, churn
+# predictions (which follow the scores, from the current champion) and the segment lists.
 daily_health_job = define_asset_job(
     "daily_health_job",
-    selection=DAILY_HEALTH | AssetSelection.assets(churn_predictions),
+    selection=DAILY_HEALTH | AssetSelection.assets(churn_predictions)
+    | AssetSelection.groups("segments"),
     partitions_def=daily_partitions,
     description="The spec's daily health check: ingest, features, scores, alerts, tiers, "
-    "then churn predictions from the champion model.",
+    "churn predictions from the champion model, then segments, journey stages and the "
+    "voice-of-the-customer lists.",
 )
 
 # Weekly: rebuild the snapshots and training set, train the candidates, gate the champion,
@@ -47,7 +59,9 @@ churn_training_job = define_asset_job(
 defs = Definitions(
     assets=[*ingestion_assets, household_features, health_scores_asset, trend_alerts_asset,
             health_tiers_asset, churn_snapshots, churn_training_set, churn_model,
-            churn_predictions, survival_model],
+            churn_predictions, survival_model, micro_segments_asset, micro_segment_summary_asset,
+            journey_stages_asset, survey_eligibility_asset, nps_themes_asset,
+            feedback_escalations_asset],
     jobs=[daily_health_job, churn_training_job],
     schedules=[
         build_schedule_from_partitioned_job(daily_health_job, hour_of_day=6),

@@ -21,6 +21,8 @@ from pydantic import Field
 from cs_assets.contract.events import EventKind, load_event_mapping
 from cs_assets.ingestion.sources import read_parquet_table, read_postgres_table
 from cs_assets.scoring import Scorecard, ScorecardError, load_scorecard
+from cs_assets.segments import SegmentConfig, SegmentConfigError, load_segment_config
+from cs_assets.voc import VocConfig, VocConfigError, load_voc_config
 
 DEFAULT_MAX_INVALID_SHARE = 0.05
 
@@ -142,13 +144,36 @@ class ScorecardResource(ConfigurableResource):
         return load_scorecard(self.path or None)
 
 
-def scorecard_from_env(env: Mapping[str, str] = os.environ) -> ScorecardResource:
-    path = env.get("CS_SCORECARD", "")
+class SegmentsResource(ConfigurableResource):
+    """The segments YAML: micro-segment and journey-stage cut-offs."""
+
+    path: str = Field(default="", description="CS_SEGMENTS: YAML file; the shipped one if empty")
+
+    def load(self) -> SegmentConfig:
+        return load_segment_config(self.path or None)
+
+
+class VocResource(ConfigurableResource):
+    """The voice-of-the-customer YAML: survey triggers and fatigue, NPS themes, escalations."""
+
+    path: str = Field(default="", description="CS_VOC: YAML file; the shipped one if empty")
+
+    def load(self) -> VocConfig:
+        return load_voc_config(self.path or None)
+
+
+def _checked_path(env: Mapping[str, str], key: str, load, errors: type[Exception]) -> str:
+    path = env.get(key, "")
     try:
-        load_scorecard(path or None)  # fail at load, naming the bad key
-    except ScorecardError as exc:
-        raise ConfigError(f"CS_SCORECARD: {exc}") from exc
-    return ScorecardResource(path=path)
+        load(path or None)  # fail at load, naming the bad key
+    except errors as exc:
+        raise ConfigError(f"{key}: {exc}") from exc
+    return path
+
+
+def scorecard_from_env(env: Mapping[str, str] = os.environ) -> ScorecardResource:
+    return ScorecardResource(path=_checked_path(env, "CS_SCORECARD", load_scorecard,
+                                                ScorecardError))
 
 
 def _float(env: Mapping[str, str], key: str, default: float) -> float:
@@ -190,5 +215,8 @@ def resources_from_env(env: Mapping[str, str] = os.environ) -> dict[str, object]
         "raw_source": raw_source_from_env(env),
         "scorecard": scorecard_from_env(env),
         "mlflow": mlflow_from_env(env),
+        "segments": SegmentsResource(
+            path=_checked_path(env, "CS_SEGMENTS", load_segment_config, SegmentConfigError)),
+        "voc": VocResource(path=_checked_path(env, "CS_VOC", load_voc_config, VocConfigError)),
         "io_manager": PolarsParquetIOManager(base_dir=str(cs_home(env) / "storage")),
     }

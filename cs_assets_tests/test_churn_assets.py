@@ -1,5 +1,6 @@
 """The churn lifecycle through Dagster and a real (SQLite) MLflow store, on simulator data:
-train and register, gate the champion, predict from the alias, fail without one."""
+train and register, gate the champion, predict from the alias, fail without one; and the
+segment lists that read the predictions."""
 
 from datetime import date
 from pathlib import Path
@@ -16,6 +17,8 @@ from cs_assets.resources import (
     PolarsParquetIOManager,
     RawSourceResource,
     ScorecardResource,
+    SegmentsResource,
+    VocResource,
 )
 from cs_assets.simulator.engine import simulate
 
@@ -35,6 +38,8 @@ def _resources(root: Path, store: str) -> dict:
         "io_manager": PolarsParquetIOManager(base_dir=str(root / "out")),
         "mlflow": MlflowResource(tracking_uri=f"sqlite:///{root / store}.db",
                                  artifact_root=(root / f"{store}_artifacts").as_uri()),
+        "segments": SegmentsResource(),
+        "voc": VocResource(),
     }
 
 
@@ -175,3 +180,31 @@ def test_survival_model_logs_ratios_and_curves(world):
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert plots == {"plots/kaplan_meier_by_plan_type.png",
                      "plots/kaplan_meier_by_health_segment.png"}
+
+
+def test_segment_and_survey_lists_for_the_day(trained):
+    result = _run(trained, "registry", AssetSelection.assets("churn_predictions")
+                  | AssetSelection.groups("segments"), partition_key=LAST_DAY)
+    assert result.success
+    out = trained / "out"
+
+    def read(asset: str) -> pl.DataFrame:
+        return pl.read_parquet(out / asset / f"{LAST_DAY}.parquet")
+
+    features, predictions = read("household_features"), read("churn_predictions")
+    segments = read("micro_segments")
+    assert sorted(segments["household_id"]) == sorted(features["household_id"])
+    joined = segments.join(predictions, on=["household_id", "as_of"], suffix="_pred")
+    assert (joined["churn_probability"] == joined["churn_probability_pred"]).all()
+    summary = read("micro_segment_summary")
+    assert summary["households"].sum() == features.height
+    assert abs(summary["share"].sum() - 1.0) < 1e-9
+    stages = read("journey_stages")
+    churned = pl.read_parquet(out / "households.parquet").filter(
+        pl.col("churned_at") < pl.datetime(2026, 11, 1, time_zone="UTC"))
+    assert stages.height == features.height + churned.height
+    assert set(stages.filter(pl.col("stage") == "churned")["household_id"]) == set(
+        churned["household_id"])
+    surveys = read("survey_eligibility")
+    assert surveys.select("household_id").is_duplicated().sum() == 0  # one survey at most
+    assert read("nps_themes").height > 0

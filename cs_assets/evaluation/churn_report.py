@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shutil
 import time
 import warnings
@@ -154,13 +155,12 @@ def _judge(scored: pl.DataFrame, churn: pl.DataFrame) -> dict[str, dict[str, flo
 
 
 def _recovered(root: Path) -> pl.DataFrame:
-    """The survival asset's hazard ratios (from its MLflow run)."""
-    import mlflow
-
+    """The survival asset's hazard ratios (the table its MLflow run logged)."""
     client = _mlflow(root).client()
     run = client.search_runs([client.get_experiment_by_name("survival").experiment_id])[0]
-    table = mlflow.load_table("hazard_ratios.json", run_ids=[run.info.run_id])
-    return pl.from_pandas(table.drop(columns=["run_id"], errors="ignore"))
+    table = json.loads(Path(client.download_artifacts(run.info.run_id, "hazard_ratios.json"))
+                       .read_text())
+    return pl.DataFrame(table["data"], schema=table["columns"], orient="row")
 
 
 def _truth_fit(root: Path) -> pl.DataFrame:
@@ -207,19 +207,23 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--households", type=int, default=12_000)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--reuse", action="store_true",
+                        help="report on the last materialization instead of running it again")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     base = cs_home() / "evaluate"
     started = time.perf_counter()
 
     full = _world(base / "full", args.households, args.seed, ph_only=False)
-    steps = _materialize(full, ["churn_snapshots", "churn_training_set", "churn_model",
-                                "survival_model"])
+    steps = {} if args.reuse else _materialize(
+        full, ["churn_snapshots", "churn_training_set", "churn_model", "survival_model"])
     scored, version, churn = _scored(full)
     judged = _judge(scored, churn)
     candidates = pl.read_parquet(full / "out" / "churn_model.parquet")
     ph = _world(base / "ph_only", args.households, args.seed, ph_only=True)
-    _materialize(ph, ["churn_snapshots", "survival_model"])
+    if not args.reuse:
+        _materialize(ph, ["churn_snapshots", "survival_model"])
     cox = {
         "full_observed": _ratios(_recovered(full), "full"),
         "ph_only_observed": _ratios(_recovered(ph), "ph_only"),

@@ -1,0 +1,113 @@
+"""Segment assets: micro-segments with a summary, and journey stages, one daily partition each."""
+
+from datetime import date
+
+import polars as pl
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    BackfillPolicy,
+    MetadataValue,
+    Output,
+    asset,
+)
+
+from cs_assets.metadata import as_frame, by_partition, markdown_table
+from cs_assets.partitions import daily_partitions
+from cs_assets.resources import SegmentsResource
+from cs_assets.scoring import KEYS
+from cs_assets.segments.journey import journey_inputs, journey_stage
+from cs_assets.segments.micro import latest_nps, micro_segments, segment_summary
+
+COMMON = dict(
+    partitions_def=daily_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    group_name="segments",
+    kinds={"polars", "parquet"},
+    owners=["team:customer-success"],
+)
+PREVIEW = 15
+
+
+def days_of(context: AssetExecutionContext) -> list[date]:
+    return [date.fromisoformat(k) for k in context.partition_keys]
+
+
+def counts_table(frame: pl.DataFrame, column: str) -> MetadataValue:
+    """Households per value of `column` on the last day, largest first."""
+    last = frame.filter(pl.col("as_of") == pl.col("as_of").max())
+    counts = last.group_by(column).len("households").sort("households", column,
+                                                           descending=[True, False])
+    return MetadataValue.md(markdown_table(counts))
+
+
+@asset(
+    name="micro_segments",
+    **COMMON,
+    ins={"features": AssetIn("household_features"), "predictions": AssetIn("churn_predictions")},
+    description="The spec's six behavioural dimensions (usage intensity, collaboration, "
+    "feature sophistication, lifecycle, value perception, support dependency), the segment "
+    "they make and its recommended action, per active household.",
+)
+def micro_segments_asset(
+    context: AssetExecutionContext, features, predictions, nps_responses: pl.DataFrame,
+    segments: SegmentsResource,
+):
+    features, predictions = as_frame(features), as_frame(predictions)
+    config = segments.load()
+    frame = features.join(predictions.select(*KEYS, "churn_probability"), on=list(KEYS),
+                          how="left")
+    out = pl.concat([
+        micro_segments(frame.filter(pl.col("as_of") == day)
+                       .join(latest_nps(nps_responses, day), on="household_id", how="left"),
+                       config)
+        for day in days_of(context)
+    ], rechunk=True)
+    summary = segment_summary(out.filter(pl.col("as_of") == out["as_of"].max()))
+    return Output(by_partition(out, context.partition_keys), metadata={
+        "dagster/row_count": out.height,
+        "segments_last_day": summary.height,
+        "largest_segments_last_day": MetadataValue.md(markdown_table(
+            summary.head(PREVIEW).select("segment", "recommended_action", "households",
+                                         pl.col("share").round(3),
+                                         pl.col("mean_churn_probability").round(3)))),
+    })
+
+
+@asset(
+    name="micro_segment_summary",
+    **COMMON,
+    ins={"segments_frame": AssetIn("micro_segments")},
+    description="Per day and segment: households, share of the day's households and mean "
+    "churn probability, largest segments first.",
+)
+def micro_segment_summary_asset(context: AssetExecutionContext, segments_frame):
+    summary = segment_summary(as_frame(segments_frame))
+    return Output(by_partition(summary, context.partition_keys),
+                  metadata={"dagster/row_count": summary.height})
+
+
+@asset(
+    name="journey_stages",
+    **COMMON,
+    ins={"features": AssetIn("household_features")},
+    description="The spec's journey stage of every household that signed up before the as-of "
+    "instant (onboarding, adoption, growth, retention, advocacy, churned) and the rule that "
+    "put it there.",
+)
+def journey_stages_asset(
+    context: AssetExecutionContext, features, households: pl.DataFrame,
+    members: pl.DataFrame, nps_responses: pl.DataFrame, reviews: pl.DataFrame,
+    referral_codes: pl.DataFrame, segments: SegmentsResource,
+):
+    features, config = as_frame(features), segments.load()
+    out = pl.concat([
+        journey_stage(journey_inputs(features, day, config, households=households,
+                                     members=members, nps_responses=nps_responses,
+                                     reviews=reviews, referral_codes=referral_codes), config)
+        for day in days_of(context)
+    ], rechunk=True)
+    return Output(by_partition(out, context.partition_keys), metadata={
+        "dagster/row_count": out.height,
+        "households_per_stage_last_day": counts_table(out, "stage"),
+    })
