@@ -47,6 +47,21 @@ def _churn_lines(latest: dict[str, tuple[str, dict]]) -> list[str]:
     return lines
 
 
+def _segment_lines(latest: dict[str, tuple[str, dict]]) -> list[str]:
+    sizes = [(name, latest[name][1].get("dagster/row_count"))
+             for name in ("micro_segments", "journey_stages", "survey_eligibility",
+                          "nps_themes", "feedback_escalations") if name in latest]
+    if not sizes:
+        return []
+    day = latest[sizes[0][0]][0]
+    lines = ["", f"Lists as of {day}: " + ", ".join(f"{name} {rows:,}" for name, rows in sizes)]
+    if "micro_segments" in latest:
+        lines.append(latest["micro_segments"][1]["largest_segments_last_day"].rstrip())
+    if "journey_stages" in latest:
+        lines.append(latest["journey_stages"][1]["households_per_stage_last_day"].rstrip())
+    return lines
+
+
 def summarize(
     results: list[ExecuteInProcessResult], home: Path, seconds: float,
     rates: pl.DataFrame | None = None,
@@ -87,6 +102,7 @@ def summarize(
     if rates is not None:
         lines += _early_warning_lines(rates)
     lines += _churn_lines(latest)
+    lines += _segment_lines(latest)
     lines += ["", "Checks not passing: " + (", ".join(failed_checks) or "none")]
     lines += [
         "",
