@@ -1,0 +1,195 @@
+"""Action lists: who gets a proactive check-in, an upsell, a cross-sell or a downgrade save.
+
+Pure polars, no Dagster; assets wrap `lists.checkins`, `lists.premium` and `lists.expansion`.
+This module holds what they share: the validated config (`cs_assets/config/lists.yaml`, the
+spec's values as defaults, a bad value an error naming its key path, as for the scorecard),
+the meaning of "active", and the top-N ranking.
+
+Every list is computed *as of* a day `D`: its instant `T` is midnight UTC starting `D`, and
+raw tables and the platform's own state (check-ins and upsell campaigns sent) are read
+strictly before `T`, so a re-run of a day gives the same list. The day's scores are
+`household_features` joined with `health_scores` (one row per household not churned at `T`).
+
+* **Active** (the spec's `is_active`): a row in the day's features (signed up before `T`, not
+  churned at `T`) and an activity event on at least `active.active_days_30d_at_least` of the
+  30 days before `T` (`active_days_30d`; 0 drops the usage requirement).
+* **Top N**: sorted by the list's keys, then `household_id` ascending, so ties on the keys go
+  to the smaller id and the cut is deterministic; `rank` is the position from 1.
+* Thresholds named `*_at_least` are >=, `*_below` is <.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+import yaml
+from pydantic import Field, ValidationError
+
+from cs_assets.validated_config import StrictModel, describe_error
+
+DEFAULT_LISTS_PATH = Path(__file__).resolve().parent.parent / "config" / "lists.yaml"
+HH = "household_id"
+UTC_TS = pl.Datetime("us", "UTC")
+SENT_SCHEMA = {HH: pl.String, "sent_at": UTC_TS}
+Plan = Literal["Free", "Premium", "Enterprise"]
+Frame = pl.DataFrame | pl.LazyFrame
+
+
+class ListsConfigError(ValueError):
+    """The lists config is missing, unreadable or invalid; the message names the key path."""
+
+
+class Active(StrictModel):
+    active_days_30d_at_least: int = Field(1, ge=0, le=30)
+
+
+class Checkins(StrictModel):
+    """War story 2: healthy, past onboarding, no ticket and no check-in in the last days."""
+
+    health_at_least: float = Field(70, ge=0, le=100)
+    signup_days_at_least: int = Field(60, ge=0)
+    no_ticket_days: int = Field(90, ge=1)
+    no_checkin_days: int = Field(90, ge=1)
+    top_n: int = Field(50, ge=1)
+
+
+class DowngradeSave(StrictModel):
+    """War story 3's downgrade flow: who sees it, its offers, and how a save is judged."""
+
+    plans: list[Plan] = Field(["Premium"], min_length=1)
+    onboarding_help_days_below: int = Field(90, ge=0)
+    pause_months: int = Field(1, ge=1)
+    discount_percent: int = Field(50, ge=1, le=99)
+    discount_months: int = Field(3, ge=1)
+    outcome_days: int = Field(30, ge=1)
+
+
+class Signal(StrictModel):
+    """An intent signal: fires at `at_least` events in the window; `angle` pitches it."""
+
+    at_least: int = Field(ge=1)
+    angle: str | None = None
+
+
+class UpsellSignals(StrictModel):
+    """The spec's signals; the first one that fired and has an angle picks the angle."""
+
+    recurring_tasks_created: Signal = Signal(at_least=3, angle="unlimited_recurring_tasks")
+    photos_uploaded: Signal = Signal(at_least=8, angle="unlimited_photo_storage")
+    analytics_views: Signal = Signal(at_least=1, angle="advanced_analytics")
+    premium_page_views: Signal = Signal(at_least=1)
+    premium_feature_clicks: Signal = Signal(at_least=3)
+
+
+class Upsell(StrictModel):
+    health_at_least: float = Field(70, ge=0, le=100)
+    signup_days_at_least: int = Field(30, ge=0)
+    signal_window_days: int = Field(30, ge=1)
+    recontact_after_days: int = Field(90, ge=0)
+    top_n: int = Field(50, ge=1)
+    signals: UpsellSignals = UpsellSignals()
+    default_angle: str = "general_premium_value"
+
+
+class Funnel(StrictModel):
+    window_days: int = Field(90, ge=1)
+
+
+class AdditionalHousehold(StrictModel):
+    pets_at_least: int = Field(3, ge=1)
+
+
+class CalendarSyncAddon(StrictModel):
+    recurring_tasks_at_least: int = Field(5, ge=1)
+    recurring_window_days: int = Field(90, ge=1)
+    plans: list[Plan] = Field(["Free"], min_length=1)
+
+
+class PetHealthTracking(StrictModel):
+    senior_age_years: int = Field(7, ge=1)
+    medical_needs: bool = True
+    tracking_within_days: int = Field(90, ge=1)
+
+
+class PrioritySupportAddon(StrictModel):
+    tickets_90d_at_least: int = Field(3, ge=1)
+    plans: list[Plan] = Field(["Free", "Premium"], min_length=1)
+
+
+class CrossSell(StrictModel):
+    additional_household: AdditionalHousehold = AdditionalHousehold()
+    calendar_sync: CalendarSyncAddon = CalendarSyncAddon()
+    pet_health_tracking: PetHealthTracking = PetHealthTracking()
+    priority_support_upgrade: PrioritySupportAddon = PrioritySupportAddon()
+
+
+class ListsConfig(StrictModel):
+    active: Active = Active()
+    checkins: Checkins = Checkins()
+    downgrade_save: DowngradeSave = DowngradeSave()
+    upsell: Upsell = Upsell()
+    funnel: Funnel = Funnel()
+    cross_sell: CrossSell = CrossSell()
+
+
+def parse_lists_config(data: object) -> ListsConfig:
+    """Validate a lists config mapping (as read from YAML); raise ListsConfigError naming keys."""
+    if not isinstance(data, dict):
+        raise ListsConfigError(f"lists config must be a mapping of sections, got "
+                               f"{type(data).__name__}")
+    try:
+        return ListsConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ListsConfigError("; ".join(describe_error(e) for e in exc.errors())) from None
+
+
+def load_lists_config(path: str | Path | None = None) -> ListsConfig:
+    """Load and validate the lists YAML (the shipped one by default)."""
+    path = Path(path) if path is not None else DEFAULT_LISTS_PATH
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ListsConfigError(f"cannot read lists config {path}: {exc}") from exc
+    try:
+        return parse_lists_config(data)
+    except ListsConfigError as exc:
+        raise ListsConfigError(f"{path}: {exc}") from None
+
+
+# ---------------------------------------------------------------- shared by the lists
+
+
+def one_day(scores: Frame, as_of: date) -> pl.LazyFrame:
+    """The as-of day's rows of the scores, so a multi-day frame cannot leak other days."""
+    return scores.lazy().filter(pl.col("as_of") == as_of)
+
+
+def is_active(rule: Active) -> pl.Expr:
+    """Active on enough of the 30 days before the as-of instant (rows exist only unchurned)."""
+    return pl.col("active_days_30d").fill_null(0) >= rule.active_days_30d_at_least
+
+
+def before(frame: Frame, column: str, at: datetime) -> pl.LazyFrame:
+    """Rows whose `column` is strictly before the as-of instant `at`."""
+    return frame.lazy().filter(pl.col(column) < at)
+
+
+def sent_before(sent: Frame | None, at: datetime) -> pl.LazyFrame:
+    """The platform's own sends (household_id, sent_at) before `at`; None: nothing sent yet."""
+    if sent is None:
+        sent = pl.DataFrame(schema=SENT_SCHEMA)
+    return before(sent, "sent_at", at).select(HH, "sent_at")
+
+
+def top(frame: pl.LazyFrame, by: list[str], n: int) -> pl.LazyFrame:
+    """The first `n` by `by` descending, ties to the smaller household_id; `rank` from 1."""
+    return (
+        frame.sort([*by, HH], descending=[*([True] * len(by)), False], nulls_last=True)
+        .head(n)
+        .with_row_index("rank", offset=1)
+        .with_columns(pl.col("rank").cast(pl.Int64))
+    )
+
