@@ -17,6 +17,7 @@ from cs_assets.churn.assets import (
 from cs_assets.features.assets import household_features
 from cs_assets.health.assets import health_scores_asset, health_tiers_asset, trend_alerts_asset
 from cs_assets.ingestion.assets import ingestion_assets
+from cs_assets.lists.assets import list_assets
 from cs_assets.partitions import daily_partitions
 from cs_assets.resources import resources_from_env
 from cs_assets.segments.assets import (
@@ -25,6 +26,7 @@ from cs_assets.segments.assets import (
     micro_segments_asset,
 )
 from cs_assets.survival.assets import survival_model
+from cs_assets.team.assets import team_assets
 from cs_assets.voc.assets import (
     feedback_escalations_asset,
     nps_themes_asset,
@@ -61,7 +63,7 @@ defs = Definitions(
             health_tiers_asset, churn_snapshots, churn_training_set, churn_model,
             churn_predictions, survival_model, micro_segments_asset, micro_segment_summary_asset,
             journey_stages_asset, survey_eligibility_asset, nps_themes_asset,
-            feedback_escalations_asset],
+            feedback_escalations_asset, *list_assets, *team_assets],
     jobs=[daily_health_job, churn_training_job],
     schedules=[
         build_schedule_from_partitioned_job(daily_health_job, hour_of_day=6),

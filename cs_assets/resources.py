@@ -20,8 +20,10 @@ from pydantic import Field
 
 from cs_assets.contract.events import EventKind, load_event_mapping
 from cs_assets.ingestion.sources import read_parquet_table, read_postgres_table
+from cs_assets.lists import ListsConfig, ListsConfigError, load_lists_config
 from cs_assets.scoring import Scorecard, ScorecardError, load_scorecard
 from cs_assets.segments import SegmentConfig, SegmentConfigError, load_segment_config
+from cs_assets.team import TeamConfig, TeamConfigError, load_team_config
 from cs_assets.voc import VocConfig, VocConfigError, load_voc_config
 
 DEFAULT_MAX_INVALID_SHARE = 0.05
@@ -153,6 +155,24 @@ class SegmentsResource(ConfigurableResource):
         return load_segment_config(self.path or None)
 
 
+class ListsResource(ConfigurableResource):
+    """The CS lists YAML: check-ins, Premium save flow, upsell and cross-sell rules."""
+
+    path: str = Field(default="", description="CS_LISTS: YAML file; the shipped one if empty")
+
+    def load(self) -> ListsConfig:
+        return load_lists_config(self.path or None)
+
+
+class TeamResource(ConfigurableResource):
+    """The team YAML: the CS roster and capacities, rewards, leaderboard tiers, review asks."""
+
+    path: str = Field(default="", description="CS_TEAM: YAML file; the shipped one if empty")
+
+    def load(self) -> TeamConfig:
+        return load_team_config(self.path or None)
+
+
 class VocResource(ConfigurableResource):
     """The voice-of-the-customer YAML: survey triggers and fatigue, NPS themes, escalations."""
 
@@ -218,5 +238,9 @@ def resources_from_env(env: Mapping[str, str] = os.environ) -> dict[str, object]
         "segments": SegmentsResource(
             path=_checked_path(env, "CS_SEGMENTS", load_segment_config, SegmentConfigError)),
         "voc": VocResource(path=_checked_path(env, "CS_VOC", load_voc_config, VocConfigError)),
+        "team": TeamResource(
+            path=_checked_path(env, "CS_TEAM", load_team_config, TeamConfigError)),
+        "lists": ListsResource(
+            path=_checked_path(env, "CS_LISTS", load_lists_config, ListsConfigError)),
         "io_manager": PolarsParquetIOManager(base_dir=str(cs_home(env) / "storage")),
     }

@@ -13,11 +13,13 @@ from dagster import AssetSelection, DagsterInstance, materialize
 from cs_assets.churn.registry import CHALLENGER, CHAMPION, EXPERIMENT, MODEL_NAME
 from cs_assets.definitions import defs
 from cs_assets.resources import (
+    ListsResource,
     MlflowResource,
     PolarsParquetIOManager,
     RawSourceResource,
     ScorecardResource,
     SegmentsResource,
+    TeamResource,
     VocResource,
 )
 from cs_assets.simulator.engine import simulate
@@ -40,6 +42,8 @@ def _resources(root: Path, store: str) -> dict:
                                  artifact_root=(root / f"{store}_artifacts").as_uri()),
         "segments": SegmentsResource(),
         "voc": VocResource(),
+        "lists": ListsResource(),
+        "team": TeamResource(),
     }
 
 
@@ -208,3 +212,19 @@ def test_segment_and_survey_lists_for_the_day(trained):
     surveys = read("survey_eligibility")
     assert surveys.select("household_id").is_duplicated().sum() == 0  # one survey at most
     assert read("nps_themes").height > 0
+    active = set(features["household_id"])
+    checkins = read("proactive_checkin_candidates")
+    assert 0 < checkins.height <= 50 and set(checkins["household_id"]) <= active
+    assert checkins["rank"].to_list() == list(range(1, checkins.height + 1))
+    assert (checkins["health_score"] >= 70).all()
+    upsell = read("upsell_candidates")
+    assert upsell.height <= 50 and set(upsell["household_id"]) <= active
+    assert read("upsell_funnel").height == 1
+    assignments = read("csm_assignments")
+    assert sorted(assignments["household_id"]) == sorted(features["household_id"])
+    free = assignments.filter(pl.col("plan") == "Free")
+    assert (free["route"] == "automated").all()
+    assert read("referral_conversions").height > 0  # the product's codes convert
+    assert read("review_request_candidates").height > 0
+    ledger = read("rewards_ledger")
+    assert ledger["reward_id"].is_unique().all()

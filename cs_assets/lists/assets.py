@@ -1,0 +1,145 @@
+"""The CS team's daily lists as assets: check-ins, Premium risk and save flow, expansion."""
+
+import polars as pl
+from dagster import AssetExecutionContext, AssetIn, MetadataValue, Output, asset
+
+from cs_assets.lists.checkins import proactive_checkin_candidates
+from cs_assets.lists.expansion import (
+    cross_sell_opportunities,
+    upsell_candidates,
+    upsell_funnel,
+    upsell_funnel_households,
+)
+from cs_assets.lists.premium import downgrade_save_offers, downgrade_saves, premium_adoption_risks
+from cs_assets.metadata import as_frame, by_partition, markdown_table
+from cs_assets.resources import ListsResource
+from cs_assets.scoring import KEYS
+from cs_assets.segments.assets import COMMON, PREVIEW, days_of
+
+SCORED = {"features": AssetIn("household_features"), "scores": AssetIn("health_scores")}
+
+
+def _scored(features, scores) -> pl.DataFrame:
+    """The day's features with every score (the frame the list rules read)."""
+    return as_frame(features).join(as_frame(scores), on=list(KEYS), how="inner")
+
+
+def daily_frames(context: AssetExecutionContext, build) -> pl.DataFrame:
+    """`build(day)` for each day of the run, stacked."""
+    return pl.concat([build(day) for day in days_of(context)], how="vertical_relaxed",
+                     rechunk=True)
+
+
+def list_output(context: AssetExecutionContext, frame: pl.DataFrame, columns: list[str],
+                **metadata):
+    """The days' rows, one file per partition, with the last day's size and a preview."""
+    last = frame.filter(pl.col("as_of") == max(days_of(context)))
+    return Output(by_partition(frame, context.partition_keys), metadata={
+        "dagster/row_count": frame.height,
+        "rows_last_day": last.height,
+        "preview_last_day": MetadataValue.md(markdown_table(last.head(PREVIEW).select(columns))),
+        **metadata,
+    })
+
+
+@asset(name="proactive_checkin_candidates", **COMMON, ins=SCORED,
+       description="War story 2: active, health >= 70, signed up 60+ days ago, no ticket and "
+       "no check-in in 90 days; the top 50 by health.")
+def proactive_checkin_candidates_asset(
+    context: AssetExecutionContext, features, scores, support_tickets: pl.DataFrame,
+    lists: ListsResource,
+):
+    scored, config = _scored(features, scores), lists.load()
+    # Check-ins the platform made are its own state (issue 6); none are recorded yet.
+    out = daily_frames(context, lambda day: proactive_checkin_candidates(
+        day, scored, support_tickets=support_tickets, config=config))
+    return list_output(context, out, ["rank", "household_id", "health_score", "plan"])
+
+
+@asset(name="premium_adoption_risk", **COMMON, ins=SCORED,
+       description="War story 3: Premium households upgraded 30+ days ago with an adoption "
+       "score under 40, and the features they are not using.")
+def premium_adoption_risk_asset(context: AssetExecutionContext, features, scores):
+    scored = _scored(features, scores)
+    out = daily_frames(context, lambda day: premium_adoption_risks(day, scored))
+    return list_output(context, out, ["household_id", "premium_adoption_score",
+                                       "missing_premium_features"])
+
+
+@asset(name="downgrade_save_offers", **COMMON, ins=SCORED,
+       description="What the app shows a Premium household that clicks downgrade: its unused "
+       "features first, otherwise pause / 50% off for 3 months / talk to the team / continue; "
+       "onboarding help under 90 days since upgrade, a discount after.")
+def downgrade_save_offers_asset(
+    context: AssetExecutionContext, features, scores, lists: ListsResource
+):
+    scored, config = _scored(features, scores), lists.load()
+    out = daily_frames(context, lambda day: downgrade_save_offers(day, scored, config))
+    return list_output(context, out, ["household_id", "modal", "offer_type"])
+
+
+@asset(name="downgrade_saves", **COMMON,
+       description="Downgrade intents (clicks) and whether the household was still Premium "
+       "30 days later; `pending` until the 30 days are over.")
+def downgrade_saves_asset(
+    context: AssetExecutionContext, activity_events: pl.DataFrame,
+    subscription_changes: pl.DataFrame, households: pl.DataFrame, lists: ListsResource,
+):
+    config = lists.load()
+    out = daily_frames(context, lambda day: downgrade_saves(
+        day, activity_events=activity_events, subscription_changes=subscription_changes,
+        households=households, config=config))
+    return list_output(context, out, ["household_id", "intent_at", "outcome"])
+
+
+@asset(name="upsell_candidates", **COMMON, ins=SCORED,
+       description="Free, active, 30+ days, health >= 70 and an intent signal in 30 days; the "
+       "upsell angle; the top 50 by health.")
+def upsell_candidates_asset(
+    context: AssetExecutionContext, features, scores, activity_events: pl.DataFrame,
+    lists: ListsResource,
+):
+    scored, config = _scored(features, scores), lists.load()
+    # Upsell campaigns sent are the platform's own state (issue 6); none are recorded yet.
+    out = daily_frames(context, lambda day: upsell_candidates(
+        day, scored, activity_events=activity_events, config=config))
+    return list_output(context, out, ["rank", "household_id", "health_score", "upsell_angle"])
+
+
+@asset(name="upsell_funnel", **COMMON,
+       description="Awareness -> consideration -> trial -> purchase over the 90 days before "
+       "the as-of instant, stages in time order, with conversion rates (null, not a division "
+       "by zero, when a stage is empty).")
+def upsell_funnel_asset(
+    context: AssetExecutionContext, households: pl.DataFrame,
+    subscription_changes: pl.DataFrame, activity_events: pl.DataFrame, lists: ListsResource,
+):
+    config = lists.load()
+    out = daily_frames(context, lambda day: upsell_funnel(day, upsell_funnel_households(
+        day, households=households, subscription_changes=subscription_changes,
+        activity_events=activity_events, config=config)))
+    return list_output(context, out, ["free_households", "awareness_count",
+                                       "consideration_count", "trial_count", "purchase_count",
+                                       "purchases_any_path"])
+
+
+@asset(name="cross_sell_opportunities", **COMMON, ins=SCORED,
+       description="Add-on opportunities per active household: additional household, calendar "
+       "sync, pet health tracking, priority support.")
+def cross_sell_opportunities_asset(
+    context: AssetExecutionContext, features, scores, pets: pl.DataFrame,
+    pet_health_observations: pl.DataFrame, activity_events: pl.DataFrame,
+    lists: ListsResource,
+):
+    scored, config = _scored(features, scores), lists.load()
+    out = daily_frames(context, lambda day: cross_sell_opportunities(
+        day, scored, pets=pets, pet_health_observations=pet_health_observations,
+        activity_events=activity_events, config=config))
+    return list_output(context, out, ["household_id", "opportunity", "plan"])
+
+
+list_assets = [
+    proactive_checkin_candidates_asset, premium_adoption_risk_asset, downgrade_save_offers_asset,
+    downgrade_saves_asset, upsell_candidates_asset, upsell_funnel_asset,
+    cross_sell_opportunities_asset,
+]

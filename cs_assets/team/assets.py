@@ -1,0 +1,120 @@
+"""Team assets: CSM assignments, referral conversions and rewards, review requests."""
+
+from datetime import UTC
+
+import polars as pl
+from dagster import AssetExecutionContext, AssetIn, AssetOut, Output, asset, multi_asset
+
+from cs_assets.lists.assets import daily_frames, list_output
+from cs_assets.metadata import as_frame, by_partition
+from cs_assets.resources import TeamResource
+from cs_assets.segments.assets import COMMON, days_of
+from cs_assets.team.assignments import assign_csms
+from cs_assets.team.referrals import (
+    CODE_COLUMNS,
+    leaderboard,
+    referral_conversions,
+    rewards_ledger,
+)
+from cs_assets.team.reviews import review_request_candidates, review_rewards
+
+# Codes the platform issued itself are its own state (issue 6); until it records them only
+# the product's codes (raw `referral_codes`) convert.
+NO_PLATFORM_CODES = pl.DataFrame(schema={"code": pl.String, "household_id": pl.String,
+                                         "issued_at": pl.Datetime("us", UTC)}).select(CODE_COLUMNS)
+
+
+@asset(name="csm_assignments", **COMMON, ins={"features": AssetIn("household_features")},
+       description="Enterprise and Premium households to a CSM of that specialization, region "
+       "and spare capacity (least loaded first), Free ones to automated CS, the rest to the CS "
+       "Ops queue; one summary warning with the overflow count.")
+def csm_assignments_asset(
+    context: AssetExecutionContext, features, households: pl.DataFrame, team: TeamResource
+):
+    features, config = as_frame(features), team.load().assignments
+    parts, overflow = [], {}
+    for day in days_of(context):
+        today = features.filter(pl.col("as_of") == day).select("household_id", "plan").join(
+            households.select("household_id", "region"), on="household_id", how="left")
+        # Yesterday's assignments are the platform's own state (issue 6); without it each
+        # day is assigned afresh, deterministically (least loaded, then CSM id).
+        frame, overflow[day] = assign_csms(today, config, None, day)
+        parts.append(frame.with_columns(as_of=pl.lit(day)))
+    out = pl.concat(parts, rechunk=True)
+    last = max(overflow)
+    if overflow[last]:
+        context.log.warning(f"{overflow[last]} paid households on {last} have no CSM with "
+                            "spare capacity in their region: queued for CS Ops")
+    return list_output(context, out, ["household_id", "plan", "region", "csm_id", "route"],
+                       queued_last_day=overflow[last])
+
+
+@multi_asset(
+    outs={"referral_conversions": AssetOut(), "invalid_referral_codes": AssetOut()},
+    **{k: v for k, v in COMMON.items() if k not in ("kinds", "owners")},
+    description="Signups that used a referral code the product or the platform issued, and "
+    "the codes that could not be honoured with the reason (unknown, self-referral, issued "
+    "after the signup).",
+)
+def referral_conversions_asset(
+    context: AssetExecutionContext, households: pl.DataFrame, referral_codes: pl.DataFrame,
+    subscription_changes: pl.DataFrame,
+):
+    pairs = [referral_conversions(households, referral_codes, NO_PLATFORM_CODES,
+                                  subscription_changes, day) for day in days_of(context)]
+    days = days_of(context)
+    conversions = pl.concat([c.with_columns(as_of=pl.lit(d)) for (c, _), d in zip(pairs, days,
+                                                                               strict=True)])
+    invalid = pl.concat([i.with_columns(as_of=pl.lit(d)) for (_, i), d in zip(pairs, days,
+                                                                           strict=True)])
+    yield Output(by_partition(conversions, context.partition_keys), "referral_conversions",
+                 metadata={"dagster/row_count": conversions.height})
+    yield Output(by_partition(invalid, context.partition_keys), "invalid_referral_codes",
+                 metadata={"dagster/row_count": invalid.height})
+
+
+@asset(name="referral_leaderboard", **COMMON, ins={"conversions": AssetIn("referral_conversions")},
+       description="Referrers over the 365 days before the as-of instant with the spec's "
+       "top-advocate tiers (1st, top 3, top 10).")
+def referral_leaderboard_asset(context: AssetExecutionContext, conversions, team: TeamResource):
+    conversions, config = as_frame(conversions), team.load().leaderboard
+    out = daily_frames(context, lambda day: leaderboard(
+        conversions.filter(pl.col("as_of") == day).drop("as_of"), day, config)
+        .with_columns(as_of=pl.lit(day)))
+    return list_output(context, out, ["place", "referrer_id", "successful_referrals", "tier"])
+
+
+@asset(name="review_request_candidates", **COMMON,
+       description="Promoters (latest NPS >= 9) not asked for a review in 90 days.")
+def review_request_candidates_asset(
+    context: AssetExecutionContext, nps_responses: pl.DataFrame, households: pl.DataFrame,
+    team: TeamResource,
+):
+    config = team.load().review_requests
+    # Review requests sent are the platform's own state (issue 6); none are recorded yet.
+    out = daily_frames(context, lambda day: review_request_candidates(
+        nps_responses, None, day, households=households, config=config)
+        .with_columns(as_of=pl.lit(day)))
+    return list_output(context, out, ["household_id", "nps_score"])
+
+
+@asset(name="rewards_ledger", **COMMON, ins={"conversions": AssetIn("referral_conversions")},
+       description="Every reward granted up to the day: referrer credits (expiring after a "
+       "year), referee Premium months, review credits, leaderboard tier awards.")
+def rewards_ledger_asset(
+    context: AssetExecutionContext, conversions, reviews: pl.DataFrame, team: TeamResource
+):
+    conversions, config = as_frame(conversions), team.load()
+
+    def ledger(day):
+        reviewed = review_rewards(reviews, day, config.rewards)
+        today = conversions.filter(pl.col("as_of") == day).drop("as_of")
+        return rewards_ledger(today, reviewed, day, config.rewards,
+                              config.leaderboard).with_columns(as_of=pl.lit(day))
+
+    out = daily_frames(context, ledger)
+    return list_output(context, out, ["reward_id", "reason", "credit_usd", "premium_months"])
+
+
+team_assets = [csm_assignments_asset, referral_conversions_asset, referral_leaderboard_asset,
+               review_request_candidates_asset, rewards_ledger_asset]
