@@ -1,0 +1,313 @@
+"""Deliver due steps at most once and account for every one (DESIGN "Playbooks").
+
+    pending, retrying --claim_due--> claimed (leased to one owner, attempts + 1)
+    claimed --mark_sent--> sent
+    claimed --mark_failed--> retrying at now + backoff, or skipped after the last attempt
+    claimed --mark_skipped--> skipped (reason)
+    claimed --mark_in_doubt / expire_leases--> in_doubt (it may have gone out)
+    in_doubt --mark_sent by the claim's owner--> sent (the owner learned it went out)
+
+Only pending and retrying steps are claimable and a claim is only ever taken from them, so a
+re-fired sensor, a retried run or a second dispatcher cannot send a step twice. A claim that
+outlives its lease is never made claimable again: the process may have handed the message to
+the server before dying, so a person decides (`in_doubt_steps` feeds an asset check).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from cs_assets.state.schema import (
+    CLAIMED,
+    IN_DOUBT,
+    PENDING,
+    RETRYING,
+    SENT,
+    SKIPPED,
+    enrolments,
+    step_executions,
+)
+from cs_assets.state.store import exit_reason, opted_out
+
+steps = step_executions  # short name for the queries below
+CLAIMABLE = (PENDING, RETRYING)
+DEFAULT_LEASE = timedelta(minutes=10)
+MAX_ERROR_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Retry n waits `base * 2**(n-1)`, at most `cap`; after `max_attempts` sends, give up."""
+
+    base: timedelta = timedelta(minutes=1)
+    cap: timedelta = timedelta(hours=6)
+    max_attempts: int = 8
+
+    def __post_init__(self) -> None:
+        # A zero delay would let one dispatch loop spin on a failing step.
+        if not timedelta(0) < self.base <= self.cap or self.max_attempts < 1:
+            raise ValueError(f"need 0 < base <= cap and max_attempts >= 1: {self}")
+
+    def delay(self, attempts: int) -> timedelta:
+        return min(self.base * 2 ** min(attempts - 1, 32), self.cap)
+
+
+@dataclass(frozen=True)
+class Step:
+    """A claimed or in-doubt step, with what a sender needs."""
+
+    step_id: int
+    enrolment_id: int
+    playbook: str
+    household_id: str
+    step_index: int
+    channel: str
+    template: str
+    message_id: str
+    due_at: datetime
+    attempts: int
+    exit_status: str | None  # set when the enrolment ended after the step was queued
+
+
+class SkipStep(Exception):
+    """Raised by a sender that decides not to send (condition false, exited); the message is
+    the reason kept on the step."""
+
+
+class OutcomeUnknown(Exception):
+    """Raised by a sender that cannot tell whether the server accepted the message (e.g. the
+    connection dropped after the data was sent): the step becomes in_doubt, not retried."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _claim_ids(conn: sa.Connection, due: sa.Select, values: dict) -> list[int]:
+    """Mark the due steps claimed and return their ids: the only dialect-specific locking.
+
+    PostgreSQL: lock the due rows with FOR UPDATE SKIP LOCKED, so concurrent dispatchers take
+    disjoint batches without waiting, then update them. SQLite has one writer at a time, so a
+    single conditional UPDATE is atomic. Either way the UPDATE re-checks the status."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        ids = conn.execute(due.with_for_update(skip_locked=True)).scalars().all()
+        if not ids:
+            return []
+        chosen = steps.c.step_id.in_(ids)
+    elif dialect == "sqlite":
+        chosen = steps.c.step_id.in_(due.scalar_subquery())
+    else:
+        raise NotImplementedError(f"no claim locking written for {dialect}")
+    return (
+        conn.execute(
+            sa.update(steps)
+            .where(chosen, steps.c.status.in_(CLAIMABLE))
+            .values(values)
+            .returning(steps.c.step_id)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def _step_query() -> sa.Select:
+    return (
+        sa.select(
+            steps.c.step_id,
+            steps.c.enrolment_id,
+            enrolments.c.playbook,
+            enrolments.c.household_id,
+            steps.c.step_index,
+            steps.c.channel,
+            steps.c.template,
+            steps.c.message_id,
+            steps.c.due_at,
+            steps.c.attempts,
+            enrolments.c.exit_status,
+        )
+        .join(enrolments, enrolments.c.enrolment_id == steps.c.enrolment_id)
+        .order_by(steps.c.due_at, steps.c.step_id)
+    )
+
+
+def claim_due(
+    engine: sa.Engine, owner: str, now: datetime, lease: timedelta = DEFAULT_LEASE, limit: int = 100
+) -> list[Step]:
+    """Lease up to `limit` steps due at `now` to `owner` (unique per process) until now + lease.
+
+    The lease must outlast sending the whole batch: when it expires the steps become in_doubt."""
+    due = (
+        sa.select(steps.c.step_id)
+        .where(steps.c.status.in_(CLAIMABLE), steps.c.next_attempt_at <= now)
+        .order_by(steps.c.next_attempt_at, steps.c.step_id)
+        .limit(limit)
+    )
+    values = dict(
+        status=CLAIMED,
+        lease_owner=owner,
+        lease_expires_at=now + lease,
+        attempts=steps.c.attempts + 1,
+    )
+    with engine.begin() as conn:
+        ids = _claim_ids(conn, due, values)
+        if not ids:
+            return []
+        rows = conn.execute(_step_query().where(steps.c.step_id.in_(ids))).all()
+    return [Step(**row._mapping) for row in rows]
+
+
+def _finish(
+    engine: sa.Engine, step_id: int, owner: str, from_status: tuple[str, ...], **values
+) -> bool:
+    """Move a step `owner` holds to its outcome; False when the claim is no longer `owner`'s."""
+    with engine.begin() as conn:
+        return (
+            conn.execute(
+                sa.update(steps)
+                .where(
+                    steps.c.step_id == step_id,
+                    steps.c.lease_owner == owner,
+                    steps.c.status.in_(from_status),
+                )
+                .values(**values)
+            ).rowcount
+            == 1
+        )
+
+
+def mark_sent(engine: sa.Engine, step_id: int, owner: str, at: datetime) -> bool:
+    """Record the send. Also resolves the owner's own step that expired into in_doubt meanwhile:
+    the owner knows it went out."""
+    return _finish(engine, step_id, owner, (CLAIMED, IN_DOUBT), status=SENT, sent_at=at)
+
+
+def mark_skipped(engine: sa.Engine, step_id: int, owner: str, reason: str) -> bool:
+    return _finish(engine, step_id, owner, (CLAIMED,), status=SKIPPED, skipped_reason=reason)
+
+
+def mark_in_doubt(engine: sa.Engine, step_id: int, owner: str, error: str) -> bool:
+    return _finish(
+        engine, step_id, owner, (CLAIMED,), status=IN_DOUBT, last_error=error[:MAX_ERROR_CHARS]
+    )
+
+
+def mark_failed(
+    engine: sa.Engine,
+    step_id: int,
+    owner: str,
+    error: str,
+    now: datetime,
+    backoff: Backoff = Backoff(),
+) -> str | None:
+    """A send that certainly did not go out: retry it after the backoff, or skip it after the
+    last attempt. Returns the new status, None when the claim is no longer `owner`'s."""
+    with engine.connect() as conn:  # attempts cannot change while the owner holds the claim
+        attempts = conn.execute(
+            sa.select(steps.c.attempts).where(
+                steps.c.step_id == step_id, steps.c.lease_owner == owner, steps.c.status == CLAIMED
+            )
+        ).scalar_one_or_none()
+    if attempts is None:
+        return None
+    error = error[:MAX_ERROR_CHARS]
+    if attempts >= backoff.max_attempts:
+        done = _finish(
+            engine,
+            step_id,
+            owner,
+            (CLAIMED,),
+            status=SKIPPED,
+            last_error=error,
+            skipped_reason=f"gave up after {attempts} attempts",
+        )
+        return SKIPPED if done else None
+    done = _finish(
+        engine,
+        step_id,
+        owner,
+        (CLAIMED,),
+        status=RETRYING,
+        last_error=error,
+        next_attempt_at=now + backoff.delay(attempts),
+    )
+    return RETRYING if done else None
+
+
+def expire_leases(engine: sa.Engine, now: datetime) -> int:
+    """Claims whose lease ended become in_doubt (not pending: the sender may have sent them).
+    Returns how many."""
+    with engine.begin() as conn:
+        return conn.execute(
+            sa.update(steps)
+            .where(steps.c.status == CLAIMED, steps.c.lease_expires_at <= now)
+            .values(status=IN_DOUBT)
+        ).rowcount
+
+
+def in_doubt_steps(engine: sa.Engine) -> list[Step]:
+    """Steps a person must resolve: check the provider's log, then record sent or skipped."""
+    with engine.connect() as conn:
+        rows = conn.execute(_step_query().where(steps.c.status == IN_DOUBT)).all()
+    return [Step(**row._mapping) for row in rows]
+
+
+def dispatch(
+    engine: sa.Engine,
+    owner: str,
+    send: Callable[[Step], None],
+    now: Callable[[], datetime] = utc_now,
+    *,
+    lease: timedelta = DEFAULT_LEASE,
+    limit: int = 100,
+    backoff: Backoff = Backoff(),
+) -> Counter[str]:
+    """Claim due steps batch by batch, send each, record the outcome, until none is due.
+
+    Opted-out households and ended enrolments are skipped without calling `send`. `send`
+    raising SkipStep skips the step with its reason, OutcomeUnknown makes it in_doubt,
+    anything else is a failed send (retried with backoff). A process dying mid-batch leaves
+    its claims to expire into in_doubt. Returns the count per outcome; `lost` counts claims
+    taken away meanwhile."""
+    outcomes: Counter[str] = Counter()
+    while batch := claim_due(engine, owner, now(), lease, limit):
+        refused = {
+            (channel, household)
+            for channel in {step.channel for step in batch}
+            for household in opted_out(engine, channel, {s.household_id for s in batch})
+        }
+        for step in batch:
+            outcome = _deliver(engine, owner, step, send, now, backoff, refused)
+            outcomes[outcome or "lost"] += 1
+    return outcomes
+
+
+def _deliver(
+    engine: sa.Engine,
+    owner: str,
+    step: Step,
+    send: Callable[[Step], None],
+    now: Callable[[], datetime],
+    backoff: Backoff,
+    refused: set[tuple[str, str]],
+) -> str | None:
+    if (step.channel, step.household_id) in refused or step.exit_status:
+        reason = (
+            exit_reason(step.exit_status) if step.exit_status else f"opted out of {step.channel}"
+        )
+        return SKIPPED if mark_skipped(engine, step.step_id, owner, reason) else None
+    try:
+        send(step)
+    except SkipStep as exc:
+        reason = str(exc) or "skipped by the sender"
+        return SKIPPED if mark_skipped(engine, step.step_id, owner, reason) else None
+    except OutcomeUnknown as exc:
+        return IN_DOUBT if mark_in_doubt(engine, step.step_id, owner, repr(exc)) else None
+    except Exception as exc:
+        return mark_failed(engine, step.step_id, owner, repr(exc), now(), backoff)
+    return SENT if mark_sent(engine, step.step_id, owner, now()) else None

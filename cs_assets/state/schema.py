@@ -1,0 +1,198 @@
+"""The platform's own state as SQLAlchemy Core tables: one definition for SQLite and PostgreSQL.
+
+sql/010_platform_state.sql is the same schema written out for PostgreSQL (a test keeps the
+two equal). Times are stored in UTC; ids are generated, natural keys are unique constraints,
+so a re-fired sensor or a retried run cannot write a second enrolment, step or message.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+# Step statuses. pending/retrying wait for `next_attempt_at`; claimed is leased to one
+# dispatcher; sent, skipped and in_doubt are final for the dispatcher.
+PENDING, CLAIMED, SENT, RETRYING, IN_DOUBT, SKIPPED = (
+    "pending",
+    "claimed",
+    "sent",
+    "retrying",
+    "in_doubt",
+    "skipped",
+)
+STEP_STATUSES = (PENDING, CLAIMED, SENT, RETRYING, IN_DOUBT, SKIPPED)
+EXIT_STATUSES = ("responded", "recovered", "churned", "opted_out", "completed")
+EVENT_KINDS = ("reply", "click", "open", "unsubscribe")
+OUTBOX_STATUSES = ("queued", "sent", "failed")
+SURVEY_TYPES = ("NPS", "CSAT", "Product", "Feature", "Exit")
+ALL_CHANNELS = "all"  # an opt-out for every channel
+
+
+class UtcDateTime(sa.TypeDecorator):
+    """timestamptz on PostgreSQL; on SQLite, which has no time zones, UTC text.
+
+    Naive datetimes are refused rather than guessed, and values read back are always aware.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()}: pass an aware UTC time")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _in(column: str, values: tuple[str, ...]) -> sa.CheckConstraint:
+    listed = ", ".join(f"'{v}'" for v in values)  # module constants, not data
+    return sa.CheckConstraint(f"{column} IN ({listed})")
+
+
+def _id(name: str) -> sa.Column:
+    # SQLite only autoincrements an INTEGER PRIMARY KEY.
+    return sa.Column(
+        name, sa.BigInteger().with_variant(sa.Integer(), "sqlite"), sa.Identity(), primary_key=True
+    )
+
+
+metadata = sa.MetaData()
+
+enrolments = sa.Table(
+    "enrolments",
+    metadata,
+    _id("enrolment_id"),
+    sa.Column("playbook", sa.Text, nullable=False),
+    sa.Column("household_id", sa.Text, nullable=False),
+    # What makes a re-enrolment new: by default the day the trigger fired.
+    sa.Column("enrolment_key", sa.Text, nullable=False),
+    sa.Column("enrolled_on", sa.Date, nullable=False),
+    sa.Column("holdout", sa.Boolean, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("exit_status", sa.Text),
+    sa.Column("exited_at", UtcDateTime),
+    sa.UniqueConstraint("playbook", "household_id", "enrolment_key"),
+    _in("exit_status", EXIT_STATUSES),
+    sa.CheckConstraint("(exit_status IS NULL) = (exited_at IS NULL)", name="enrolments_exit"),
+)
+
+step_executions = sa.Table(
+    "step_executions",
+    metadata,
+    _id("step_id"),
+    sa.Column(
+        "enrolment_id", sa.BigInteger, sa.ForeignKey("enrolments.enrolment_id"), nullable=False
+    ),
+    sa.Column("step_index", sa.Integer, nullable=False),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("template", sa.Text, nullable=False),
+    sa.Column("message_id", sa.Text, nullable=False, unique=True),
+    sa.Column("due_at", UtcDateTime, nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default=PENDING),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    # When a dispatcher may next claim it: due_at, pushed back by each failed send.
+    sa.Column("next_attempt_at", UtcDateTime, nullable=False),
+    sa.Column("lease_owner", sa.Text),  # the last claim's, kept for the record
+    sa.Column("lease_expires_at", UtcDateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Column("skipped_reason", sa.Text),
+    sa.Column("sent_at", UtcDateTime),
+    sa.UniqueConstraint("enrolment_id", "step_index"),
+    _in("status", STEP_STATUSES),
+    sa.CheckConstraint(
+        f"status <> '{SKIPPED}' OR skipped_reason IS NOT NULL",
+        name="step_executions_skipped_reason",
+    ),
+    sa.CheckConstraint(
+        f"status <> '{SENT}' OR sent_at IS NOT NULL", name="step_executions_sent_at"
+    ),
+    sa.CheckConstraint(
+        f"status <> '{CLAIMED}' OR (lease_owner IS NOT NULL AND lease_expires_at IS NOT NULL)",
+        name="step_executions_lease",
+    ),
+    sa.Index("step_executions_claimable", "status", "next_attempt_at"),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("message_id", sa.Text, primary_key=True),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("household_id", sa.Text, nullable=False),
+    sa.Column("template", sa.Text, nullable=False),
+    sa.Column("payload", sa.JSON().with_variant(JSONB(), "postgresql"), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default=OUTBOX_STATUSES[0]),
+    _in("status", OUTBOX_STATUSES),
+)
+
+message_events = sa.Table(
+    "message_events",
+    metadata,
+    _id("event_id"),
+    sa.Column("message_id", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    # A provider redelivering a webhook must not count a click twice.
+    sa.UniqueConstraint("message_id", "kind", "at"),
+    _in("kind", EVENT_KINDS),
+)
+
+checkins = sa.Table(
+    "checkins",
+    metadata,
+    _id("checkin_id"),
+    sa.Column("household_id", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("sent_at", UtcDateTime, nullable=False),
+    sa.Column("message_id", sa.Text, unique=True),
+    sa.Index("checkins_household", "household_id", "sent_at"),
+)
+
+survey_sends = sa.Table(
+    "survey_sends",
+    metadata,
+    _id("survey_send_id"),
+    sa.Column("household_id", sa.Text, nullable=False),
+    sa.Column("survey_type", sa.Text, nullable=False),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("sent_at", UtcDateTime, nullable=False),
+    sa.Column("message_id", sa.Text, unique=True),
+    _in("survey_type", SURVEY_TYPES),
+    sa.Index("survey_sends_household", "household_id", "sent_at"),
+)
+
+opt_outs = sa.Table(
+    "opt_outs",
+    metadata,
+    _id("opt_out_id"),
+    sa.Column("household_id", sa.Text, nullable=False),
+    sa.Column("channel", sa.Text, nullable=False),  # a channel, or 'all'
+    sa.Column("source", sa.Text, nullable=False),  # e.g. raw_flag, unsubscribe, support
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("household_id", "channel", "source"),
+)
+
+credits = sa.Table(
+    "credits",
+    metadata,
+    _id("credit_id"),
+    # One grant per key (e.g. the step's message id): a retried run cannot pay twice.
+    sa.Column("grant_key", sa.Text, nullable=False, unique=True),
+    sa.Column("household_id", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("amount", sa.Double, nullable=False),
+    sa.Column("granted_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime),
+    sa.CheckConstraint("amount > 0", name="credits_amount"),
+    sa.CheckConstraint("expires_at IS NULL OR expires_at > granted_at", name="credits_expiry"),
+    sa.Index("credits_household", "household_id"),
+)

@@ -1,0 +1,219 @@
+"""Open the state database; write enrolments, steps and opt-outs so that repeating a write is
+harmless (a sensor re-fires, a run retries) and read opt-outs back."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from cs_assets.state.schema import (
+    ALL_CHANNELS,
+    PENDING,
+    RETRYING,
+    SKIPPED,
+    enrolments,
+    metadata,
+    opt_outs,
+    step_executions,
+)
+
+# Right-hand side of generated Message-IDs; pass the sending domain in production.
+MESSAGE_ID_DOMAIN = "cs-assets.invalid"
+HOLDOUT_REASON = "holdout"
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """One playbook step for one enrolment: `day N: channel, template` resolved to a time."""
+
+    index: int
+    due_at: datetime
+    channel: str
+    template: str
+
+
+def state_engine(url: str | None = None) -> sa.Engine:
+    """An engine on the state database with its tables created if missing.
+
+    Default: SQLite file `$CS_HOME/state.db`. PostgreSQL URLs need the psycopg2 driver
+    (`postgresql+psycopg2://`)."""
+    if url is None:
+        # Imported here: resources imports Dagster, which this library does not otherwise need.
+        from cs_assets.resources import cs_home
+
+        path = cs_home() / "state.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{path}"
+    engine = sa.create_engine(url)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    metadata.create_all(engine)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys = ON")  # SQLite ignores REFERENCES otherwise
+    cursor.execute("PRAGMA journal_mode = WAL")  # readers (checks, the UI) never block a send
+    cursor.execute("PRAGMA busy_timeout = 30000")  # a second writer waits instead of failing
+    cursor.close()
+
+
+def insert_ignoring_duplicates(
+    conn: sa.Connection, table: sa.Table, rows: list[dict], key: list[str]
+) -> None:
+    """INSERT ... ON CONFLICT (key) DO NOTHING, in the connection's dialect."""
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[conn.dialect.name]
+    conn.execute(insert(table).on_conflict_do_nothing(index_elements=key), rows)
+
+
+def message_id(
+    playbook: str,
+    household_id: str,
+    enrolment_key: str,
+    step_index: int,
+    domain: str = MESSAGE_ID_DOMAIN,
+) -> str:
+    """RFC 5322 Message-ID of a step: the same step always gets the same id, on any database,
+    and the id does not reveal the household."""
+    token = json.dumps([playbook, household_id, enrolment_key, step_index])
+    return f"<{hashlib.sha256(token.encode()).hexdigest()[:32]}@{domain}>"
+
+
+def enrol(
+    engine: sa.Engine,
+    playbook: str,
+    household_id: str,
+    enrolled_on: date,
+    *,
+    holdout: bool,
+    now: datetime,
+    key: str | None = None,
+) -> int:
+    """The id of the household's enrolment in `playbook` under `key` (default: the day).
+
+    Enrolling the same key again changes nothing and returns the first enrolment's id."""
+    key = key or enrolled_on.isoformat()
+    natural = dict(playbook=playbook, household_id=household_id, enrolment_key=key)
+    with engine.begin() as conn:
+        insert_ignoring_duplicates(
+            conn,
+            enrolments,
+            [dict(natural, enrolled_on=enrolled_on, holdout=holdout, created_at=now)],
+            list(natural),
+        )
+        return conn.execute(
+            sa.select(enrolments.c.enrolment_id).where(
+                *(enrolments.c[column] == value for column, value in natural.items())
+            )
+        ).scalar_one()
+
+
+def schedule_steps(
+    engine: sa.Engine,
+    enrolment_id: int,
+    steps: Iterable[StepPlan],
+    *,
+    domain: str = MESSAGE_ID_DOMAIN,
+) -> None:
+    """Add the enrolment's steps; a step already scheduled keeps its state.
+
+    A holdout's steps, and an exited enrolment's, are recorded as skipped with the reason,
+    so every due step of every enrolment has an outcome."""
+    with engine.connect() as conn:
+        enrolment = conn.execute(
+            sa.select(enrolments).where(enrolments.c.enrolment_id == enrolment_id)
+        ).one()
+    reason = None
+    if enrolment.holdout:
+        reason = HOLDOUT_REASON
+    elif enrolment.exit_status:
+        reason = exit_reason(enrolment.exit_status)
+    rows = [
+        dict(
+            enrolment_id=enrolment_id,
+            step_index=step.index,
+            channel=step.channel,
+            template=step.template,
+            due_at=step.due_at,
+            next_attempt_at=step.due_at,
+            status=SKIPPED if reason else PENDING,
+            skipped_reason=reason,
+            message_id=message_id(
+                enrolment.playbook,
+                enrolment.household_id,
+                enrolment.enrolment_key,
+                step.index,
+                domain,
+            ),
+        )
+        for step in steps
+    ]
+    if rows:
+        with engine.begin() as conn:
+            insert_ignoring_duplicates(conn, step_executions, rows, ["enrolment_id", "step_index"])
+
+
+def exit_reason(status: str) -> str:
+    return f"enrolment exited: {status}"
+
+
+def exit_enrolment(engine: sa.Engine, enrolment_id: int, status: str, at: datetime) -> int:
+    """End an enrolment (responded, recovered, churned, opted_out, completed) and skip its
+    steps still waiting to be sent; returns how many were skipped. The first exit wins.
+
+    A step a dispatcher holds right now is left to it: the dispatcher skips it if it has not
+    sent it yet."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(enrolments)
+            .where(enrolments.c.enrolment_id == enrolment_id, enrolments.c.exit_status.is_(None))
+            .values(exit_status=status, exited_at=at)
+        )
+        status = conn.execute(
+            sa.select(enrolments.c.exit_status).where(enrolments.c.enrolment_id == enrolment_id)
+        ).scalar_one()
+        return conn.execute(
+            sa.update(step_executions)
+            .where(
+                step_executions.c.enrolment_id == enrolment_id,
+                step_executions.c.status.in_((PENDING, RETRYING)),
+            )
+            .values(status=SKIPPED, skipped_reason=exit_reason(status))
+        ).rowcount
+
+
+def record_opt_out(
+    engine: sa.Engine, household_id: str, channel: str, source: str, at: datetime
+) -> None:
+    """Record that a household refused `channel` (or `all`); the first record per source stays."""
+    with engine.begin() as conn:
+        insert_ignoring_duplicates(
+            conn,
+            opt_outs,
+            [dict(household_id=household_id, channel=channel, source=source, at=at)],
+            ["household_id", "channel", "source"],
+        )
+
+
+def opted_out(
+    engine: sa.Engine, channel: str, households: Iterable[str] | None = None
+) -> frozenset[str]:
+    """Households that must not get `channel`: an opt-out for it, or for all channels, wins.
+
+    `households` narrows the lookup (a dispatcher's batch); None reads every household."""
+    query = (
+        sa.select(opt_outs.c.household_id)
+        .distinct()
+        .where(opt_outs.c.channel.in_((channel, ALL_CHANNELS)))
+    )
+    if households is not None:
+        query = query.where(opt_outs.c.household_id.in_(list(households)))
+    with engine.connect() as conn:
+        return frozenset(conn.execute(query).scalars())
