@@ -22,6 +22,7 @@ from cs_assets.partitions import daily_partitions
 from cs_assets.resources import resources_from_env
 from cs_assets.segments.assets import (
     journey_stages_asset,
+    journey_transitions_asset,
     micro_segment_summary_asset,
     micro_segments_asset,
 )
@@ -62,8 +63,8 @@ defs = Definitions(
     assets=[*ingestion_assets, household_features, health_scores_asset, trend_alerts_asset,
             health_tiers_asset, churn_snapshots, churn_training_set, churn_model,
             churn_predictions, survival_model, micro_segments_asset, micro_segment_summary_asset,
-            journey_stages_asset, survey_eligibility_asset, nps_themes_asset,
-            feedback_escalations_asset, *list_assets, *team_assets],
+            journey_stages_asset, journey_transitions_asset, survey_eligibility_asset,
+            nps_themes_asset, feedback_escalations_asset, *list_assets, *team_assets],
     jobs=[daily_health_job, churn_training_job],
     schedules=[
         build_schedule_from_partitioned_job(daily_health_job, hour_of_day=6),

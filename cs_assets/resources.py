@@ -146,6 +146,17 @@ class ScorecardResource(ConfigurableResource):
         return load_scorecard(self.path or None)
 
 
+class StateResource(ConfigurableResource):
+    """The platform's own state database (SQLite under $CS_HOME, or PostgreSQL)."""
+
+    url: str = Field(default="", description="CS_STATE_URL (a secret); $CS_HOME/state.db if empty")
+
+    def engine(self):
+        from cs_assets.state.store import state_engine
+
+        return state_engine(self.url or None)
+
+
 class SegmentsResource(ConfigurableResource):
     """The segments YAML: micro-segment and journey-stage cut-offs."""
 
@@ -238,6 +249,8 @@ def resources_from_env(env: Mapping[str, str] = os.environ) -> dict[str, object]
         "segments": SegmentsResource(
             path=_checked_path(env, "CS_SEGMENTS", load_segment_config, SegmentConfigError)),
         "voc": VocResource(path=_checked_path(env, "CS_VOC", load_voc_config, VocConfigError)),
+        # The URL may hold a password: Dagster shows the variable's name, not its value.
+        "state": StateResource(url=EnvVar("CS_STATE_URL") if env.get("CS_STATE_URL") else ""),
         "team": TeamResource(
             path=_checked_path(env, "CS_TEAM", load_team_config, TeamConfigError)),
         "lists": ListsResource(

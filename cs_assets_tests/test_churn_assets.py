@@ -2,12 +2,13 @@
 train and register, gate the champion, predict from the alias, fail without one; and the
 segment lists that read the predictions."""
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import mlflow
 import polars as pl
 import pytest
+import sqlalchemy as sa
 from dagster import AssetSelection, DagsterInstance, materialize
 
 from cs_assets.churn.registry import CHALLENGER, CHAMPION, EXPERIMENT, MODEL_NAME
@@ -19,6 +20,7 @@ from cs_assets.resources import (
     RawSourceResource,
     ScorecardResource,
     SegmentsResource,
+    StateResource,
     TeamResource,
     VocResource,
 )
@@ -44,6 +46,7 @@ def _resources(root: Path, store: str) -> dict:
         "voc": VocResource(),
         "lists": ListsResource(),
         "team": TeamResource(),
+        "state": StateResource(url=f"sqlite:///{root / 'state.db'}"),
     }
 
 
@@ -228,3 +231,37 @@ def test_segment_and_survey_lists_for_the_day(trained):
     assert read("review_request_candidates").height > 0
     ledger = read("rewards_ledger")
     assert ledger["reward_id"].is_unique().all()
+
+
+def test_journey_history_and_csm_assignments_carry_over_days(world, tmp_path):
+    """Two days in order, then the second again: transitions only for changes, no duplicate
+    history, and paid households keep yesterday's CSM."""
+    root = tmp_path / "days"
+    root.mkdir()
+    for name in ("raw", "out"):
+        (root / name).symlink_to(world / name)
+    day1 = (END - timedelta(days=1)).isoformat()
+    stateful = AssetSelection.assets("household_features", "journey_stages",
+                                     "journey_transitions", "csm_assignments")
+    for day in (day1, LAST_DAY, LAST_DAY):
+        assert _run(root, "unused", stateful, partition_key=day).success
+    engine = sa.create_engine(f"sqlite:///{root / 'state.db'}")
+    with engine.connect() as conn:
+        history = pl.read_database("SELECT * FROM journey_transitions", conn,
+                                   infer_schema_length=None)
+        assignments = pl.read_database("SELECT * FROM csm_assignments", conn,
+                                       infer_schema_length=None)
+    engine.dispose()
+    history = history.with_columns(pl.col("date").cast(pl.String).str.to_date())  # SQLite text
+    assert history.select("household_id", "date").is_duplicated().sum() == 0
+    first = history.filter(pl.col("date") == date.fromisoformat(day1))
+    second = history.filter(pl.col("date") == END)
+    assert first.height > second.height > 0  # day 1 records everyone, day 2 only changes
+    assert (second["from_stage"].is_not_null() | (second["trigger"] != "first_observed")).all()
+    stages = pl.read_parquet(world / "out" / "journey_stages" / f"{LAST_DAY}.parquet")
+    moved = second.join(stages, on="household_id")
+    assert (moved["to_stage"] == moved["stage"]).all()
+    paid = assignments.filter(pl.col("route") == "csm").pivot(
+        on="as_of", index="household_id", values="csm_id").drop_nulls()
+    assert paid.height > 0
+    assert (paid[:, 1] == paid[:, 2]).all()  # the same CSM both days

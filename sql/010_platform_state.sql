@@ -106,3 +106,26 @@ CREATE TABLE IF NOT EXISTS credits (
     CONSTRAINT credits_expiry CHECK (expires_at IS NULL OR expires_at > granted_at)
 );
 CREATE INDEX IF NOT EXISTS credits_household ON credits (household_id);
+
+-- Daily lists whose next day depends on this one: a day's rows are replaced as a whole, and a
+-- day reads only earlier days' rows (cs_assets/state/daily.py).
+CREATE TABLE IF NOT EXISTS journey_transitions (
+    household_id            text NOT NULL,
+    date                    date NOT NULL,
+    from_stage              text,                  -- null: first observed after signup
+    to_stage                text NOT NULL,
+    days_in_previous_stage  integer,
+    trigger                 text NOT NULL,
+    PRIMARY KEY (household_id, date)
+);
+CREATE INDEX IF NOT EXISTS journey_transitions_date ON journey_transitions (date);
+
+CREATE TABLE IF NOT EXISTS csm_assignments (
+    household_id  text NOT NULL,
+    as_of         date NOT NULL,
+    csm_id        text NOT NULL,
+    route         text NOT NULL,
+    assigned_at   timestamptz NOT NULL,
+    PRIMARY KEY (household_id, as_of)
+);
+CREATE INDEX IF NOT EXISTS csm_assignments_as_of ON csm_assignments (as_of);

@@ -14,10 +14,17 @@ from dagster import (
 
 from cs_assets.metadata import as_frame, by_partition, markdown_table
 from cs_assets.partitions import daily_partitions
-from cs_assets.resources import SegmentsResource
+from cs_assets.resources import SegmentsResource, StateResource
 from cs_assets.scoring import KEYS
-from cs_assets.segments.journey import journey_inputs, journey_stage
+from cs_assets.segments.journey import (
+    TRANSITION_SCHEMA,
+    append_transitions,
+    journey_inputs,
+    journey_stage,
+)
 from cs_assets.segments.micro import latest_nps, micro_segments, segment_summary
+from cs_assets.state import schema as state_tables
+from cs_assets.state.daily import replace_day, rows_before
 
 COMMON = dict(
     partitions_def=daily_partitions,
@@ -110,4 +117,32 @@ def journey_stages_asset(
     return Output(by_partition(out, context.partition_keys), metadata={
         "dagster/row_count": out.height,
         "households_per_stage_last_day": counts_table(out, "stage"),
+    })
+
+
+@asset(
+    name="journey_transitions",
+    **COMMON,
+    ins={"stages": AssetIn("journey_stages")},
+    description="A row (from, to, date, days in the previous stage, trigger) for each "
+    "household whose journey stage changed since its last known one. The history lives in "
+    "the platform's state database: a day reads only earlier days and replaces its own rows, "
+    "so re-materializing a day never duplicates it.",
+)
+def journey_transitions_asset(context: AssetExecutionContext, stages, state: StateResource):
+    stages, engine = as_frame(stages), state.engine()
+    table = state_tables.journey_transitions
+    parts = []
+    for day in days_of(context):  # in order: each day builds on the one before
+        history = rows_before(engine, table, "date", day, TRANSITION_SCHEMA)
+        rows = append_transitions(history, None, stages.filter(pl.col("as_of") == day)).filter(
+            pl.col("date") == day)
+        replace_day(engine, table, "date", day, rows)
+        parts.append(rows.with_columns(as_of=pl.lit(day)))
+    out = pl.concat(parts, rechunk=True)
+    moves = out.group_by("from_stage", "to_stage").len("households").sort(
+        "households", descending=True)
+    return Output(by_partition(out, context.partition_keys), metadata={
+        "dagster/row_count": out.height,
+        "transitions": MetadataValue.md(markdown_table(moves.head(PREVIEW))),
     })

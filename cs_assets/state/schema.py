@@ -196,3 +196,29 @@ credits = sa.Table(
     sa.CheckConstraint("expires_at IS NULL OR expires_at > granted_at", name="credits_expiry"),
     sa.Index("credits_household", "household_id"),
 )
+
+# Daily lists whose next day depends on this one: each day's rows are replaced as a whole
+# (delete, insert) so re-materializing a day never duplicates it, and a day reads only the
+# rows of earlier days.
+journey_transitions = sa.Table(
+    "journey_transitions",
+    metadata,
+    sa.Column("household_id", sa.Text, primary_key=True),
+    sa.Column("date", sa.Date, primary_key=True),
+    sa.Column("from_stage", sa.Text),  # null: first observed after signup
+    sa.Column("to_stage", sa.Text, nullable=False),
+    sa.Column("days_in_previous_stage", sa.Integer),
+    sa.Column("trigger", sa.Text, nullable=False),
+    sa.Index("journey_transitions_date", "date"),
+)
+
+csm_assignments = sa.Table(
+    "csm_assignments",
+    metadata,
+    sa.Column("household_id", sa.Text, primary_key=True),
+    sa.Column("as_of", sa.Date, primary_key=True),
+    sa.Column("csm_id", sa.Text, nullable=False),
+    sa.Column("route", sa.Text, nullable=False),
+    sa.Column("assigned_at", UtcDateTime, nullable=False),
+    sa.Index("csm_assignments_as_of", "as_of"),
+)

@@ -7,9 +7,11 @@ from dagster import AssetExecutionContext, AssetIn, AssetOut, Output, asset, mul
 
 from cs_assets.lists.assets import daily_frames, list_output
 from cs_assets.metadata import as_frame, by_partition
-from cs_assets.resources import TeamResource
+from cs_assets.resources import StateResource, TeamResource
 from cs_assets.segments.assets import COMMON, days_of
-from cs_assets.team.assignments import assign_csms
+from cs_assets.state import schema as state_tables
+from cs_assets.state.daily import latest_before, replace_day
+from cs_assets.team.assignments import PREVIOUS_SCHEMA, assign_csms
 from cs_assets.team.referrals import (
     CODE_COLUMNS,
     leaderboard,
@@ -27,19 +29,24 @@ NO_PLATFORM_CODES = pl.DataFrame(schema={"code": pl.String, "household_id": pl.S
 @asset(name="csm_assignments", **COMMON, ins={"features": AssetIn("household_features")},
        description="Enterprise and Premium households to a CSM of that specialization, region "
        "and spare capacity (least loaded first), Free ones to automated CS, the rest to the CS "
-       "Ops queue; one summary warning with the overflow count.")
+       "Ops queue; one summary warning with the overflow count. Yesterday's assignments (the "
+       "platform's state database) stay unless the CSM or the household no longer fits.")
 def csm_assignments_asset(
-    context: AssetExecutionContext, features, households: pl.DataFrame, team: TeamResource
+    context: AssetExecutionContext, features, households: pl.DataFrame, team: TeamResource,
+    state: StateResource,
 ):
     features, config = as_frame(features), team.load().assignments
+    engine, table = state.engine(), state_tables.csm_assignments
     parts, overflow = [], {}
-    for day in days_of(context):
+    for day in days_of(context):  # in order: each day keeps the assignments before it
         today = features.filter(pl.col("as_of") == day).select("household_id", "plan").join(
             households.select("household_id", "region"), on="household_id", how="left")
-        # Yesterday's assignments are the platform's own state (issue 6); without it each
-        # day is assigned afresh, deterministically (least loaded, then CSM id).
-        frame, overflow[day] = assign_csms(today, config, None, day)
-        parts.append(frame.with_columns(as_of=pl.lit(day)))
+        previous = latest_before(engine, table, "household_id", "as_of", day,
+                                 {**PREVIOUS_SCHEMA, "as_of": pl.Date}).drop("as_of")
+        frame, overflow[day] = assign_csms(today, config, previous, day)
+        frame = frame.with_columns(as_of=pl.lit(day))
+        replace_day(engine, table, "as_of", day, frame)
+        parts.append(frame)
     out = pl.concat(parts, rechunk=True)
     last = max(overflow)
     if overflow[last]:
