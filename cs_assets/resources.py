@@ -7,6 +7,7 @@ here, when the code location loads, with the environment variable named.
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -176,12 +177,28 @@ class ListsResource(ConfigurableResource):
 
 
 class TeamResource(ConfigurableResource):
-    """The team YAML: the CS roster and capacities, rewards, leaderboard tiers, review asks."""
+    """The team YAML: the CS roster and capacities, rewards, leaderboard tiers, review asks;
+    and the secret referral codes are derived from."""
 
     path: str = Field(default="", description="CS_TEAM: YAML file; the shipped one if empty")
+    referral_secret: str = Field(
+        default="", description="CS_REFERRAL_SECRET (a secret); a random one kept under "
+        "$CS_HOME if empty")
 
     def load(self) -> TeamConfig:
         return load_team_config(self.path or None)
+
+    def secret(self) -> bytes:
+        """The referral secret: set, or created once per $CS_HOME (readable by its owner only),
+        so codes stay the same across runs and cannot be derived from household ids."""
+        if self.referral_secret:
+            return self.referral_secret.encode()
+        path = cs_home() / "referral_secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_bytes(secrets.token_bytes(32))
+        return path.read_bytes()
 
 
 class VocResource(ConfigurableResource):
@@ -252,7 +269,9 @@ def resources_from_env(env: Mapping[str, str] = os.environ) -> dict[str, object]
         # The URL may hold a password: Dagster shows the variable's name, not its value.
         "state": StateResource(url=EnvVar("CS_STATE_URL") if env.get("CS_STATE_URL") else ""),
         "team": TeamResource(
-            path=_checked_path(env, "CS_TEAM", load_team_config, TeamConfigError)),
+            path=_checked_path(env, "CS_TEAM", load_team_config, TeamConfigError),
+            referral_secret=EnvVar("CS_REFERRAL_SECRET") if env.get("CS_REFERRAL_SECRET")
+            else ""),
         "lists": ListsResource(
             path=_checked_path(env, "CS_LISTS", load_lists_config, ListsConfigError)),
         "io_manager": PolarsParquetIOManager(base_dir=str(cs_home(env) / "storage")),

@@ -2,7 +2,7 @@
 train and register, gate the champion, predict from the alias, fail without one; and the
 segment lists that read the predictions."""
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import mlflow
@@ -25,6 +25,7 @@ from cs_assets.resources import (
     VocResource,
 )
 from cs_assets.simulator.engine import simulate
+from cs_assets.state import schema as state_tables
 
 pytestmark = pytest.mark.xdist_group("churn_assets")
 
@@ -45,7 +46,7 @@ def _resources(root: Path, store: str) -> dict:
         "segments": SegmentsResource(),
         "voc": VocResource(),
         "lists": ListsResource(),
-        "team": TeamResource(),
+        "team": TeamResource(referral_secret="test-referral-secret-0123456789"),
         "state": StateResource(url=f"sqlite:///{root / 'state.db'}"),
     }
 
@@ -265,3 +266,41 @@ def test_journey_history_and_csm_assignments_carry_over_days(world, tmp_path):
         on="as_of", index="household_id", values="csm_id").drop_nulls()
     assert paid.height > 0
     assert (paid[:, 1] == paid[:, 2]).all()  # the same CSM both days
+
+
+def test_what_the_platform_sent_feeds_back_into_the_lists(world, tmp_path):
+    """A survey or check-in recorded in the state database before the day takes the household
+    off that day's list; issued referral codes are stable across re-runs."""
+    root = tmp_path / "state"
+    root.mkdir()
+    for name in ("raw", "out"):
+        (root / name).symlink_to(world / name)
+    lists = AssetSelection.assets("journey_stages", "survey_eligibility",
+                                  "proactive_checkin_candidates", "issued_referral_codes")
+
+    def run() -> dict[str, pl.DataFrame]:
+        assert _run(root, "unused", lists, partition_key=LAST_DAY).success
+        return {name: pl.read_parquet(world / "out" / name / f"{LAST_DAY}.parquet")
+                for name in ("survey_eligibility", "proactive_checkin_candidates",
+                             "issued_referral_codes")}
+
+    before = run()
+    surveyed = before["survey_eligibility"]["household_id"][0]
+    checked = before["proactive_checkin_candidates"]["household_id"][0]
+    codes = before["issued_referral_codes"]
+    assert codes.height > 0 and codes["code"].str.contains(r"^REF-[A-HJ-NP-Z2-9]{8}$").all()
+    stages = pl.read_parquet(world / "out" / "journey_stages" / f"{LAST_DAY}.parquet")
+    advocates = set(stages.filter(pl.col("stage") == "advocacy")["household_id"])
+    assert set(codes["household_id"]) <= advocates
+    engine = sa.create_engine(f"sqlite:///{root / 'state.db'}")
+    at = datetime(2026, 10, 25, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(sa.insert(state_tables.survey_sends), [dict(
+            household_id=surveyed, survey_type="NPS", channel="email", sent_at=at)])
+        conn.execute(sa.insert(state_tables.checkins), [dict(
+            household_id=checked, kind="proactive", sent_at=at)])
+    engine.dispose()
+    after = run()
+    assert surveyed not in set(after["survey_eligibility"]["household_id"])
+    assert checked not in set(after["proactive_checkin_candidates"]["household_id"])
+    assert after["issued_referral_codes"].equals(codes)

@@ -1,5 +1,7 @@
 """The CS team's daily lists as assets: check-ins, Premium risk and save flow, expansion."""
 
+from datetime import UTC
+
 import polars as pl
 from dagster import AssetExecutionContext, AssetIn, MetadataValue, Output, asset
 
@@ -12,10 +14,13 @@ from cs_assets.lists.expansion import (
 )
 from cs_assets.lists.premium import downgrade_save_offers, downgrade_saves, premium_adoption_risks
 from cs_assets.metadata import as_frame, by_partition, markdown_table
-from cs_assets.resources import ListsResource
+from cs_assets.resources import ListsResource, StateResource
 from cs_assets.scoring import KEYS
 from cs_assets.segments.assets import COMMON, PREVIEW, days_of
+from cs_assets.state import schema as state_tables
+from cs_assets.state.daily import read_rows
 
+CHECKIN_SCHEMA = {"household_id": pl.String, "sent_at": pl.Datetime("us", UTC)}
 SCORED = {"features": AssetIn("household_features"), "scores": AssetIn("health_scores")}
 
 
@@ -47,12 +52,13 @@ def list_output(context: AssetExecutionContext, frame: pl.DataFrame, columns: li
        "no check-in in 90 days; the top 50 by health.")
 def proactive_checkin_candidates_asset(
     context: AssetExecutionContext, features, scores, support_tickets: pl.DataFrame,
-    lists: ListsResource,
+    lists: ListsResource, state: StateResource,
 ):
     scored, config = _scored(features, scores), lists.load()
-    # Check-ins the platform made are its own state (issue 6); none are recorded yet.
+    # check-ins the platform made (its state database); each day sees only those before it
+    made = read_rows(state.engine(), state_tables.checkins, CHECKIN_SCHEMA)
     out = daily_frames(context, lambda day: proactive_checkin_candidates(
-        day, scored, support_tickets=support_tickets, config=config))
+        day, scored, support_tickets=support_tickets, checkins_sent=made, config=config))
     return list_output(context, out, ["rank", "household_id", "health_score", "plan"])
 
 

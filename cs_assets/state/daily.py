@@ -34,6 +34,13 @@ def rows_before(engine: sa.Engine, table: sa.Table, day_column: str, day: date,
     return pl.DataFrame([tuple(r) for r in result], schema=schema, orient="row")
 
 
+def read_rows(engine: sa.Engine, table: sa.Table, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """The `schema` columns of every row (readers filter by time themselves)."""
+    with engine.connect() as conn:
+        result = conn.execute(sa.select(*[table.c[name] for name in schema])).all()
+    return pl.DataFrame([tuple(r) for r in result], schema=schema, orient="row")
+
+
 def latest_before(engine: sa.Engine, table: sa.Table, key: str, day_column: str, day: date,
                   schema: dict[str, pl.DataType]) -> pl.DataFrame:
     """The most recent row per `key` dated before `day`."""

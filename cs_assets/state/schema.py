@@ -222,3 +222,24 @@ csm_assignments = sa.Table(
     sa.Column("assigned_at", UtcDateTime, nullable=False),
     sa.Index("csm_assignments_as_of", "as_of"),
 )
+
+# Referral codes the platform issued to advocates (the product's own codes are a raw table).
+referral_codes_issued = sa.Table(
+    "referral_codes_issued",
+    metadata,
+    sa.Column("code", sa.Text, primary_key=True),
+    sa.Column("household_id", sa.Text, nullable=False, unique=True),
+    sa.Column("issued_at", UtcDateTime, nullable=False),
+    sa.Column("issued_on", sa.Date, nullable=False),
+    sa.Index("referral_codes_issued_on", "issued_on"),
+)
+
+review_requests = sa.Table(
+    "review_requests",
+    metadata,
+    _id("review_request_id"),
+    sa.Column("household_id", sa.Text, nullable=False),
+    sa.Column("requested_at", UtcDateTime, nullable=False),
+    sa.Column("message_id", sa.Text, unique=True),
+    sa.Index("review_requests_household", "household_id", "requested_at"),
+)

@@ -10,20 +10,19 @@ from cs_assets.metadata import as_frame, by_partition
 from cs_assets.resources import StateResource, TeamResource
 from cs_assets.segments.assets import COMMON, days_of
 from cs_assets.state import schema as state_tables
-from cs_assets.state.daily import latest_before, replace_day
+from cs_assets.state.daily import latest_before, read_rows, replace_day, rows_before
 from cs_assets.team.assignments import PREVIOUS_SCHEMA, assign_csms
 from cs_assets.team.referrals import (
     CODE_COLUMNS,
+    issue_referral_codes,
     leaderboard,
     referral_conversions,
     rewards_ledger,
 )
 from cs_assets.team.reviews import review_request_candidates, review_rewards
 
-# Codes the platform issued itself are its own state (issue 6); until it records them only
-# the product's codes (raw `referral_codes`) convert.
-NO_PLATFORM_CODES = pl.DataFrame(schema={"code": pl.String, "household_id": pl.String,
-                                         "issued_at": pl.Datetime("us", UTC)}).select(CODE_COLUMNS)
+REQUEST_SCHEMA = {"household_id": pl.String, "requested_at": pl.Datetime("us", UTC)}
+CODE_SCHEMA = {"code": pl.String, "household_id": pl.String, "issued_at": pl.Datetime("us", UTC)}
 
 
 @asset(name="csm_assignments", **COMMON, ins={"features": AssetIn("household_features")},
@@ -56,18 +55,46 @@ def csm_assignments_asset(
                        queued_last_day=overflow[last])
 
 
+@asset(name="issued_referral_codes", **COMMON, ins={"stages": AssetIn("journey_stages")},
+       description="Referral codes the platform issues to households in the advocacy stage "
+       "that hold none: REF- and 8 readable symbols derived from a secret (unique, not "
+       "guessable from the household); kept in the platform's state database.")
+def issued_referral_codes_asset(
+    context: AssetExecutionContext, stages, referral_codes: pl.DataFrame, team: TeamResource,
+    state: StateResource,
+):
+    stages, engine, secret = as_frame(stages), state.engine(), team.secret()
+    table = state_tables.referral_codes_issued
+    issued_schema = {**CODE_SCHEMA, "issued_on": pl.Date}
+    parts = []
+    for day in days_of(context):  # in order: a day's codes are taken for the next days
+        earlier = rows_before(engine, table, "issued_on", day, issued_schema).select(CODE_COLUMNS)
+        advocates = stages.filter((pl.col("as_of") == day) & (pl.col("stage") == "advocacy"))
+        new = issue_referral_codes(advocates, referral_codes.select(CODE_COLUMNS), earlier, day,
+                                   secret=secret).with_columns(issued_on=pl.lit(day))
+        replace_day(engine, table, "issued_on", day, new)
+        parts.append(new.rename({"issued_on": "as_of"}))
+    out = pl.concat(parts, rechunk=True)
+    return Output(by_partition(out, context.partition_keys),
+                  metadata={"dagster/row_count": out.height})
+
+
 @multi_asset(
     outs={"referral_conversions": AssetOut(), "invalid_referral_codes": AssetOut()},
+    deps=["issued_referral_codes"],
     **{k: v for k, v in COMMON.items() if k not in ("kinds", "owners")},
-    description="Signups that used a referral code the product or the platform issued, and "
+    description="Signups that used a referral code the product or the platform issued (before "
+    "the signup), and "
     "the codes that could not be honoured with the reason (unknown, self-referral, issued "
     "after the signup).",
 )
 def referral_conversions_asset(
     context: AssetExecutionContext, households: pl.DataFrame, referral_codes: pl.DataFrame,
-    subscription_changes: pl.DataFrame,
+    subscription_changes: pl.DataFrame, state: StateResource,
 ):
-    pairs = [referral_conversions(households, referral_codes, NO_PLATFORM_CODES,
+    # every code the platform issued; each day honours only those issued before it
+    platform = read_rows(state.engine(), state_tables.referral_codes_issued, CODE_SCHEMA)
+    pairs = [referral_conversions(households, referral_codes.select(CODE_COLUMNS), platform,
                                   subscription_changes, day) for day in days_of(context)]
     days = days_of(context)
     conversions = pl.concat([c.with_columns(as_of=pl.lit(d)) for (c, _), d in zip(pairs, days,
@@ -95,12 +122,13 @@ def referral_leaderboard_asset(context: AssetExecutionContext, conversions, team
        description="Promoters (latest NPS >= 9) not asked for a review in 90 days.")
 def review_request_candidates_asset(
     context: AssetExecutionContext, nps_responses: pl.DataFrame, households: pl.DataFrame,
-    team: TeamResource,
+    team: TeamResource, state: StateResource,
 ):
     config = team.load().review_requests
-    # Review requests sent are the platform's own state (issue 6); none are recorded yet.
+    # review requests the platform sent (each day reads only those before it)
+    asked = read_rows(state.engine(), state_tables.review_requests, REQUEST_SCHEMA)
     out = daily_frames(context, lambda day: review_request_candidates(
-        nps_responses, None, day, households=households, config=config)
+        nps_responses, asked, day, households=households, config=config)
         .with_columns(as_of=pl.lit(day)))
     return list_output(context, out, ["household_id", "nps_score"])
 
@@ -123,5 +151,5 @@ def rewards_ledger_asset(
     return list_output(context, out, ["reward_id", "reason", "credit_usd", "premium_months"])
 
 
-team_assets = [csm_assignments_asset, referral_conversions_asset, referral_leaderboard_asset,
-               review_request_candidates_asset, rewards_ledger_asset]
+team_assets = [csm_assignments_asset, issued_referral_codes_asset, referral_conversions_asset,
+               referral_leaderboard_asset, review_request_candidates_asset, rewards_ledger_asset]

@@ -1,12 +1,19 @@
 """Voice-of-the-customer assets: who gets which survey today, NPS themes, escalations."""
 
+from datetime import UTC
+
 import polars as pl
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
 from cs_assets.metadata import by_partition, markdown_table
-from cs_assets.resources import VocResource
+from cs_assets.resources import StateResource, VocResource
 from cs_assets.segments.assets import COMMON, counts_table, days_of
+from cs_assets.state import schema as state_tables
+from cs_assets.state.daily import read_rows
 from cs_assets.voc import feedback_escalations, nps_themes, survey_eligibility
+
+SENT_SCHEMA = {"household_id": pl.String, "survey_type": pl.String,
+               "sent_at": pl.Datetime("us", UTC)}
 
 
 @asset(
@@ -19,16 +26,16 @@ from cs_assets.voc import feedback_escalations, nps_themes, survey_eligibility
 def survey_eligibility_asset(
     context: AssetExecutionContext, households: pl.DataFrame, support_tickets: pl.DataFrame,
     nps_responses: pl.DataFrame, subscription_changes: pl.DataFrame,
-    activity_events: pl.DataFrame, voc: VocResource,
+    activity_events: pl.DataFrame, voc: VocResource, state: StateResource,
 ):
     config = voc.load().surveys
-    # Surveys the platform sent are its own state; until the playbook engine records them
-    # (issue 6) nothing has been sent, so the fatigue window has nothing to look at.
+    # surveys the platform sent (its state database); each day sees only those before it
+    sent = read_rows(state.engine(), state_tables.survey_sends, SENT_SCHEMA)
     out = pl.concat([
         survey_eligibility(day, households=households, support_tickets=support_tickets,
                            nps_responses=nps_responses,
                            subscription_changes=subscription_changes,
-                           activity_events=activity_events, config=config)
+                           activity_events=activity_events, surveys_sent=sent, config=config)
         for day in days_of(context)
     ], rechunk=True)
     return Output(by_partition(out, context.partition_keys), metadata={
