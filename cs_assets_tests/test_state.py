@@ -308,6 +308,17 @@ def test_every_due_step_ends_with_an_outcome_and_skips_keep_their_reason(engine)
         assert conn.scalar(sa.select(sa.func.count()).select_from(opt_outs)) == 3
 
 
+def test_an_opt_out_does_not_stop_a_transactional_step(engine):
+    for channel in ("email", "email_transactional"):
+        enrolment = enrol(engine, f"credit_{channel}", "hh_1", DAY, holdout=False, now=T0)
+        schedule_steps(engine, enrolment, [StepPlan(0, T0, channel, "t0")])
+    record_opt_out(engine, "hh_1", "all", "support", T0)
+    sent = []
+    assert d.dispatch(engine, "a", lambda step: sent.append(step.channel),
+                      lambda: T0) == {"sent": 1, "skipped": 1}
+    assert sent == ["email_transactional"]
+
+
 def test_a_step_held_while_its_enrolment_exits_is_skipped_not_retried(engine):
     [enrolment] = seed(engine, 1)
     [step] = d.claim_due(engine, "a", T0, LEASE)

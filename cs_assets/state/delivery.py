@@ -34,6 +34,9 @@ from cs_assets.state.schema import (
 )
 from cs_assets.state.store import exit_reason, opted_out
 
+# Channels an opt-out does not stop (DESIGN: receipts and account notices are the exception).
+TRANSACTIONAL_CHANNELS = frozenset({"email_transactional"})
+
 steps = step_executions  # short name for the queries below
 CLAIMABLE = (PENDING, RETRYING)
 DEFAULT_LEASE = timedelta(minutes=10)
@@ -269,7 +272,8 @@ def dispatch(
 ) -> Counter[str]:
     """Claim due steps batch by batch, send each, record the outcome, until none is due.
 
-    Opted-out households and ended enrolments are skipped without calling `send`. `send`
+    Opted-out households (except on a transactional channel: receipts, credits) and ended
+    enrolments are skipped without calling `send`. `send`
     raising SkipStep skips the step with its reason, OutcomeUnknown makes it in_doubt,
     anything else is a failed send (retried with backoff). A process dying mid-batch leaves
     its claims to expire into in_doubt. Returns the count per outcome; `lost` counts claims
@@ -278,7 +282,7 @@ def dispatch(
     while batch := claim_due(engine, owner, now(), lease, limit):
         refused = {
             (channel, household)
-            for channel in {step.channel for step in batch}
+            for channel in {step.channel for step in batch} - TRANSACTIONAL_CHANNELS
             for household in opted_out(engine, channel, {s.household_id for s in batch})
         }
         for step in batch:

@@ -243,3 +243,38 @@ review_requests = sa.Table(
     sa.Column("message_id", sa.Text, unique=True),
     sa.Index("review_requests_household", "household_id", "requested_at"),
 )
+
+
+# What the CSM task and in-app channels write (cs_assets/channels/tables.py): one row per step.
+PRIORITIES = ("low", "normal", "high")
+
+csm_tasks = sa.Table(
+    "csm_tasks",
+    metadata,
+    _id("task_id"),
+    sa.Column("message_id", sa.Text, nullable=False, unique=True),  # the step's
+    sa.Column("household_id", sa.Text, nullable=False),
+    sa.Column("csm_id", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("notes", sa.Text, nullable=False),
+    sa.Column("priority", sa.Text, nullable=False),
+    sa.Column("due_on", sa.Date, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.CheckConstraint(f"priority IN {PRIORITIES}", name="csm_tasks_priority"),  # constants
+    sa.Index("csm_tasks_csm", "csm_id", "due_on"),
+)
+
+in_app_notifications = sa.Table(
+    "in_app_notifications",
+    metadata,
+    _id("notification_id"),
+    sa.Column("message_id", sa.Text, nullable=False, unique=True),  # the step's
+    sa.Column("household_id", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("cta", sa.Text),
+    sa.Column("link", sa.Text),
+    sa.Column("dismissable", sa.Boolean, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Index("in_app_notifications_household", "household_id", "created_at"),
+)
