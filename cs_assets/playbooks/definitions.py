@@ -1,0 +1,372 @@
+"""Playbooks as data: the validated models of `cs_assets/config/playbooks.yaml` and its loader.
+
+A playbook names which asset rows enrol a household (`triggers`), what is sent on which day
+after the enrolment (`steps`), what ends it early (`exit_on`), the share of households held out
+to measure it and how long before the same household can be enrolled again (`cooldown_days`).
+
+Conditions (`where`) are a small expression language, parsed with `ast` and compiled to polars,
+never evaluated as Python: column names of the asset, string / number / boolean literals,
+`== != < <= > >=` (chains allowed), `in` / `not in` a literal list, `is None` / `is not None`,
+`and`, `or`, `not`, parentheses, and `age_days(column)`: days from a timestamp column to the
+row's as-of instant. A missing value never matches (`tier != 'healthy'` is false when tier is
+null). Column names are checked at load against `ASSET_COLUMNS`, so a typo is a load error.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Collection
+from functools import reduce
+from itertools import pairwise
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+import polars as pl
+import yaml
+from pydantic import Field, StringConstraints, ValidationError, model_validator
+
+from cs_assets.features.household import FEATURE_COLUMNS
+from cs_assets.lists.checkins import CHECKIN_COLUMNS
+from cs_assets.lists.expansion import CROSS_SELL_COLUMNS, UPSELL_COLUMNS
+from cs_assets.lists.premium import RISK_COLUMNS
+from cs_assets.scoring.component import KEYS
+from cs_assets.segments.journey import TRANSITION_SCHEMA
+from cs_assets.segments.micro import DIMENSIONS
+from cs_assets.team.assignments import ASSIGNMENT_COLUMNS
+from cs_assets.team.referrals import LEADERBOARD_COLUMNS, LEDGER_COLUMNS
+from cs_assets.team.reviews import CANDIDATE_COLUMNS
+from cs_assets.validated_config import StrictModel, Violation, describe_error
+from cs_assets.voc.surveys import SURVEY_COLUMNS
+
+DEFAULT_PLAYBOOKS_PATH = Path(__file__).resolve().parent.parent / "config" / "playbooks.yaml"
+SEND_HOUR_UTC = 10  # the spec's executeAutomatedPlaybooks runs at 10am
+
+# The assets a trigger may read and the columns a condition may name. Every one is daily with
+# `household_id` and `as_of`, so rows of different assets join on the household and the day.
+ASSET_COLUMNS: dict[str, frozenset[str]] = {
+    name: frozenset(columns) | frozenset(KEYS)
+    for name, columns in {
+        "household_features": FEATURE_COLUMNS,
+        "health_scores": (
+            "product_usage_score",
+            "feature_adoption_score",
+            "support_engagement_score",
+            "engagement_score",
+            "payment_health_score",
+            "value_delivery_score",
+            "health_score",
+            "health_score_old",
+            "premium_adoption_score",
+            "premium_adoption_risk",
+            "missing_premium_features",
+            "top_reasons",
+        ),
+        "trend_alerts": ("metric", "current_value", "previous_value", "percent_change", "severity"),
+        "health_tiers": ("health_score", "alert_count", "tier", "top_reasons"),
+        "churn_predictions": (
+            "churn_probability",
+            "model_version",
+            "top_drivers",
+            "churn_risk_segment",
+        ),
+        "micro_segments": (*DIMENSIONS, "segment", "recommended_action", "churn_probability"),
+        "journey_stages": ("stage", "trigger"),
+        "journey_transitions": tuple(TRANSITION_SCHEMA),
+        "survey_eligibility": SURVEY_COLUMNS,
+        "proactive_checkin_candidates": CHECKIN_COLUMNS,
+        "premium_adoption_risk": RISK_COLUMNS,
+        "upsell_candidates": UPSELL_COLUMNS,
+        "cross_sell_opportunities": CROSS_SELL_COLUMNS,
+        "review_request_candidates": CANDIDATE_COLUMNS,
+        "referral_leaderboard": LEADERBOARD_COLUMNS,
+        "rewards_ledger": LEDGER_COLUMNS,
+        "csm_assignments": ASSIGNMENT_COLUMNS,
+    }.items()
+}
+
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+Channel = Literal["email", "in_app", "csm_task"]
+# Checked by the dispatcher when the step falls due.
+StepCondition = Literal["always", "no_response_since_enrolment", "still_at_risk"]
+# The exit statuses of cs_assets.state.schema.EXIT_STATUSES that end an enrolment early.
+ExitCondition = Literal["responded", "recovered", "churned", "opted_out"]
+NEEDS_AT_RISK = ("still_at_risk", "recovered")  # both are judged by the playbook's `at_risk`
+
+
+class ConditionError(ValueError):
+    """A `where` expression outside the language or naming an unknown column."""
+
+
+_COMPARISONS = {
+    ast.Eq: pl.Expr.__eq__,
+    ast.NotEq: pl.Expr.__ne__,
+    ast.Lt: pl.Expr.__lt__,
+    ast.LtE: pl.Expr.__le__,
+    ast.Gt: pl.Expr.__gt__,
+    ast.GtE: pl.Expr.__ge__,
+}
+
+
+def compile_condition(text: str, columns: Collection[str]) -> pl.Expr:
+    """`text` as a boolean polars expression over `columns`; null results are false."""
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError as exc:
+        raise ConditionError(f"cannot parse {text!r}: {exc.msg}") from None
+    return _Compiler(frozenset(columns)).boolean(tree.body).fill_null(False)
+
+
+class _Compiler:
+    def __init__(self, columns: frozenset[str]) -> None:
+        self.columns = columns
+
+    def boolean(self, node: ast.expr) -> pl.Expr:
+        if isinstance(node, ast.BoolOp):
+            parts = [self.boolean(value) for value in node.values]
+            return reduce(pl.Expr.and_ if isinstance(node.op, ast.And) else pl.Expr.or_, parts)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            return ~self.boolean(node.operand)
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            return reduce(
+                pl.Expr.and_,
+                [
+                    self.compare(op, left, right)
+                    for op, (left, right) in zip(node.ops, pairwise(operands), strict=True)
+                ],
+            )
+        raise ConditionError(f"expected a comparison, `and`, `or` or `not`: {ast.unparse(node)}")
+
+    def compare(self, op: ast.cmpop, left: ast.expr, right: ast.expr) -> pl.Expr:
+        if isinstance(op, ast.Is | ast.IsNot):
+            if not (isinstance(right, ast.Constant) and right.value is None):
+                raise ConditionError("`is` / `is not` only compare with None")
+            value = self.value(left)
+            return value.is_null() if isinstance(op, ast.Is) else value.is_not_null()
+        if isinstance(op, ast.In | ast.NotIn):
+            if not isinstance(right, ast.List | ast.Tuple):
+                raise ConditionError(f"`in` needs a literal list: {ast.unparse(right)}")
+            member = self.value(left).is_in([self.literal(item) for item in right.elts])
+            return member if isinstance(op, ast.In) else ~member
+        return _COMPARISONS[type(op)](self.value(left), self.value(right))
+
+    def value(self, node: ast.expr) -> pl.Expr:
+        if isinstance(node, ast.Name):
+            return pl.col(self.column(node))
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "age_days"
+            and len(node.args) == 1
+            and not node.keywords
+            and isinstance(node.args[0], ast.Name)
+        ):
+            as_of = pl.col("as_of").cast(pl.Datetime("us", "UTC"))
+            return (as_of - pl.col(self.column(node.args[0]))).dt.total_seconds(
+                fractional=True
+            ) / 86_400
+        return pl.lit(self.literal(node))
+
+    def column(self, node: ast.Name) -> str:
+        if node.id not in self.columns:
+            raise ConditionError(
+                f"unknown column {node.id!r}; known: {', '.join(sorted(self.columns))}"
+            )
+        return node.id
+
+    @staticmethod
+    def literal(node: ast.expr) -> str | int | float | bool:
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            value = _Compiler.literal(node.operand)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return -value
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str | int | float):
+            return node.value
+        raise ConditionError(
+            f"expected a column, age_days(column) or a literal: {ast.unparse(node)}"
+        )
+
+
+class Filter(StrictModel):
+    """The day's rows of `asset`, with the columns of the `join` assets added (same household
+    and day), that satisfy `where` (every row when absent)."""
+
+    asset: str
+    join: list[str] = Field(default_factory=list)
+    where: str | None = None
+
+    @property
+    def columns(self) -> frozenset[str]:
+        return frozenset().union(*(ASSET_COLUMNS[name] for name in (self.asset, *self.join)))
+
+    @property
+    def expr(self) -> pl.Expr:
+        return pl.lit(True) if self.where is None else compile_condition(self.where, self.columns)
+
+    @model_validator(mode="after")
+    def _check_filter(self) -> Self:
+        names = {"asset": self.asset} | {f"join.{i}": n for i, n in enumerate(self.join)}
+        for key, name in names.items():
+            if name not in ASSET_COLUMNS:
+                raise Violation(
+                    key, f"unknown asset {name!r}; known: {', '.join(sorted(ASSET_COLUMNS))}"
+                )
+        if len({self.asset, *self.join}) != 1 + len(self.join):
+            raise Violation("join", "names an asset twice")
+        try:
+            if self.where is not None:
+                compile_condition(self.where, self.columns)
+        except ConditionError as exc:
+            raise Violation("where", str(exc)) from None
+        return self
+
+
+class Trigger(Filter):
+    """Rows that enrol their household. One enrolment per household and day, or with `key`,
+    one per value of that column (e.g. a reward id: each reward is notified once)."""
+
+    key: str | None = None
+
+    @model_validator(mode="after")
+    def _check_key(self) -> Self:
+        if self.key is not None and self.key not in self.columns:
+            raise Violation("key", f"unknown column {self.key!r} of {self.asset}")
+        return self
+
+
+class Step(StrictModel):
+    """`day` N after the enrolment day (0: the enrolment day) at the send hour."""
+
+    day: int = Field(ge=0)
+    channel: Channel
+    template: Name
+    condition: StepCondition = "always"
+    transactional: bool = False  # receipts and security notices: sent despite an opt-out
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.transactional and self.channel != "email":
+            raise Violation("transactional", "only email has a transactional channel")
+        return self
+
+
+class Playbook(StrictModel):
+    name: Name  # its key under `playbooks`, filled in by the catalog
+    source: str = Field(min_length=1)  # where the spec describes it
+    triggers: list[Trigger] = Field(min_length=1)
+    at_risk: Filter | None = None  # still needs the playbook (still_at_risk; else recovered)
+    steps: list[Step] = Field(min_length=1)
+    exit_on: list[ExitCondition]
+    holdout_share: float = Field(ge=0, le=0.5)
+    cooldown_days: int = Field(ge=0)
+
+    @property
+    def assets(self) -> frozenset[str]:
+        """The assets to load to enrol households and judge `at_risk`."""
+        filters = [*self.triggers, *([self.at_risk] if self.at_risk else [])]
+        return frozenset(name for flt in filters for name in (flt.asset, *flt.join))
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        for i, (a, b) in enumerate(pairwise(self.steps), start=1):
+            if b.day < a.day:
+                raise Violation(
+                    f"steps.{i}.day", f"steps must be in day order: day {b.day} after day {a.day}"
+                )
+        if len(set(self.exit_on)) != len(self.exit_on):
+            raise Violation("exit_on", "names a condition twice")
+        uses = {s.condition for s in self.steps} | set(self.exit_on)
+        if self.at_risk is None and uses & set(NEEDS_AT_RISK):
+            raise Violation("at_risk", f"required by {sorted(uses & set(NEEDS_AT_RISK))}")
+        if self.at_risk is not None and not uses & set(NEEDS_AT_RISK):
+            raise Violation("at_risk", "unused: no still_at_risk step and no recovered exit")
+        last = self.steps[-1].day
+        if self.cooldown_days < last:
+            raise Violation(
+                "cooldown_days",
+                f"must be >= the last step's day ({last}): a household must not run "
+                "through the steps twice at once",
+            )
+        if self.holdout_share and any(step.transactional for step in self.steps):
+            raise Violation(
+                "holdout_share", "must be 0 with a transactional step: a receipt is never withheld"
+            )
+        return self
+
+
+class PlaybookCatalog(StrictModel):
+    send_hour_utc: int = Field(SEND_HOUR_UTC, ge=0, le=23)
+    holdout_salt: str = Field(min_length=1)  # changing it draws new holdouts
+    templates: dict[Name, Channel]  # every template a step may use, with its channel
+    playbooks: dict[Name, Playbook]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_playbooks(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("playbooks"), dict):
+            named = {
+                key: {"name": key, **value} if isinstance(value, dict) else value
+                for key, value in data["playbooks"].items()
+            }
+            data = {**data, "playbooks": named}
+        return data
+
+    @model_validator(mode="after")
+    def _check_templates(self) -> Self:
+        for name, playbook in self.playbooks.items():
+            if playbook.name != name:
+                raise Violation(f"playbooks.{name}.name", "leave it out: the key is the name")
+            for i, step in enumerate(playbook.steps):
+                key = f"playbooks.{name}.steps.{i}.template"
+                channel = self.templates.get(step.template)
+                if channel is None:
+                    raise Violation(key, f"unknown template {step.template!r}")
+                if channel != step.channel:
+                    raise Violation(
+                        key,
+                        f"{step.template!r} is a {channel} template, the step sends {step.channel}",
+                    )
+        return self
+
+
+class PlaybookConfigError(ValueError):
+    """The playbooks file is missing, unreadable or invalid; the message names the key path."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load that refuses a repeated mapping key instead of keeping the last one, so two
+    playbooks with one name are an error, not a silently dropped playbook."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def parse_playbooks(data: object) -> PlaybookCatalog:
+    """Validate a playbooks mapping (as read from YAML); raise PlaybookConfigError naming keys."""
+    if not isinstance(data, dict):
+        raise PlaybookConfigError(f"playbooks config must be a mapping, got {type(data).__name__}")
+    try:
+        return PlaybookCatalog.model_validate(data)
+    except ValidationError as exc:
+        raise PlaybookConfigError("; ".join(describe_error(e) for e in exc.errors())) from None
+
+
+def load_playbooks(path: str | Path | None = None) -> PlaybookCatalog:
+    """Load and validate the playbooks YAML (the shipped one by default)."""
+    path = Path(path) if path is not None else DEFAULT_PLAYBOOKS_PATH
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except (OSError, yaml.YAMLError) as exc:
+        raise PlaybookConfigError(f"cannot read playbooks config {path}: {exc}") from exc
+    try:
+        return parse_playbooks(data)
+    except PlaybookConfigError as exc:
+        raise PlaybookConfigError(f"{path}: {exc}") from None

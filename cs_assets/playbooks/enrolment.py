@@ -1,0 +1,123 @@
+"""Who enters a playbook on an as-of day, who of them is held out, and when each step is due.
+
+Pure functions over the trigger assets' frames (`household_id`, `as_of`, ...) and the
+enrolments already recorded; the wiring writes the result with `cs_assets.state.store.enrol`
+and `schedule_steps`, which are idempotent, so a re-fired sensor enrols no one twice.
+
+A playbook with several triggers (the segment playbooks: every household daily, and again
+those with health < 60 or churn risk > 0.4) enrols a household matching more than one of them
+once, and the cooldown keeps a later run or day from enrolling it again: running both of the
+spec's runs is safe, and the at-risk run adds only households the daily one missed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time, timedelta
+
+import polars as pl
+
+from cs_assets.playbooks.definitions import SEND_HOUR_UTC, Filter, Playbook
+from cs_assets.scoring.component import KEYS
+from cs_assets.state.delivery import TRANSACTIONAL_CHANNELS
+from cs_assets.state.store import StepPlan
+
+HH = "household_id"
+(EMAIL_TRANSACTIONAL,) = TRANSACTIONAL_CHANNELS
+ENROLMENT_COLUMNS = ["playbook", HH, "enrolment_key", "enrolled_on", "holdout"]
+# The recorded enrolments `select_enrolments` reads (the state table's columns).
+EXISTING_SCHEMA = {
+    "playbook": pl.String,
+    HH: pl.String,
+    "enrolment_key": pl.String,
+    "enrolled_on": pl.Date,
+}
+
+
+def matching_rows(flt: Filter, frames: Mapping[str, pl.DataFrame], as_of: date) -> pl.DataFrame:
+    """The `as_of` rows of the filter's asset, with its joined assets' other columns, that
+    satisfy its condition. Also how the dispatcher judges `at_risk` on a step's day."""
+    missing = sorted({flt.asset, *flt.join} - frames.keys())
+    if missing:
+        raise KeyError(f"frames lack the assets {missing}")
+    rows = frames[flt.asset].filter(pl.col("as_of") == as_of)
+    for name in flt.join:
+        other = frames[name].filter(pl.col("as_of") == as_of)
+        added = [c for c in other.columns if c not in rows.columns]
+        rows = rows.join(other.select(*KEYS, *added), on=list(KEYS), how="left")
+    return rows.filter(flt.expr)
+
+
+def is_holdout(playbook: str, household_id: str, share: float, salt: str) -> bool:
+    """Whether the household is in the playbook's holdout: a hash of (salt, playbook,
+    household) below `share`. The same on every run and machine, independent across playbooks,
+    and a household stays on its side at each re-enrolment."""
+    token = json.dumps([salt, playbook, household_id]).encode()
+    draw = int.from_bytes(hashlib.sha256(token).digest()[:8], "big")
+    return draw < share * 2**64
+
+
+def select_enrolments(
+    playbook: Playbook,
+    frames: Mapping[str, pl.DataFrame],
+    as_of: date,
+    existing: pl.DataFrame,
+    *,
+    salt: str,
+) -> pl.DataFrame:
+    """The enrolments of `as_of` (ENROLMENT_COLUMNS, by household and key).
+
+    `frames` holds the assets the triggers read, by name (`playbook.assets`); `existing` the
+    recorded enrolments (EXISTING_SCHEMA), of which only those before `as_of` count, so
+    re-running a day gives the same answer. A household is left out when it already has the
+    enrolment key, or entered the playbook fewer than `cooldown_days` days before `as_of`
+    (exactly `cooldown_days` before is allowed again)."""
+    keys = [
+        matching_rows(trigger, frames, as_of).select(
+            HH,
+            enrolment_key=pl.lit(as_of.isoformat())
+            if trigger.key is None
+            else pl.col(trigger.key).cast(pl.String),
+        )
+        for trigger in playbook.triggers
+    ]
+    name = playbook.name
+    earlier = existing.filter((pl.col("playbook") == name) & (pl.col("enrolled_on") < as_of))
+    cooling = earlier.filter(pl.col("enrolled_on") > as_of - timedelta(days=playbook.cooldown_days))
+    chosen = (
+        pl.concat(keys)
+        .unique()
+        .join(earlier.select(HH, "enrolment_key"), on=[HH, "enrolment_key"], how="anti")
+        .join(cooling.select(HH), on=HH, how="anti")
+        .sort(HH, "enrolment_key")
+    )
+    holdout = [
+        is_holdout(name, household, playbook.holdout_share, salt) for household in chosen[HH]
+    ]
+    return chosen.select(
+        pl.lit(name).alias("playbook"),
+        HH,
+        "enrolment_key",
+        pl.lit(as_of).alias("enrolled_on"),
+        pl.Series("holdout", holdout, dtype=pl.Boolean),
+    )
+
+
+def plan_steps(
+    playbook: Playbook, enrolled_on: date, send_hour: int = SEND_HOUR_UTC
+) -> list[StepPlan]:
+    """Each step due `day` days after the enrolment day at `send_hour` UTC. A transactional
+    email goes on the delivery layer's transactional channel, which an opt-out does not stop."""
+    return [
+        StepPlan(
+            index=i,
+            channel=EMAIL_TRANSACTIONAL if step.transactional else step.channel,
+            template=step.template,
+            due_at=datetime.combine(
+                enrolled_on + timedelta(days=step.day), time(send_hour), tzinfo=UTC
+            ),
+        )
+        for i, step in enumerate(playbook.steps)
+    ]
