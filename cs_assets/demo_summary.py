@@ -47,12 +47,12 @@ def _churn_lines(latest: dict[str, tuple[str, dict]]) -> list[str]:
     return lines
 
 
-LISTS = ("micro_segments", "journey_stages", "survey_eligibility", "nps_themes",
-         "feedback_escalations", "proactive_checkin_candidates", "premium_adoption_risk",
-         "downgrade_save_offers", "downgrade_saves", "upsell_candidates", "upsell_funnel",
-         "cross_sell_opportunities", "csm_assignments", "referral_conversions",
-         "invalid_referral_codes", "referral_leaderboard", "review_request_candidates",
-         "rewards_ledger")
+LISTS = ("micro_segments", "journey_stages", "journey_transitions", "survey_eligibility",
+         "nps_themes", "feedback_escalations", "proactive_checkin_candidates",
+         "premium_adoption_risk", "downgrade_save_offers", "downgrade_saves",
+         "upsell_candidates", "upsell_funnel", "cross_sell_opportunities", "csm_assignments",
+         "issued_referral_codes", "referral_conversions", "invalid_referral_codes",
+         "referral_leaderboard", "review_request_candidates", "rewards_ledger")
 
 
 def _segment_lines(latest: dict[str, tuple[str, dict]]) -> list[str]:

@@ -3,12 +3,20 @@
 from datetime import UTC
 
 import polars as pl
-from dagster import AssetExecutionContext, AssetIn, AssetOut, Output, asset, multi_asset
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    AssetOut,
+    MetadataValue,
+    Output,
+    asset,
+    multi_asset,
+)
 
 from cs_assets.lists.assets import daily_frames, list_output
-from cs_assets.metadata import as_frame, by_partition
+from cs_assets.metadata import as_frame, by_partition, markdown_table
 from cs_assets.resources import StateResource, TeamResource
-from cs_assets.segments.assets import COMMON, days_of
+from cs_assets.segments.assets import COMMON, PREVIEW, counts_table, days_of
 from cs_assets.state import schema as state_tables
 from cs_assets.state.daily import latest_before, read_rows, replace_day, rows_before
 from cs_assets.team.assignments import PREVIOUS_SCHEMA, assign_csms
@@ -75,8 +83,10 @@ def issued_referral_codes_asset(
         replace_day(engine, table, "issued_on", day, new)
         parts.append(new.rename({"issued_on": "as_of"}))
     out = pl.concat(parts, rechunk=True)
-    return Output(by_partition(out, context.partition_keys),
-                  metadata={"dagster/row_count": out.height})
+    # the codes themselves stay out of the metadata: they are what a referee types in
+    return Output(by_partition(out, context.partition_keys), metadata={
+        "dagster/row_count": out.height,
+        "issued_last_day": out.filter(pl.col("as_of") == max(days_of(context))).height})
 
 
 @multi_asset(
@@ -101,10 +111,17 @@ def referral_conversions_asset(
                                                                                strict=True)])
     invalid = pl.concat([i.with_columns(as_of=pl.lit(d)) for (_, i), d in zip(pairs, days,
                                                                            strict=True)])
+    last = max(days)
     yield Output(by_partition(conversions, context.partition_keys), "referral_conversions",
-                 metadata={"dagster/row_count": conversions.height})
+                 metadata={"dagster/row_count": conversions.height,
+                           "latest": MetadataValue.md(markdown_table(
+                               conversions.filter(pl.col("as_of") == last)
+                               .sort("converted_at", descending=True).head(PREVIEW)
+                               .select("referee_id", "referrer_id", "converted_at",
+                                       "referee_plan")))})
     yield Output(by_partition(invalid, context.partition_keys), "invalid_referral_codes",
-                 metadata={"dagster/row_count": invalid.height})
+                 metadata={"dagster/row_count": invalid.height,
+                           "reasons_last_day": counts_table(invalid, "reason")})
 
 
 @asset(name="referral_leaderboard", **COMMON, ins={"conversions": AssetIn("referral_conversions")},

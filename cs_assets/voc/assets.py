@@ -7,7 +7,7 @@ from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
 from cs_assets.metadata import by_partition, markdown_table
 from cs_assets.resources import StateResource, VocResource
-from cs_assets.segments.assets import COMMON, counts_table, days_of
+from cs_assets.segments.assets import COMMON, PREVIEW, counts_table, days_of
 from cs_assets.state import schema as state_tables
 from cs_assets.state.daily import read_rows
 from cs_assets.voc import feedback_escalations, nps_themes, survey_eligibility
@@ -38,9 +38,12 @@ def survey_eligibility_asset(
                            activity_events=activity_events, surveys_sent=sent, config=config)
         for day in days_of(context)
     ], rechunk=True)
+    preview = out.filter(pl.col("as_of") == max(days_of(context))).head(PREVIEW)
     return Output(by_partition(out, context.partition_keys), metadata={
         "dagster/row_count": out.height,
         "surveys_per_type_last_day": counts_table(out, "survey_type"),
+        "preview_last_day": MetadataValue.md(markdown_table(preview.select(
+            "household_id", "survey_type", "trigger", "channel"))),
     })
 
 
