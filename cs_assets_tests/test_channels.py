@@ -66,17 +66,28 @@ FEATURES = [
 ]
 # One context per template: the variables it needs beyond greeting_name and unsubscribe_link.
 SAMPLES: dict[str, dict] = {
+    "addon_offer": {
+        "addon": {
+            "name": "Calendar Sync Pro",
+            "price": "$3/month",
+            "benefit": "Sync with Google Calendar, Outlook, Apple Calendar",
+        },
+        "addon_url": "https://example.test/addons?a=calendar_sync&x=1",
+    },
+    "adoption_congratulations": {},
     "anniversary": {"years": 2},
     "declining_usage": {
         "decline_metric": "task_completion",
         "percent_change": -45.2,
         "csm_name": "Casey",
     },
+    "dormant_reengagement": {},
     "feature_discovery": {"features": FEATURES},
     "invite_household_members": {
         "benefits": ["Share pet care", "See who did what"],
         "incentive": "Invite 2+ members, get 1 month Premium free",
     },
+    "onboarding_flow": {},
     "premium_adoption_check_in": {
         "csm_name": "Casey",
         "booking_url": "https://example.test/b",
@@ -86,6 +97,10 @@ SAMPLES: dict[str, dict] = {
         "adoption_score": 55,
         "used_features": ["Advanced Analytics"],
         "unused_features": ["Calendar Sync"],
+    },
+    "premium_trial_offer": {
+        "trial": "7-day free trial",
+        "upgrade_url": "https://example.test/upgrade?plan=premium",
     },
     "premium_welcome": {"features": FEATURES},
     "proactive_check_in": {"csm_name": "Casey", "booking_url": "https://example.test/b"},
@@ -114,6 +129,7 @@ SAMPLES: dict[str, dict] = {
         "support_url": "https://example.test/support",
     },
     "survey_invitation": {"survey_type": "NPS", "survey_url": "https://example.test/s?x=1&y=2"},
+    "testimonial_request": {},
     "upsell_offer": {
         "angle": "advanced_analytics",
         "discount": "20% off first 3 months",
