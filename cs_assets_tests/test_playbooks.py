@@ -621,3 +621,11 @@ def test_only_finished_windows_count():
     change = row(out, "p", "value_delivery_change_60d")
     assert (change["treated_n"], change["treated_value"], change["holdout_n"]) == (1, 15.0, 0)
     assert change["ci_low"] is None and change["p_value"] is None
+
+
+def test_every_email_template_a_playbook_names_exists():
+    from cs_assets.channels.email import template_names
+
+    catalog = load_playbooks()
+    emails = {name for name, channel in catalog.templates.items() if channel == "email"}
+    assert emails and emails <= set(template_names())
