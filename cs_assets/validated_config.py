@@ -4,8 +4,11 @@ strict pydantic models whose errors name the offending key path."""
 from __future__ import annotations
 
 from itertools import pairwise
+from pathlib import Path
+from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 
 class Violation(ValueError):
@@ -41,3 +44,31 @@ def describe_error(error: dict) -> str:
     parent = "".join(f"{part}." for part in loc)
     path = parent + violation.key if violation.key else ".".join(loc)
     return f"{path}: {violation.message.replace('@', parent)}"
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_model(model: type[M], data: object, error: type[Exception], what: str) -> M:
+    """Validate a mapping read from YAML as `model`; raise `error` naming the bad keys."""
+    if not isinstance(data, dict):
+        raise error(f"{what} must be a mapping of sections, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise error("; ".join(describe_error(e) for e in exc.errors())) from None
+
+
+def load_model(model: type[M], path: str | Path | None, default: Path,
+               error: type[Exception], what: str) -> M:
+    """Read and validate a YAML file (`default` when `path` is None) as `model`; errors name
+    the file and the keys."""
+    path = Path(path) if path is not None else default
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise error(f"cannot read {what} {path}: {exc}") from exc
+    try:
+        return parse_model(model, data, error, what)
+    except error as exc:
+        raise error(f"{path}: {exc}") from None

@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Literal
 
 import polars as pl
-import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field
 
-from cs_assets.validated_config import StrictModel, describe_error
+from cs_assets.validated_config import StrictModel, load_model, parse_model
 
 DEFAULT_LISTS_PATH = Path(__file__).resolve().parent.parent / "config" / "lists.yaml"
 HH = "household_id"
@@ -136,27 +135,13 @@ class ListsConfig(StrictModel):
 
 
 def parse_lists_config(data: object) -> ListsConfig:
-    """Validate a lists config mapping (as read from YAML); raise ListsConfigError naming keys."""
-    if not isinstance(data, dict):
-        raise ListsConfigError(f"lists config must be a mapping of sections, got "
-                               f"{type(data).__name__}")
-    try:
-        return ListsConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ListsConfigError("; ".join(describe_error(e) for e in exc.errors())) from None
+    """Validate a mapping (as read from YAML); raise ListsConfigError naming the keys."""
+    return parse_model(ListsConfig, data, ListsConfigError, "lists config")
 
 
 def load_lists_config(path: str | Path | None = None) -> ListsConfig:
-    """Load and validate the lists YAML (the shipped one by default)."""
-    path = Path(path) if path is not None else DEFAULT_LISTS_PATH
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ListsConfigError(f"cannot read lists config {path}: {exc}") from exc
-    try:
-        return parse_lists_config(data)
-    except ListsConfigError as exc:
-        raise ListsConfigError(f"{path}: {exc}") from None
+    """Load and validate the YAML file (the shipped one by default)."""
+    return load_model(ListsConfig, path, DEFAULT_LISTS_PATH, ListsConfigError, "lists config")
 
 
 # ---------------------------------------------------------------- shared by the lists

@@ -11,10 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Self
 
-import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from cs_assets.validated_config import StrictModel, Violation, ascending, describe_error
+from cs_assets.validated_config import (
+    StrictModel,
+    Violation,
+    ascending,
+    load_model,
+    parse_model,
+)
 
 DEFAULT_SCORECARD_PATH = Path(__file__).resolve().parent.parent / "config" / "scorecard.yaml"
 WEIGHT_TOLERANCE = 1e-6
@@ -345,23 +350,10 @@ class Scorecard(StrictModel):
 
 
 def parse_scorecard(data: object) -> Scorecard:
-    """Validate a scorecard mapping (as read from YAML); raise ScorecardError naming the keys."""
-    if not isinstance(data, dict):
-        raise ScorecardError(f"scorecard must be a mapping of sections, got {type(data).__name__}")
-    try:
-        return Scorecard.model_validate(data)
-    except ValidationError as exc:
-        raise ScorecardError("; ".join(describe_error(e) for e in exc.errors())) from None
+    """Validate a mapping (as read from YAML); raise ScorecardError naming the keys."""
+    return parse_model(Scorecard, data, ScorecardError, "scorecard")
 
 
 def load_scorecard(path: str | Path | None = None) -> Scorecard:
-    """Load and validate the scorecard YAML (the shipped one by default)."""
-    path = Path(path) if path is not None else DEFAULT_SCORECARD_PATH
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ScorecardError(f"cannot read scorecard {path}: {exc}") from exc
-    try:
-        return parse_scorecard(data)
-    except ScorecardError as exc:
-        raise ScorecardError(f"{path}: {exc}") from None
+    """Load and validate the YAML file (the shipped one by default)."""
+    return load_model(Scorecard, path, DEFAULT_SCORECARD_PATH, ScorecardError, "scorecard")

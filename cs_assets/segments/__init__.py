@@ -12,10 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Self
 
-import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from cs_assets.validated_config import StrictModel, ascending, describe_error
+from cs_assets.validated_config import (
+    StrictModel,
+    ascending,
+    load_model,
+    parse_model,
+)
 
 DEFAULT_SEGMENTS_PATH = Path(__file__).resolve().parent.parent / "config" / "segments.yaml"
 
@@ -129,23 +133,11 @@ class SegmentConfig(StrictModel):
 
 
 def parse_segment_config(data: object) -> SegmentConfig:
-    """Validate a segments mapping (as read from YAML); raise SegmentConfigError naming the keys."""
-    if not isinstance(data, dict):
-        raise SegmentConfigError(f"segments config must be a mapping, got {type(data).__name__}")
-    try:
-        return SegmentConfig.model_validate(data)
-    except ValidationError as exc:
-        raise SegmentConfigError("; ".join(describe_error(e) for e in exc.errors())) from None
+    """Validate a mapping (as read from YAML); raise SegmentConfigError naming the keys."""
+    return parse_model(SegmentConfig, data, SegmentConfigError, "segments config")
 
 
 def load_segment_config(path: str | Path | None = None) -> SegmentConfig:
-    """Load and validate the segments YAML (the shipped one by default)."""
-    path = Path(path) if path is not None else DEFAULT_SEGMENTS_PATH
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise SegmentConfigError(f"cannot read segments config {path}: {exc}") from exc
-    try:
-        return parse_segment_config(data)
-    except SegmentConfigError as exc:
-        raise SegmentConfigError(f"{path}: {exc}") from None
+    """Load and validate the YAML file (the shipped one by default)."""
+    return load_model(SegmentConfig, path, DEFAULT_SEGMENTS_PATH, SegmentConfigError,
+                      "segments config")

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-from pydantic import ValidationError
-
 from cs_assets.team.assignments import (
     ASSIGNMENT_COLUMNS,
     AssignmentConfig,
@@ -43,7 +40,7 @@ from cs_assets.team.reviews import (
     review_request_candidates,
     review_rewards,
 )
-from cs_assets.validated_config import StrictModel, describe_error
+from cs_assets.validated_config import StrictModel, load_model, parse_model
 
 DEFAULT_TEAM_PATH = Path(__file__).resolve().parent.parent / "config" / "team.yaml"
 
@@ -60,27 +57,13 @@ class TeamConfig(StrictModel):
 
 
 def parse_team_config(data: object) -> TeamConfig:
-    """Validate a team config mapping (as read from YAML); raise TeamConfigError naming keys."""
-    if not isinstance(data, dict):
-        raise TeamConfigError(f"team config must be a mapping of sections, got "
-                              f"{type(data).__name__}")
-    try:
-        return TeamConfig.model_validate(data)
-    except ValidationError as exc:
-        raise TeamConfigError("; ".join(describe_error(e) for e in exc.errors())) from None
+    """Validate a mapping (as read from YAML); raise TeamConfigError naming the keys."""
+    return parse_model(TeamConfig, data, TeamConfigError, "team config")
 
 
 def load_team_config(path: str | Path | None = None) -> TeamConfig:
-    """Load and validate the team YAML (the shipped one by default)."""
-    path = Path(path) if path is not None else DEFAULT_TEAM_PATH
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise TeamConfigError(f"cannot read team config {path}: {exc}") from exc
-    try:
-        return parse_team_config(data)
-    except TeamConfigError as exc:
-        raise TeamConfigError(f"{path}: {exc}") from None
+    """Load and validate the YAML file (the shipped one by default)."""
+    return load_model(TeamConfig, path, DEFAULT_TEAM_PATH, TeamConfigError, "team config")
 
 
 __all__ = [

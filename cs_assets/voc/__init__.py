@@ -8,10 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-from pydantic import ValidationError
-
-from cs_assets.validated_config import StrictModel, describe_error
+from cs_assets.validated_config import StrictModel, load_model, parse_model
 from cs_assets.voc.surveys import SURVEY_COLUMNS, SurveyConfig, survey_eligibility
 from cs_assets.voc.themes import (
     ESCALATION_COLUMNS,
@@ -34,27 +31,13 @@ class VocConfig(StrictModel):
 
 
 def parse_voc_config(data: object) -> VocConfig:
-    """Validate a VoC config mapping (as read from YAML); raise VocConfigError naming keys."""
-    if not isinstance(data, dict):
-        raise VocConfigError(f"voc config must be a mapping of sections, got "
-                             f"{type(data).__name__}")
-    try:
-        return VocConfig.model_validate(data)
-    except ValidationError as exc:
-        raise VocConfigError("; ".join(describe_error(e) for e in exc.errors())) from None
+    """Validate a mapping (as read from YAML); raise VocConfigError naming the keys."""
+    return parse_model(VocConfig, data, VocConfigError, "voc config")
 
 
 def load_voc_config(path: str | Path | None = None) -> VocConfig:
-    """Load and validate the VoC YAML (the shipped one by default)."""
-    path = Path(path) if path is not None else DEFAULT_VOC_PATH
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise VocConfigError(f"cannot read voc config {path}: {exc}") from exc
-    try:
-        return parse_voc_config(data)
-    except VocConfigError as exc:
-        raise VocConfigError(f"{path}: {exc}") from None
+    """Load and validate the YAML file (the shipped one by default)."""
+    return load_model(VocConfig, path, DEFAULT_VOC_PATH, VocConfigError, "voc config")
 
 
 __all__ = [
