@@ -4,7 +4,6 @@ from dagster import (
     AssetSelection,
     Definitions,
     ScheduleDefinition,
-    build_schedule_from_partitioned_job,
     define_asset_job,
 )
 
@@ -19,6 +18,11 @@ from cs_assets.health.assets import health_scores_asset, health_tiers_asset, tre
 from cs_assets.ingestion.assets import ingestion_assets
 from cs_assets.lists.assets import list_assets
 from cs_assets.partitions import daily_partitions
+from cs_assets.playbooks.assets import (
+    playbook_deliveries_asset,
+    playbook_effectiveness_asset,
+    playbook_enrolments_asset,
+)
 from cs_assets.resources import resources_from_env
 from cs_assets.segments.assets import (
     journey_stages_asset,
@@ -26,6 +30,7 @@ from cs_assets.segments.assets import (
     micro_segment_summary_asset,
     micro_segments_asset,
 )
+from cs_assets.serving import health_snapshot_asset
 from cs_assets.survival.assets import survival_model
 from cs_assets.team.assets import team_assets
 from cs_assets.voc.assets import (
@@ -33,21 +38,22 @@ from cs_assets.voc.assets import (
     nps_themes_asset,
     survey_eligibility_asset,
 )
+from cs_assets.workflow import SCHEDULES, SENSORS, WORKFLOW_JOBS
 
 DAILY_HEALTH = AssetSelection.groups("raw", "features", "scoring")
 CHURN_TRAINING = AssetSelection.assets(churn_snapshots, churn_training_set, churn_model,
                                        survival_model)
 
-# Re-ingest the raw tables, then compute the day's features, scores, alerts, tiers, churn
-# predictions (which follow the scores, from the current champion) and the segment lists.
+# The whole daily chain in one run, for backfills and the demo: ingest, features, scores,
+# alerts, tiers, churn predictions (from the current champion), the segment lists and the
+# serving table. The scheduled workflow runs the same assets as separate steps (workflow.py).
 daily_health_job = define_asset_job(
     "daily_health_job",
     selection=DAILY_HEALTH | AssetSelection.assets(churn_predictions)
-    | AssetSelection.groups("segments"),
+    | AssetSelection.groups("segments", "serving"),
     partitions_def=daily_partitions,
-    description="The spec's daily health check: ingest, features, scores, alerts, tiers, "
-    "churn predictions from the champion model, then segments, journey stages and the "
-    "voice-of-the-customer lists.",
+    description="Backfill job: the daily workflow's analytical steps in one run (health "
+    "updates, churn risk, segments and lists, serving table).",
 )
 
 # Weekly: rebuild the snapshots and training set, train the candidates, gate the champion,
@@ -64,13 +70,16 @@ defs = Definitions(
             health_tiers_asset, churn_snapshots, churn_training_set, churn_model,
             churn_predictions, survival_model, micro_segments_asset, micro_segment_summary_asset,
             journey_stages_asset, journey_transitions_asset, survey_eligibility_asset,
-            nps_themes_asset, feedback_escalations_asset, *list_assets, *team_assets],
-    jobs=[daily_health_job, churn_training_job],
+            nps_themes_asset, feedback_escalations_asset, *list_assets, *team_assets,
+            health_snapshot_asset, playbook_enrolments_asset, playbook_deliveries_asset,
+            playbook_effectiveness_asset],
+    jobs=[daily_health_job, churn_training_job, *WORKFLOW_JOBS],
     schedules=[
-        build_schedule_from_partitioned_job(daily_health_job, hour_of_day=6),
+        *SCHEDULES,
         # Mondays 02:00 UTC, so that day's 06:00 predictions use the freshly gated champion.
         ScheduleDefinition(job=churn_training_job, cron_schedule="0 2 * * 1",
                            execution_timezone="UTC"),
     ],
+    sensors=SENSORS,
     resources=resources_from_env(),
 )

@@ -19,9 +19,11 @@ import sqlalchemy as sa
 from dagster import ConfigurableResource, EnvVar, InputContext, OutputContext
 from pydantic import Field
 
+from cs_assets.channels.email import EmailChannel, SmtpSettings, UnsubscribeSettings
 from cs_assets.contract.events import EventKind, load_event_mapping
 from cs_assets.ingestion.sources import read_parquet_table, read_postgres_table
 from cs_assets.lists import ListsConfig, ListsConfigError, load_lists_config
+from cs_assets.playbooks.definitions import PlaybookCatalog, PlaybookConfigError, load_playbooks
 from cs_assets.scoring import Scorecard, ScorecardError, load_scorecard
 from cs_assets.segments import SegmentConfig, SegmentConfigError, load_segment_config
 from cs_assets.team import TeamConfig, TeamConfigError, load_team_config
@@ -201,6 +203,34 @@ class TeamResource(ConfigurableResource):
         return path.read_bytes()
 
 
+class PlaybooksResource(ConfigurableResource):
+    """The playbooks YAML: triggers, steps, exits, holdouts and what the messages quote."""
+
+    path: str = Field(default="", description="CS_PLAYBOOKS: YAML file; the shipped one if empty")
+
+    def load(self) -> PlaybookCatalog:
+        return load_playbooks(self.path or None)
+
+
+class MailResource(ConfigurableResource):
+    """Email delivery from the environment: CS_SMTP_HOST, CS_SMTP_PORT, CS_SMTP_FROM,
+    CS_SMTP_USER, CS_SMTP_PASSWORD, CS_SMTP_STARTTLS and CS_UNSUBSCRIBE_URL / _MAILTO /
+    _SECRET. Without CS_SMTP_HOST messages land in the outbox table only. Read when a run
+    starts (secrets never enter Dagster's config), checked when the definitions load."""
+
+    def channel(self, engine: sa.Engine) -> EmailChannel:
+        return EmailChannel.from_env(engine, os.environ)
+
+
+def check_mail_settings(env: Mapping[str, str]) -> None:
+    """Fail at load, naming the variable, rather than at the first send."""
+    try:
+        smtp = SmtpSettings.from_env(env)
+        UnsubscribeSettings.from_env(env, sending=smtp is not None)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
 class VocResource(ConfigurableResource):
     """The voice-of-the-customer YAML: survey triggers and fatigue, NPS themes, escalations."""
 
@@ -259,6 +289,7 @@ def raw_source_from_env(env: Mapping[str, str] = os.environ) -> RawSourceResourc
 
 
 def resources_from_env(env: Mapping[str, str] = os.environ) -> dict[str, object]:
+    check_mail_settings(env)
     return {
         "raw_source": raw_source_from_env(env),
         "scorecard": scorecard_from_env(env),
@@ -274,5 +305,8 @@ def resources_from_env(env: Mapping[str, str] = os.environ) -> dict[str, object]
             else ""),
         "lists": ListsResource(
             path=_checked_path(env, "CS_LISTS", load_lists_config, ListsConfigError)),
+        "playbooks": PlaybooksResource(
+            path=_checked_path(env, "CS_PLAYBOOKS", load_playbooks, PlaybookConfigError)),
+        "mail": MailResource(),
         "io_manager": PolarsParquetIOManager(base_dir=str(cs_home(env) / "storage")),
     }

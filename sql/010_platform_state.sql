@@ -16,6 +16,7 @@ CREATE TABLE IF NOT EXISTS enrolments (
     exit_status    text CHECK (exit_status IN ('responded', 'recovered', 'churned', 'opted_out',
                                                'completed')),
     exited_at      timestamptz,
+    context        jsonb,                          -- what the messages say (ids and figures only)
     UNIQUE (playbook, household_id, enrolment_key),
     CONSTRAINT enrolments_exit CHECK ((exit_status IS NULL) = (exited_at IS NULL))
 );
@@ -40,6 +41,8 @@ CREATE TABLE IF NOT EXISTS step_executions (
     last_error        text,
     skipped_reason    text,
     sent_at           timestamptz,
+    condition         text,                        -- claimable once met on its due day
+    condition_met_on  date,
     UNIQUE (enrolment_id, step_index),
     CONSTRAINT step_executions_skipped_reason CHECK (status <> 'skipped' OR skipped_reason IS NOT NULL),
     CONSTRAINT step_executions_sent_at CHECK (status <> 'sent' OR sent_at IS NOT NULL),
@@ -175,3 +178,28 @@ CREATE TABLE IF NOT EXISTS in_app_notifications (
 );
 CREATE INDEX IF NOT EXISTS in_app_notifications_household
     ON in_app_notifications (household_id, created_at);
+
+-- The serving table: the latest health snapshot per household, for a CRM or BI tool.
+CREATE TABLE IF NOT EXISTS health_snapshot (
+    household_id        text PRIMARY KEY,
+    as_of               date NOT NULL,
+    health_score        double precision NOT NULL,
+    tier                text NOT NULL,
+    alert_count         integer NOT NULL,
+    churn_probability   double precision,          -- null: no champion model scored the day
+    churn_risk_segment  text,
+    top_reasons         jsonb NOT NULL,
+    csm_id              text,                      -- null: no assignment that day
+    route               text,
+    updated_at          timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS health_snapshot_tier ON health_snapshot (tier);
+
+-- Daily-workflow steps that failed: one row per failed run.
+CREATE TABLE IF NOT EXISTS workflow_alerts (
+    run_id         text PRIMARY KEY,
+    job_name       text NOT NULL,
+    partition_key  text,
+    message        text NOT NULL,
+    failed_at      timestamptz NOT NULL
+);

@@ -6,17 +6,16 @@ compares treated and held-out households. Sensors, jobs and the dispatcher wire 
 state database (`cs_assets.state`).
 """
 
+from cs_assets.playbooks.conditions import ConditionError, compile_condition
 from cs_assets.playbooks.definitions import (
     ASSET_COLUMNS,
     DEFAULT_PLAYBOOKS_PATH,
-    ConditionError,
     Filter,
     Playbook,
     PlaybookCatalog,
     PlaybookConfigError,
     Step,
     Trigger,
-    compile_condition,
     load_playbooks,
     parse_playbooks,
 )

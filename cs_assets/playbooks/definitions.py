@@ -4,19 +4,13 @@ A playbook names which asset rows enrol a household (`triggers`), what is sent o
 after the enrolment (`steps`), what ends it early (`exit_on`), the share of households held out
 to measure it and how long before the same household can be enrolled again (`cooldown_days`).
 
-Conditions (`where`) are a small expression language, parsed with `ast` and compiled to polars,
-never evaluated as Python: column names of the asset, string / number / boolean literals,
-`== != < <= > >=` (chains allowed), `in` / `not in` a literal list, `is None` / `is not None`,
-`and`, `or`, `not`, parentheses, and `age_days(column)`: days from a timestamp column to the
-row's as-of instant. A missing value never matches (`tier != 'healthy'` is false when tier is
-null). Column names are checked at load against `ASSET_COLUMNS`, so a typo is a load error.
+Conditions (`where`) are the expression language of `conditions`, never evaluated as Python.
+Column names are checked at load against `ASSET_COLUMNS`, so a typo is a load error. `content`
+holds what the messages quote (links, offers, features: `content.Content`).
 """
 
 from __future__ import annotations
 
-import ast
-from collections.abc import Collection
-from functools import reduce
 from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Literal, Self
@@ -29,6 +23,8 @@ from cs_assets.features.household import FEATURE_COLUMNS
 from cs_assets.lists.checkins import CHECKIN_COLUMNS
 from cs_assets.lists.expansion import CROSS_SELL_COLUMNS, UPSELL_COLUMNS
 from cs_assets.lists.premium import RISK_COLUMNS
+from cs_assets.playbooks.conditions import ConditionError, compile_condition
+from cs_assets.playbooks.content import BUILDERS, Content
 from cs_assets.scoring.component import KEYS
 from cs_assets.segments.journey import TRANSITION_SCHEMA
 from cs_assets.segments.micro import DIMENSIONS
@@ -91,100 +87,6 @@ StepCondition = Literal["always", "no_response_since_enrolment", "still_at_risk"
 # The exit statuses of cs_assets.state.schema.EXIT_STATUSES that end an enrolment early.
 ExitCondition = Literal["responded", "recovered", "churned", "opted_out"]
 NEEDS_AT_RISK = ("still_at_risk", "recovered")  # both are judged by the playbook's `at_risk`
-
-
-class ConditionError(ValueError):
-    """A `where` expression outside the language or naming an unknown column."""
-
-
-_COMPARISONS = {
-    ast.Eq: pl.Expr.__eq__,
-    ast.NotEq: pl.Expr.__ne__,
-    ast.Lt: pl.Expr.__lt__,
-    ast.LtE: pl.Expr.__le__,
-    ast.Gt: pl.Expr.__gt__,
-    ast.GtE: pl.Expr.__ge__,
-}
-
-
-def compile_condition(text: str, columns: Collection[str]) -> pl.Expr:
-    """`text` as a boolean polars expression over `columns`; null results are false."""
-    try:
-        tree = ast.parse(text, mode="eval")
-    except SyntaxError as exc:
-        raise ConditionError(f"cannot parse {text!r}: {exc.msg}") from None
-    return _Compiler(frozenset(columns)).boolean(tree.body).fill_null(False)
-
-
-class _Compiler:
-    def __init__(self, columns: frozenset[str]) -> None:
-        self.columns = columns
-
-    def boolean(self, node: ast.expr) -> pl.Expr:
-        if isinstance(node, ast.BoolOp):
-            parts = [self.boolean(value) for value in node.values]
-            return reduce(pl.Expr.and_ if isinstance(node.op, ast.And) else pl.Expr.or_, parts)
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-            return ~self.boolean(node.operand)
-        if isinstance(node, ast.Compare):
-            operands = [node.left, *node.comparators]
-            return reduce(
-                pl.Expr.and_,
-                [
-                    self.compare(op, left, right)
-                    for op, (left, right) in zip(node.ops, pairwise(operands), strict=True)
-                ],
-            )
-        raise ConditionError(f"expected a comparison, `and`, `or` or `not`: {ast.unparse(node)}")
-
-    def compare(self, op: ast.cmpop, left: ast.expr, right: ast.expr) -> pl.Expr:
-        if isinstance(op, ast.Is | ast.IsNot):
-            if not (isinstance(right, ast.Constant) and right.value is None):
-                raise ConditionError("`is` / `is not` only compare with None")
-            value = self.value(left)
-            return value.is_null() if isinstance(op, ast.Is) else value.is_not_null()
-        if isinstance(op, ast.In | ast.NotIn):
-            if not isinstance(right, ast.List | ast.Tuple):
-                raise ConditionError(f"`in` needs a literal list: {ast.unparse(right)}")
-            member = self.value(left).is_in([self.literal(item) for item in right.elts])
-            return member if isinstance(op, ast.In) else ~member
-        return _COMPARISONS[type(op)](self.value(left), self.value(right))
-
-    def value(self, node: ast.expr) -> pl.Expr:
-        if isinstance(node, ast.Name):
-            return pl.col(self.column(node))
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Name)
-            and node.func.id == "age_days"
-            and len(node.args) == 1
-            and not node.keywords
-            and isinstance(node.args[0], ast.Name)
-        ):
-            as_of = pl.col("as_of").cast(pl.Datetime("us", "UTC"))
-            return (as_of - pl.col(self.column(node.args[0]))).dt.total_seconds(
-                fractional=True
-            ) / 86_400
-        return pl.lit(self.literal(node))
-
-    def column(self, node: ast.Name) -> str:
-        if node.id not in self.columns:
-            raise ConditionError(
-                f"unknown column {node.id!r}; known: {', '.join(sorted(self.columns))}"
-            )
-        return node.id
-
-    @staticmethod
-    def literal(node: ast.expr) -> str | int | float | bool:
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            value = _Compiler.literal(node.operand)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                return -value
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str | int | float):
-            return node.value
-        raise ConditionError(
-            f"expected a column, age_days(column) or a literal: {ast.unparse(node)}"
-        )
 
 
 class Filter(StrictModel):
@@ -298,6 +200,7 @@ class PlaybookCatalog(StrictModel):
     send_hour_utc: int = Field(SEND_HOUR_UTC, ge=0, le=23)
     holdout_salt: str = Field(min_length=1)  # changing it draws new holdouts
     templates: dict[Name, Channel]  # every template a step may use, with its channel
+    content: Content
     playbooks: dict[Name, Playbook]
 
     @model_validator(mode="before")
@@ -313,6 +216,11 @@ class PlaybookCatalog(StrictModel):
 
     @model_validator(mode="after")
     def _check_templates(self) -> Self:
+        for template in self.templates:
+            if template not in BUILDERS:
+                raise Violation(
+                    f"templates.{template}", "no message content is written for this template"
+                )
         for name, playbook in self.playbooks.items():
             if playbook.name != name:
                 raise Violation(f"playbooks.{name}.name", "leave it out: the key is the name")

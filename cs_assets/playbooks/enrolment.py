@@ -59,6 +59,24 @@ def is_holdout(playbook: str, household_id: str, share: float, salt: str) -> boo
     return draw < share * 2**64
 
 
+def trigger_rows(
+    playbook: Playbook, frames: Mapping[str, pl.DataFrame], as_of: date
+) -> pl.DataFrame:
+    """The rows of `as_of` that enrol a household, with their `enrolment_key`: one per
+    household and key (the first trigger's row when several match), for the messages to quote."""
+    rows = [
+        matching_rows(trigger, frames, as_of).with_columns(
+            enrolment_key=pl.lit(as_of.isoformat())
+            if trigger.key is None
+            else pl.col(trigger.key).cast(pl.String)
+        )
+        for trigger in playbook.triggers
+    ]
+    return pl.concat(rows, how="diagonal_relaxed").unique(
+        [HH, "enrolment_key"], keep="first", maintain_order=True
+    )
+
+
 def select_enrolments(
     playbook: Playbook,
     frames: Mapping[str, pl.DataFrame],
@@ -74,21 +92,12 @@ def select_enrolments(
     re-running a day gives the same answer. A household is left out when it already has the
     enrolment key, or entered the playbook fewer than `cooldown_days` days before `as_of`
     (exactly `cooldown_days` before is allowed again)."""
-    keys = [
-        matching_rows(trigger, frames, as_of).select(
-            HH,
-            enrolment_key=pl.lit(as_of.isoformat())
-            if trigger.key is None
-            else pl.col(trigger.key).cast(pl.String),
-        )
-        for trigger in playbook.triggers
-    ]
     name = playbook.name
     earlier = existing.filter((pl.col("playbook") == name) & (pl.col("enrolled_on") < as_of))
     cooling = earlier.filter(pl.col("enrolled_on") > as_of - timedelta(days=playbook.cooldown_days))
     chosen = (
-        pl.concat(keys)
-        .unique()
+        trigger_rows(playbook, frames, as_of)
+        .select(HH, "enrolment_key")
         .join(earlier.select(HH, "enrolment_key"), on=[HH, "enrolment_key"], how="anti")
         .join(cooling.select(HH), on=HH, how="anti")
         .sort(HH, "enrolment_key")
@@ -115,6 +124,7 @@ def plan_steps(
             index=i,
             channel=EMAIL_TRANSACTIONAL if step.transactional else step.channel,
             template=step.template,
+            condition=None if step.condition == "always" else step.condition,
             due_at=datetime.combine(
                 enrolled_on + timedelta(days=step.day), time(send_hour), tzinfo=UTC
             ),

@@ -140,14 +140,27 @@ def _step_query() -> sa.Select:
 
 
 def claim_due(
-    engine: sa.Engine, owner: str, now: datetime, lease: timedelta = DEFAULT_LEASE, limit: int = 100
+    engine: sa.Engine,
+    owner: str,
+    now: datetime,
+    lease: timedelta = DEFAULT_LEASE,
+    limit: int = 100,
+    due_before: datetime | None = None,
 ) -> list[Step]:
     """Lease up to `limit` steps due at `now` to `owner` (unique per process) until now + lease.
 
-    The lease must outlast sending the whole batch: when it expires the steps become in_doubt."""
+    `due_before` (at most `now`) narrows to steps due earlier: a backfill sends a past day's
+    steps without running ahead of it. A conditional step waits until its condition was found
+    true. The lease must outlast sending the whole batch: when it expires the steps become
+    in_doubt."""
+    cutoff = now if due_before is None else min(now, due_before)
     due = (
         sa.select(steps.c.step_id)
-        .where(steps.c.status.in_(CLAIMABLE), steps.c.next_attempt_at <= now)
+        .where(
+            steps.c.status.in_(CLAIMABLE),
+            steps.c.next_attempt_at <= cutoff,
+            steps.c.condition.is_(None) | steps.c.condition_met_on.is_not(None),
+        )
         .order_by(steps.c.next_attempt_at, steps.c.step_id)
         .limit(limit)
     )
@@ -269,6 +282,7 @@ def dispatch(
     lease: timedelta = DEFAULT_LEASE,
     limit: int = 100,
     backoff: Backoff = Backoff(),
+    due_before: datetime | None = None,
 ) -> Counter[str]:
     """Claim due steps batch by batch, send each, record the outcome, until none is due.
 
@@ -279,7 +293,7 @@ def dispatch(
     its claims to expire into in_doubt. Returns the count per outcome; `lost` counts claims
     taken away meanwhile."""
     outcomes: Counter[str] = Counter()
-    while batch := claim_due(engine, owner, now(), lease, limit):
+    while batch := claim_due(engine, owner, now(), lease, limit, due_before):
         refused = {
             (channel, household)
             for channel in {step.channel for step in batch} - TRANSACTIONAL_CHANNELS

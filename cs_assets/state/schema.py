@@ -79,6 +79,9 @@ enrolments = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("exit_status", sa.Text),
     sa.Column("exited_at", UtcDateTime),
+    # What the messages say, taken from the trigger's rows when the household was enrolled
+    # (cs_assets/playbooks/content.py): ids, figures and feature names, no addresses.
+    sa.Column("context", sa.JSON().with_variant(JSONB(), "postgresql")),
     sa.UniqueConstraint("playbook", "household_id", "enrolment_key"),
     _in("exit_status", EXIT_STATUSES),
     sa.CheckConstraint("(exit_status IS NULL) = (exited_at IS NULL)", name="enrolments_exit"),
@@ -105,6 +108,10 @@ step_executions = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("skipped_reason", sa.Text),
     sa.Column("sent_at", UtcDateTime),
+    # A conditional step (no_response_since_enrolment, still_at_risk) is claimable only once
+    # the enrolment run of its due day found the condition true (else it is skipped).
+    sa.Column("condition", sa.Text),
+    sa.Column("condition_met_on", sa.Date),
     sa.UniqueConstraint("enrolment_id", "step_index"),
     _in("status", STEP_STATUSES),
     sa.CheckConstraint(
@@ -277,4 +284,36 @@ in_app_notifications = sa.Table(
     sa.Column("dismissable", sa.Boolean, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Index("in_app_notifications_household", "household_id", "created_at"),
+)
+
+
+# The serving table: the latest health snapshot per household, for a CRM or BI tool to read
+# (cs_assets/serving.py). A day replaces a household's row only if it is not older.
+health_snapshot = sa.Table(
+    "health_snapshot",
+    metadata,
+    sa.Column("household_id", sa.Text, primary_key=True),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("health_score", sa.Double, nullable=False),
+    sa.Column("tier", sa.Text, nullable=False),
+    sa.Column("alert_count", sa.Integer, nullable=False),
+    sa.Column("churn_probability", sa.Double),  # null: no champion model scored the day
+    sa.Column("churn_risk_segment", sa.Text),
+    sa.Column("top_reasons", sa.JSON().with_variant(JSONB(), "postgresql"), nullable=False),
+    sa.Column("csm_id", sa.Text),  # null: no assignment that day
+    sa.Column("route", sa.Text),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Index("health_snapshot_tier", "tier"),
+)
+
+# A daily-workflow step that failed (cs_assets/workflow.py), one row per failed run, so the
+# failure is visible to whoever watches the state database as well as in the Dagster UI.
+workflow_alerts = sa.Table(
+    "workflow_alerts",
+    metadata,
+    sa.Column("run_id", sa.Text, primary_key=True),
+    sa.Column("job_name", sa.Text, nullable=False),
+    sa.Column("partition_key", sa.Text),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("failed_at", UtcDateTime, nullable=False),
 )

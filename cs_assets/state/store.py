@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -36,6 +36,7 @@ class StepPlan:
     due_at: datetime
     channel: str
     template: str
+    condition: str | None = None  # judged on the due day before the step may be claimed
 
 
 def state_engine(url: str | None = None) -> sa.Engine:
@@ -86,6 +87,60 @@ def message_id(
     return f"<{hashlib.sha256(token.encode()).hexdigest()[:32]}@{domain}>"
 
 
+@dataclass(frozen=True)
+class Enrolment:
+    """A household entering a playbook; `key` defaults to the enrolment day."""
+
+    playbook: str
+    household_id: str
+    enrolled_on: date
+    holdout: bool
+    key: str | None = None
+    context: dict | None = None  # the messages' render contexts (cs_assets.playbooks.content)
+
+    @property
+    def natural_key(self) -> tuple[str, str, str]:
+        return self.playbook, self.household_id, self.key or self.enrolled_on.isoformat()
+
+
+BATCH = 2000  # rows per statement: well under SQLite's bound-parameter limit
+
+
+def enrol_many(engine: sa.Engine, rows: Sequence[Enrolment], now: datetime) -> list[int]:
+    """The ids of the enrolments, in order, adding those not recorded yet.
+
+    Enrolling the same key again changes nothing (the first holdout and context stay)."""
+    natural = (enrolments.c.playbook, enrolments.c.household_id, enrolments.c.enrolment_key)
+    ids: dict[tuple[str, str, str], int] = {}
+    with engine.begin() as conn:
+        for start in range(0, len(rows), BATCH):
+            batch = rows[start : start + BATCH]
+            insert_ignoring_duplicates(
+                conn,
+                enrolments,
+                [
+                    dict(
+                        playbook=row.playbook,
+                        household_id=row.household_id,
+                        enrolment_key=row.natural_key[2],
+                        enrolled_on=row.enrolled_on,
+                        holdout=row.holdout,
+                        created_at=now,
+                        context=row.context,
+                    )
+                    for row in batch
+                ],
+                [column.name for column in natural],
+            )
+            found = conn.execute(
+                sa.select(enrolments.c.enrolment_id, *natural).where(
+                    sa.tuple_(*natural).in_([row.natural_key for row in batch])
+                )
+            )
+            ids.update({tuple(found_row[1:]): found_row[0] for found_row in found})
+    return [ids[row.natural_key] for row in rows]
+
+
 def enrol(
     engine: sa.Engine,
     playbook: str,
@@ -95,24 +150,63 @@ def enrol(
     holdout: bool,
     now: datetime,
     key: str | None = None,
+    context: dict | None = None,
 ) -> int:
-    """The id of the household's enrolment in `playbook` under `key` (default: the day).
+    """`enrol_many` for one household."""
+    row = Enrolment(playbook, household_id, enrolled_on, holdout, key, context)
+    return enrol_many(engine, [row], now)[0]
 
-    Enrolling the same key again changes nothing and returns the first enrolment's id."""
-    key = key or enrolled_on.isoformat()
-    natural = dict(playbook=playbook, household_id=household_id, enrolment_key=key)
+
+def schedule_many(
+    engine: sa.Engine,
+    plans: Mapping[int, Iterable[StepPlan]],
+    *,
+    domain: str = MESSAGE_ID_DOMAIN,
+) -> None:
+    """Add each enrolment's steps; a step already scheduled keeps its state.
+
+    A holdout's steps, and an exited enrolment's, are recorded as skipped with the reason,
+    so every due step of every enrolment has an outcome."""
+    ids = list(plans)
+    rows = []
     with engine.begin() as conn:
-        insert_ignoring_duplicates(
-            conn,
-            enrolments,
-            [dict(natural, enrolled_on=enrolled_on, holdout=holdout, created_at=now)],
-            list(natural),
-        )
-        return conn.execute(
-            sa.select(enrolments.c.enrolment_id).where(
-                *(enrolments.c[column] == value for column, value in natural.items())
+        for start in range(0, len(ids), BATCH):
+            found = conn.execute(
+                sa.select(enrolments).where(
+                    enrolments.c.enrolment_id.in_(ids[start : start + BATCH])
+                )
+            ).all()
+            for enrolment in found:
+                reason = None
+                if enrolment.holdout:
+                    reason = HOLDOUT_REASON
+                elif enrolment.exit_status:
+                    reason = exit_reason(enrolment.exit_status)
+                rows += [
+                    dict(
+                        enrolment_id=enrolment.enrolment_id,
+                        step_index=step.index,
+                        channel=step.channel,
+                        template=step.template,
+                        due_at=step.due_at,
+                        next_attempt_at=step.due_at,
+                        status=SKIPPED if reason else PENDING,
+                        skipped_reason=reason,
+                        condition=step.condition,
+                        message_id=message_id(
+                            enrolment.playbook,
+                            enrolment.household_id,
+                            enrolment.enrolment_key,
+                            step.index,
+                            domain,
+                        ),
+                    )
+                    for step in plans[enrolment.enrolment_id]
+                ]
+        for start in range(0, len(rows), BATCH):
+            insert_ignoring_duplicates(
+                conn, step_executions, rows[start : start + BATCH], ["enrolment_id", "step_index"]
             )
-        ).scalar_one()
 
 
 def schedule_steps(
@@ -122,42 +216,8 @@ def schedule_steps(
     *,
     domain: str = MESSAGE_ID_DOMAIN,
 ) -> None:
-    """Add the enrolment's steps; a step already scheduled keeps its state.
-
-    A holdout's steps, and an exited enrolment's, are recorded as skipped with the reason,
-    so every due step of every enrolment has an outcome."""
-    with engine.connect() as conn:
-        enrolment = conn.execute(
-            sa.select(enrolments).where(enrolments.c.enrolment_id == enrolment_id)
-        ).one()
-    reason = None
-    if enrolment.holdout:
-        reason = HOLDOUT_REASON
-    elif enrolment.exit_status:
-        reason = exit_reason(enrolment.exit_status)
-    rows = [
-        dict(
-            enrolment_id=enrolment_id,
-            step_index=step.index,
-            channel=step.channel,
-            template=step.template,
-            due_at=step.due_at,
-            next_attempt_at=step.due_at,
-            status=SKIPPED if reason else PENDING,
-            skipped_reason=reason,
-            message_id=message_id(
-                enrolment.playbook,
-                enrolment.household_id,
-                enrolment.enrolment_key,
-                step.index,
-                domain,
-            ),
-        )
-        for step in steps
-    ]
-    if rows:
-        with engine.begin() as conn:
-            insert_ignoring_duplicates(conn, step_executions, rows, ["enrolment_id", "step_index"])
+    """`schedule_many` for one enrolment."""
+    schedule_many(engine, {enrolment_id: list(steps)}, domain=domain)
 
 
 def exit_reason(status: str) -> str:
@@ -190,16 +250,20 @@ def exit_enrolment(engine: sa.Engine, enrolment_id: int, status: str, at: dateti
 
 
 def record_opt_out(
-    engine: sa.Engine, household_id: str, channel: str, source: str, at: datetime
+    engine: sa.Engine,
+    household_id: str | Iterable[str],
+    channel: str,
+    source: str,
+    at: datetime,
 ) -> None:
-    """Record that a household refused `channel` (or `all`); the first record per source stays."""
+    """Record that households refused `channel` (or `all`); the first record per source stays."""
+    households = [household_id] if isinstance(household_id, str) else list(household_id)
+    rows = [dict(household_id=h, channel=channel, source=source, at=at) for h in households]
     with engine.begin() as conn:
-        insert_ignoring_duplicates(
-            conn,
-            opt_outs,
-            [dict(household_id=household_id, channel=channel, source=source, at=at)],
-            ["household_id", "channel", "source"],
-        )
+        for start in range(0, len(rows), BATCH):
+            insert_ignoring_duplicates(
+                conn, opt_outs, rows[start : start + BATCH], ["household_id", "channel", "source"]
+            )
 
 
 def opted_out(

@@ -1,0 +1,135 @@
+"""Which open enrolments end on an as-of day, and whether that day's conditional steps go out.
+
+Judged once a day from the day's assets, before the day's steps are sent (the enrolment run
+precedes the dispatcher), so the dispatcher only delivers. DESIGN's "responded": after a step
+of the enrolment was sent, a login (household_features' last login), or a reply, click or
+open recorded as a message event on one of its messages.
+
+Exit order when several apply: churned, opted_out, recovered, responded. An exit whose
+asset is missing that day is not judged (no data is no evidence).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import date, timedelta
+
+import polars as pl
+
+from cs_assets.features.daily import instant
+from cs_assets.playbooks.definitions import PlaybookCatalog
+from cs_assets.playbooks.enrolment import matching_rows
+
+HH = "household_id"
+UTC_TS = pl.Datetime("us", "UTC")
+# Open enrolments as read from the state database, with what the judgments need.
+OPEN_SCHEMA = {
+    "enrolment_id": pl.Int64,
+    "playbook": pl.String,
+    HH: pl.String,
+    "enrolled_on": pl.Date,
+    "first_sent_at": UTC_TS,  # null: nothing sent yet
+    "event_at": UTC_TS,  # first reply, click or open on its messages; null: none
+}
+DUE_SCHEMA = {"step_id": pl.Int64, "enrolment_id": pl.Int64, "condition": pl.String}
+EXIT_ORDER = ("churned", "opted_out", "recovered", "responded")
+
+
+def responded(
+    open_enrolments: pl.DataFrame, features: pl.DataFrame | None, as_of: date
+) -> pl.Series:
+    """Per open enrolment, whether the household responded by the as-of instant."""
+    frame = open_enrolments
+    if features is not None:
+        last_login = pl.lit(instant(as_of)) - pl.duration(
+            seconds=pl.col("days_since_last_login") * 86_400
+        )
+        logins = features.filter(pl.col("as_of") == as_of).select(HH, _last_login=last_login)
+        frame = frame.join(logins, on=HH, how="left")
+    else:
+        frame = frame.with_columns(_last_login=pl.lit(None, UTC_TS))
+    login_after_send = pl.col("_last_login") > pl.col("first_sent_at")
+    event = pl.col("event_at") < instant(as_of)
+    return frame.select((login_after_send.fill_null(False) | event.fill_null(False)).alias("r"))[
+        "r"
+    ]
+
+
+def _at_risk(
+    catalog: PlaybookCatalog, playbook: str, frames: Mapping[str, pl.DataFrame], as_of: date
+) -> tuple[set[str], set[str]] | None:
+    """(households the at_risk asset scored that day, those still matching), None if unknown."""
+    flt = catalog.playbooks[playbook].at_risk
+    if flt is None or not {flt.asset, *flt.join} <= frames.keys():
+        return None
+    scored = frames[flt.asset].filter(pl.col("as_of") == as_of)[HH]
+    return set(scored), set(matching_rows(flt, frames, as_of)[HH])
+
+
+def exits(
+    catalog: PlaybookCatalog,
+    open_enrolments: pl.DataFrame,
+    frames: Mapping[str, pl.DataFrame],
+    opted_out: Collection[str],
+    as_of: date,
+) -> pl.DataFrame:
+    """enrolment_id, exit_status for the open enrolments (OPEN_SCHEMA) that end on `as_of`.
+
+    Only enrolments from before `as_of` are judged: one made today has not had a chance."""
+    frame = open_enrolments.filter(pl.col("enrolled_on") < as_of)
+    features = frames.get("household_features")
+    active = None if features is None else set(features.filter(pl.col("as_of") == as_of)[HH])
+    frame = frame.with_columns(_responded=responded(frame, features, as_of))
+    risk = {name: _at_risk(catalog, name, frames, as_of) for name in frame["playbook"].unique()}
+    out = []
+    for row in frame.iter_rows(named=True):
+        exit_on = catalog.playbooks[row["playbook"]].exit_on
+        household = row[HH]
+        found = {
+            "churned": active is not None and household not in active,
+            "opted_out": household in opted_out,
+            "recovered": (r := risk[row["playbook"]]) is not None
+            and household in r[0]
+            and household not in r[1],
+            "responded": row["_responded"],
+        }
+        status = next((s for s in EXIT_ORDER if s in exit_on and found[s]), None)
+        if status:
+            out.append((row["enrolment_id"], status))
+    return pl.DataFrame(
+        out, schema={"enrolment_id": pl.Int64, "exit_status": pl.String}, orient="row"
+    )
+
+
+def conditions(
+    catalog: PlaybookCatalog,
+    due: pl.DataFrame,
+    open_enrolments: pl.DataFrame,
+    frames: Mapping[str, pl.DataFrame],
+    as_of: date,
+) -> pl.DataFrame:
+    """step_id, met (bool) for the conditional steps due on `as_of` (DUE_SCHEMA) whose
+    condition can be judged from the day's frames; the others are left out (judged later)."""
+    frame = due.join(open_enrolments, on="enrolment_id", how="inner")
+    features = frames.get("household_features")
+    frame = frame.with_columns(_responded=responded(frame, features, as_of))
+    risk = {name: _at_risk(catalog, name, frames, as_of) for name in frame["playbook"].unique()}
+    out = []
+    for row in frame.iter_rows(named=True):
+        if row["condition"] == "no_response_since_enrolment":
+            if features is None:
+                continue
+            out.append((row["step_id"], not row["_responded"]))
+        elif row["condition"] == "still_at_risk":
+            r = risk[row["playbook"]]
+            if r is None:
+                continue
+            out.append((row["step_id"], row[HH] in r[1]))
+        else:
+            raise ValueError(f"unknown step condition {row['condition']!r}")
+    return pl.DataFrame(out, schema={"step_id": pl.Int64, "met": pl.Boolean}, orient="row")
+
+
+def due_window(as_of: date) -> tuple[object, object]:
+    """[start, end) of the as-of day: the steps it judges and refreshes."""
+    return instant(as_of), instant(as_of + timedelta(days=1))

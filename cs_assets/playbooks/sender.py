@@ -1,0 +1,104 @@
+"""The dispatcher's `send`: route a claimed step to its channel with the context stored on its
+enrolment, and record what the lists read back (check-ins, surveys, review requests).
+
+The record is written before the send, keyed on the step's Message-ID: if the send then fails
+the household counts as contacted one day early (a list skips it), never contacted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from cs_assets.channels.email import EmailChannel, Recipient
+from cs_assets.channels.tables import (
+    CSM_TASK,
+    IN_APP,
+    CsmTaskChannel,
+    InAppChannel,
+    Notification,
+    Task,
+)
+from cs_assets.state.delivery import TRANSACTIONAL_CHANNELS, SkipStep, Step
+from cs_assets.state.schema import checkins, enrolments, review_requests, survey_sends
+from cs_assets.state.store import insert_ignoring_duplicates
+
+EMAIL_CHANNELS = frozenset({"email"}) | TRANSACTIONAL_CHANNELS
+# Templates that are a CSM reaching out: the proactive check-in list waits 90 days after one.
+CHECKIN_TEMPLATES = frozenset(
+    {
+        "proactive_check_in",
+        "declining_usage",
+        "csm_outreach_call",
+        "premium_adoption_check_in",
+        "premium_roi_check_in",
+    }
+)
+SURVEY_TEMPLATES = frozenset({"survey_invitation", "survey_invitation_in_app"})
+REVIEW_TEMPLATES = frozenset({"review_request"})
+
+
+class Sender:
+    """`send(step)` for `cs_assets.state.delivery.dispatch`."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        email: EmailChannel,
+        recipients: Mapping[str, Recipient],
+        *,
+        tasks: CsmTaskChannel | None = None,
+        in_app: InAppChannel | None = None,
+    ) -> None:
+        self.engine, self.email, self.recipients = engine, email, recipients
+        self.tasks = tasks or CsmTaskChannel(engine)
+        self.in_app = in_app or InAppChannel(engine)
+
+    def __call__(self, step: Step) -> None:
+        context = self._context(step)
+        self._record(step, context)
+        if step.channel in EMAIL_CHANNELS:
+            recipient = self.recipients.get(step.household_id)
+            if recipient is None or not recipient.address:
+                raise SkipStep("no email address on file")
+            self.email.send(step, recipient, context)
+        elif step.channel == CSM_TASK:
+            self.tasks.send(step, Task(due_on=step.due_at.date(), **context))
+        elif step.channel == IN_APP:
+            fields = {k: context[k] for k in ("title", "body", "cta", "link") if k in context}
+            self.in_app.send(step, Notification(**fields))
+        else:
+            raise SkipStep(f"no channel {step.channel!r}")
+
+    def _context(self, step: Step) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            stored = conn.execute(
+                sa.select(enrolments.c.context).where(
+                    enrolments.c.enrolment_id == step.enrolment_id
+                )
+            ).scalar_one()
+        context = (stored or {}).get(step.template)
+        if context is None:
+            raise SkipStep(f"no message content for {step.template} (household data missing)")
+        return context
+
+    def _record(self, step: Step, context: Mapping[str, Any]) -> None:
+        base = dict(household_id=step.household_id, message_id=step.message_id)
+        now = step.due_at  # when it was meant to reach them: the lists' time, even in a backfill
+        if step.template in CHECKIN_TEMPLATES:
+            table, row = checkins, dict(base, kind=step.template, sent_at=now)
+        elif step.template in SURVEY_TEMPLATES:
+            survey_type = context.get("survey_type")
+            if survey_type is None:
+                return
+            channel = "email" if step.channel in EMAIL_CHANNELS else step.channel
+            table = survey_sends
+            row = dict(base, survey_type=survey_type, channel=channel, sent_at=now)
+        elif step.template in REVIEW_TEMPLATES:
+            table, row = review_requests, dict(base, requested_at=now)
+        else:
+            return
+        with self.engine.begin() as conn:
+            insert_ignoring_duplicates(conn, table, [row], ["message_id"])

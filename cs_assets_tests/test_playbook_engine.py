@@ -1,0 +1,371 @@
+"""The playbook engine's day: enrolments with their message content, exits, conditional steps,
+the sender's channel routing and records, and the serving table — on hand-built frames and a
+SQLite state database."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from cs_assets.channels.email import EmailChannel, Recipient, UnsubscribeSettings
+from cs_assets.features.household import FEATURE_COLUMNS
+from cs_assets.playbooks import (
+    DEFAULT_PLAYBOOKS_PATH,
+    is_holdout,
+    load_playbooks,
+    parse_playbooks,
+    progress,
+)
+from cs_assets.playbooks import content as c
+from cs_assets.playbooks.runner import run_day
+from cs_assets.playbooks.sender import Sender
+from cs_assets.state import delivery as d
+from cs_assets.state.schema import (
+    checkins,
+    enrolments,
+    health_snapshot,
+    in_app_notifications,
+    message_events,
+    outbox,
+    step_executions,
+    survey_sends,
+)
+from cs_assets.state.serving import snapshot_rows, upsert_snapshot
+from cs_assets.state.store import record_opt_out, state_engine
+
+D0 = date(2026, 3, 2)
+NOW = datetime(2026, 3, 2, 6, tzinfo=UTC)
+SHIPPED = load_playbooks()
+NAMES = {"csm_01": "Sarah"}
+
+
+def catalog(playbooks: dict):
+    raw = yaml.safe_load(DEFAULT_PLAYBOOKS_PATH.read_text(encoding="utf-8"))
+    return parse_playbooks({**raw, "playbooks": playbooks})
+
+
+NUDGE = {
+    "source": "test",
+    "triggers": [{"asset": "health_tiers", "where": "tier == 'at_risk'"}],
+    "at_risk": {"asset": "health_tiers", "where": "tier != 'healthy'"},
+    "steps": [
+        {"day": 0, "channel": "email", "template": "win_back_offer"},
+        {"day": 1, "channel": "in_app", "template": "support_having_issues"},
+        {"day": 2, "channel": "csm_task", "template": "at_risk_health_alert",
+         "condition": "still_at_risk"},
+        {"day": 3, "channel": "email", "template": "feature_discovery",
+         "condition": "no_response_since_enrolment"},
+    ],
+    "exit_on": ["churned", "opted_out"],
+    "holdout_share": 0.2,
+    "cooldown_days": 7,
+}
+
+
+def features(day: date, households: list[str], **overrides) -> pl.DataFrame:
+    """household_features rows with every column (numbers 0, Free plan, long-time users)."""
+    n = len(households)
+    columns = {name: [0.0] * n for name in FEATURE_COLUMNS}
+    columns.update(household_id=households, as_of=[day] * n, plan=["Free"] * n,
+                   payment_status=["current"] * n, days_since_signup=[400.0] * n,
+                   days_since_last_login=[5.0] * n, calendar_sync_setup=[False] * n,
+                   has_unresolved_critical_ticket=[False] * n,
+                   support_satisfaction_drop=[False] * n,
+                   premium_onboarding_completed=[False] * n, pet_health_trend=[None] * n)
+    for column, values in overrides.items():
+        columns[column] = values
+    return pl.DataFrame(columns, schema_overrides={"pet_health_trend": pl.Float64})
+
+
+def tiers(day: date, tier_by_household: dict[str, str]) -> pl.DataFrame:
+    households = list(tier_by_household)
+    return pl.DataFrame({
+        "household_id": households, "as_of": [day] * len(households),
+        "health_score": [50.0] * len(households), "alert_count": [1] * len(households),
+        "tier": list(tier_by_household.values()),
+        "top_reasons": [["value delivery -30"]] * len(households),
+    })
+
+
+def assignments(day: date, households: list[str]) -> pl.DataFrame:
+    n = len(households)
+    return pl.DataFrame({"household_id": households, "as_of": [day] * n, "plan": ["Free"] * n,
+                         "region": ["US"] * n, "csm_id": ["csm_01"] * n, "route": ["csm"] * n,
+                         "assigned_at": [NOW] * n})
+
+
+def frames_for(day: date, tier_by_household: dict[str, str], **feature_overrides) -> dict:
+    households = list(tier_by_household)
+    return {
+        "health_tiers": tiers(day, tier_by_household),
+        "household_features": features(day, households, **feature_overrides),
+        "csm_assignments": assignments(day, households),
+    }
+
+
+@pytest.fixture
+def engine(tmp_path):
+    engine = state_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    yield engine
+    engine.dispose()
+
+
+def steps_of(engine) -> list:
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(enrolments.c.household_id, enrolments.c.holdout, enrolments.c.exit_status,
+                      step_executions)
+            .join(enrolments, enrolments.c.enrolment_id == step_executions.c.enrolment_id)
+            .order_by(enrolments.c.household_id, step_executions.c.step_index)
+        ).all()
+
+
+# ------------------------------------------------------------------------- content
+
+
+def test_every_shipped_template_has_content_and_renders_from_a_household_row():
+    assert set(SHIPPED.templates) <= set(c.BUILDERS)
+    row = {"plan": "Premium", "days_since_signup": 800, "_used_0": True, "_used_1": False,
+           "_used_2": False, "_used_3": True, "_used_4": False, "_used_5": False,
+           "csm_id": "csm_01", "route": "csm", "health_score": 35.0, "tier": "critical",
+           "alert_count": 3, "top_reasons": ["usage -40%"], "premium_adoption_score": 42.4,
+           "decline_metric": "task_completion", "percent_change": -45.0, "survey_type": "NPS",
+           "nps_score": 10, "upsell_angle": "advanced_analytics", "opportunity": "calendar_sync",
+           "referral_code": "ABC123", "credit_usd": 10.0, "premium_months": 0, "place": 2,
+           "successful_referrals": 7}
+    contexts = c.contexts(list(SHIPPED.templates), pl.DataFrame([row]), SHIPPED.content, NAMES)[0]
+    assert set(contexts) == set(SHIPPED.templates)
+    # the first three unused features in the configured order
+    assert [f["name"] for f in contexts["feature_discovery"]["features"]] == [
+        "Pet health log", "Calendar Sync", "Custom Templates"]
+    assert contexts["premium_roi_check_in"] == {
+        "adoption_score": 42, "used_features": ["Advanced Analytics"],
+        "unused_features": ["Calendar Sync", "Custom Templates", "Priority Support"]}
+    assert contexts["declining_usage"]["csm_name"] == "Sarah"
+    assert contexts["anniversary"] == {"years": 2}
+    assert contexts["referral_invitation"]["referral_url"].endswith("/r/ABC123")
+    assert contexts["addon_offer"]["addon"]["price"] == "$3/month"
+    assert contexts["referral_success_referrer"] == {"reward": "$10 account credit"}
+    assert contexts["critical_health_alert"]["priority"] == "high"
+
+
+def test_a_template_whose_data_is_missing_is_left_out_and_merge_keeps_the_old_one():
+    rows = pl.DataFrame([{"plan": "Free", "route": "automated", "csm_id": "ops_01"}])
+    got = c.contexts(["declining_usage", "proactive_check_in"], rows, SHIPPED.content, NAMES)[0]
+    assert "declining_usage" not in got  # no trend alert that day
+    assert got["proactive_check_in"]["csm_name"] == SHIPPED.content.team_name  # automated CS
+    old = {"declining_usage": {"percent_change": -50}}
+    assert c.merge(old, got) == {**old, **got}
+
+
+def test_content_feature_condition_is_checked_at_load():
+    raw = yaml.safe_load(DEFAULT_PLAYBOOKS_PATH.read_text(encoding="utf-8"))
+    raw["content"]["features"][0]["used_when"] = "total_memberz > 1"
+    with pytest.raises(ValueError, match=r"content\.features\.0\.used_when.*total_memberz"):
+        parse_playbooks(raw)
+
+
+# ------------------------------------------------------------------------- progress (pure)
+
+
+def open_frame(rows: list[tuple]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=progress.OPEN_SCHEMA, orient="row")
+
+
+def test_exits_in_order_churned_opted_out_recovered_responded():
+    cat = catalog({"p": {**NUDGE, "exit_on": ["responded", "recovered", "churned", "opted_out"]}})
+    day = D0 + timedelta(days=2)
+    sent = datetime(2026, 3, 2, 10, tzinfo=UTC)
+    open_ = open_frame([
+        (1, "p", "gone", D0, sent, None),        # not active today: churned
+        (2, "p", "optout", D0, sent, None),      # opted out and healthy: opted_out first
+        (3, "p", "healthy", D0, sent, None),     # healthy now: recovered
+        (4, "p", "login", D0, sent, None),       # logged in after the send: responded
+        (5, "p", "clicked", D0, None, datetime(2026, 3, 3, 12, tzinfo=UTC)),  # a click
+        (6, "p", "quiet", D0, sent, None),       # still at risk, no response
+        (7, "p", "today", day, None, None),      # enrolled today: not judged yet
+    ])
+    frames = frames_for(day, {"optout": "healthy", "healthy": "healthy", "login": "at_risk",
+                              "clicked": "at_risk", "quiet": "at_risk", "today": "healthy"},
+                        # days since last login at the as-of instant (2026-03-04 00:00)
+                        days_since_last_login=[9.0, 9.0, 0.5, 9.0, 9.0, 0.1])
+    got = dict(progress.exits(cat, open_, frames, {"optout"}, day).iter_rows())
+    assert got == {1: "churned", 2: "opted_out", 3: "recovered", 4: "responded", 5: "responded"}
+
+
+def test_an_exit_whose_asset_is_missing_is_not_judged():
+    cat = catalog({"p": {**NUDGE, "exit_on": ["recovered", "churned"]}})
+    day = D0 + timedelta(days=1)
+    open_ = open_frame([(1, "p", "a", D0, None, None)])
+    assert progress.exits(cat, open_, {}, set(), day).is_empty()
+
+
+def test_conditions_are_judged_on_the_day_and_left_open_without_data():
+    cat = catalog({"p": NUDGE})
+    day = D0 + timedelta(days=3)
+    sent = datetime(2026, 3, 2, 10, tzinfo=UTC)
+    open_ = open_frame([(1, "p", "risky", D0, sent, None), (2, "p", "fine", D0, sent, None),
+                        (3, "p", "came_back", D0, sent, None)])
+    due = pl.DataFrame([(10, 1, "still_at_risk"), (11, 2, "still_at_risk"),
+                        (12, 1, "no_response_since_enrolment"),
+                        (13, 3, "no_response_since_enrolment")],
+                       schema=progress.DUE_SCHEMA, orient="row")
+    frames = frames_for(day, {"risky": "critical", "fine": "healthy", "came_back": "at_risk"},
+                        days_since_last_login=[3.0, 3.0, 1.0])  # came_back: 2026-03-04
+    got = dict(progress.conditions(cat, due, open_, frames, day).iter_rows())
+    assert got == {10: True, 11: False, 12: True, 13: False}
+    assert progress.conditions(cat, due, open_, {}, day).is_empty()
+
+
+# ------------------------------------------------------------------------- one day end to end
+
+
+def test_run_day_enrols_once_holds_out_and_stores_what_the_messages_say(engine):
+    cat = catalog({"nudge": NUDGE})
+    households = [f"hh_{i:02d}" for i in range(20)]
+    frames = frames_for(D0, dict.fromkeys(households, "at_risk"))
+    report = run_day(engine, cat, frames, D0, NOW, NAMES)
+    held = {h for h in households if is_holdout("nudge", h, 0.2, cat.holdout_salt)}
+    assert 0 < len(held) < 20
+    assert report.enrolled.height == 20
+    assert set(report.enrolled.filter(pl.col("holdout"))["household_id"]) == held
+    rows = steps_of(engine)
+    assert len(rows) == 80
+    for row in rows:
+        if row.household_id in held:
+            assert (row.status, row.skipped_reason) == ("skipped", "holdout")
+        else:
+            assert row.status == "pending"
+    day3 = [r for r in rows if r.step_index == 3]
+    assert {r.condition for r in day3} == {"no_response_since_enrolment"}
+    assert {r.due_at for r in day3} == {datetime(2026, 3, 5, 10, tzinfo=UTC)}
+    with engine.connect() as conn:
+        context = conn.execute(sa.select(enrolments.c.context)).scalars().first()
+    assert context["win_back_offer"] == {"offer": cat.content.win_back_offer}
+    assert context["at_risk_health_alert"]["title"] == "At-risk household: review"
+
+    again = run_day(engine, cat, frames, D0, NOW, NAMES)  # a re-fired sensor: the same day
+    assert again.enrolled.equals(report.enrolled) and len(steps_of(engine)) == 80
+    with engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(enrolments)) == 20
+    tomorrow = frames_for(D0 + timedelta(days=1), dict.fromkeys(households, "at_risk"))
+    assert run_day(engine, cat, tomorrow, D0 + timedelta(days=1), NOW, NAMES).enrolled.is_empty()
+
+
+def test_a_playbook_whose_asset_is_missing_waits_while_the_others_enrol(engine):
+    cat = catalog({"nudge": NUDGE, "by_segment": {**NUDGE, "triggers": [
+        {"asset": "micro_segments", "where": "usage_intensity == 'Dormant User'"}]}})
+    report = run_day(engine, cat, frames_for(D0, {"a": "at_risk"}), D0, NOW, NAMES)
+    assert report.missing_assets == {"by_segment": ["micro_segments"]}
+    assert report.enrolled["playbook"].to_list() == ["nudge"]
+
+
+def test_exits_skip_the_rest_and_unmet_conditions_are_skipped_with_the_reason(engine):
+    cat = catalog({"nudge": {**NUDGE, "holdout_share": 0}})
+    run_day(engine, cat, frames_for(D0, {"stays": "at_risk", "leaves": "at_risk",
+                                         "recovers": "at_risk", "optout": "at_risk"}),
+            D0, NOW, NAMES)
+    record_opt_out(engine, "optout", "email", "unsubscribe_link", NOW)
+    day2 = D0 + timedelta(days=2)
+    report = run_day(engine, cat, frames_for(day2, {"stays": "critical", "recovers": "healthy",
+                                                    "optout": "at_risk"}), day2, NOW, NAMES)
+    assert report.exits == {"churned": 1, "opted_out": 1}
+    assert report.conditions == {"met": 1, "not met": 1}
+    by = {(r.household_id, r.step_index): r for r in steps_of(engine)}
+    assert by[("leaves", 2)].skipped_reason == "enrolment exited: churned"
+    assert by[("optout", 3)].skipped_reason == "enrolment exited: opted_out"
+    assert by[("stays", 2)].condition_met_on == day2
+    assert by[("recovers", 2)].skipped_reason == f"condition still_at_risk not met on {day2}"
+    assert by[("stays", 3)].condition_met_on is None  # judged on its own due day
+    # the dispatcher claims the met condition, never the unjudged one
+    due = d.claim_due(engine, "t", datetime(2026, 3, 9, tzinfo=UTC))
+    claimed = {(s.household_id, s.step_index) for s in due}
+    assert ("stays", 2) in claimed and ("stays", 3) not in claimed
+
+
+def test_no_response_condition_sees_a_click_on_an_earlier_message(engine):
+    cat = catalog({"nudge": {**NUDGE, "holdout_share": 0}})
+    run_day(engine, cat, frames_for(D0, {"clicker": "at_risk", "silent": "at_risk"}),
+            D0, NOW, NAMES)
+    sent = d.dispatch(engine, "t", lambda step: None, lambda: datetime(2026, 3, 2, 11, tzinfo=UTC))
+    assert sent == {"sent": 2}  # the day-0 emails
+    with engine.begin() as conn:
+        first = conn.execute(
+            sa.select(step_executions.c.message_id)
+            .join(enrolments, enrolments.c.enrolment_id == step_executions.c.enrolment_id)
+            .where(enrolments.c.household_id == "clicker", step_executions.c.step_index == 0)
+        ).scalar_one()
+        conn.execute(sa.insert(message_events), [
+            dict(message_id=first, kind="click", at=datetime(2026, 3, 3, 8, tzinfo=UTC))])
+    day3 = D0 + timedelta(days=3)
+    run_day(engine, cat, frames_for(day3, {"clicker": "at_risk", "silent": "at_risk"},
+                                    days_since_last_login=[9.0, 9.0]), day3, NOW, NAMES)
+    by = {(r.household_id, r.step_index): r for r in steps_of(engine)}
+    assert by[("clicker", 3)].status == "skipped"
+    assert by[("silent", 3)].condition_met_on == day3
+
+
+# ------------------------------------------------------------------------- sender
+
+
+def test_sender_routes_channels_and_records_what_the_lists_read(engine):
+    cat = catalog({
+        "nudge": {**NUDGE, "holdout_share": 0, "steps": NUDGE["steps"][:3]},
+        "survey": {"source": "t", "triggers": [{"asset": "health_tiers"}],
+                   "steps": [{"day": 0, "channel": "email", "template": "proactive_check_in"},
+                             {"day": 0, "channel": "in_app",
+                              "template": "survey_invitation_in_app"}],
+                   "exit_on": [], "holdout_share": 0, "cooldown_days": 14},
+    })
+    run_day(engine, cat, frames_for(D0, {"a": "at_risk"}), D0, NOW, NAMES)
+    email = EmailChannel(engine, None, UnsubscribeSettings(b"s", mailto="u@example.test"))
+    sender = Sender(engine, email, {"a": Recipient("a", "a@example.test", "Ann")})
+    outcomes = d.dispatch(engine, "t", sender, lambda: datetime(2026, 3, 9, tzinfo=UTC))
+    # nudge: the email and the in-app message (its task waits for its condition); the check-in;
+    # the survey's context lacked survey_type (no survey_eligibility row): skipped, said so
+    assert outcomes == {"sent": 3, "skipped": 1}
+    with engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(outbox)) == 2
+        assert conn.execute(sa.select(in_app_notifications.c.title)).scalars().all() == [
+            "Having any issues?"]
+        assert conn.execute(sa.select(checkins.c.kind, checkins.c.sent_at)).all() == [
+            ("proactive_check_in", datetime(2026, 3, 2, 10, tzinfo=UTC))]
+        assert conn.scalar(sa.select(sa.func.count()).select_from(survey_sends)) == 0
+    reasons = {r.template: r.skipped_reason for r in steps_of(engine) if r.status == "skipped"}
+    assert "no message content for survey_invitation_in_app" in reasons[
+        "survey_invitation_in_app"]
+
+
+def test_csm_task_without_an_assignment_in_the_state_database_is_skipped(engine):
+    cat = catalog({"nudge": {**NUDGE, "holdout_share": 0}})
+    run_day(engine, cat, frames_for(D0, {"a": "at_risk"}), D0, NOW, NAMES)
+    day2 = D0 + timedelta(days=2)
+    run_day(engine, cat, frames_for(day2, {"a": "at_risk"}), day2, NOW, NAMES)
+    email = EmailChannel(engine, None, UnsubscribeSettings(b"s", mailto="u@example.test"))
+    sender = Sender(engine, email, {"a": Recipient("a", "a@example.test")})
+    d.dispatch(engine, "t", sender, lambda: datetime(2026, 3, 4, 12, tzinfo=UTC))
+    by = {r.step_index: r for r in steps_of(engine)}
+    assert by[2].skipped_reason.startswith("no CSM assignment")
+
+
+# ------------------------------------------------------------------------- serving table
+
+
+def test_serving_table_keeps_the_latest_day_per_household(engine):
+    day1 = tiers(D0, {"a": "critical", "b": "healthy"})
+    predictions = pl.DataFrame({"household_id": ["a"], "churn_probability": [0.7],
+                                "churn_risk_segment": ["Critical"]})
+    upsert_snapshot(engine, snapshot_rows(day1, predictions, assignments(D0, ["a"])), NOW)
+    day2 = tiers(D0 + timedelta(days=1), {"a": "at_risk"})
+    upsert_snapshot(engine, snapshot_rows(day2, None, None), NOW)
+    upsert_snapshot(engine, snapshot_rows(day1, predictions, None), NOW)  # an old day again
+    with engine.connect() as conn:
+        rows = {r.household_id: r for r in conn.execute(sa.select(health_snapshot))}
+    assert (rows["a"].as_of, rows["a"].tier, rows["a"].churn_probability) == (
+        D0 + timedelta(days=1), "at_risk", None)
+    assert (rows["b"].as_of, rows["b"].tier, rows["b"].top_reasons) == (
+        D0, "healthy", ["value delivery -30"])
