@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from cs_assets.resources import cs_home
@@ -95,8 +95,13 @@ def _demo(args: argparse.Namespace) -> None:
 
     from cs_assets.definitions import DAILY_HEALTH, defs
     from cs_assets.demo_summary import summarize
+    from cs_assets.reports.report_assets import quarterly_partitions, weekly_partitions
 
     first_day = args.end_date - timedelta(days=args.days - 1)
+    last = args.end_date.isoformat()
+    as_of = datetime.combine(args.end_date, datetime.min.time(), tzinfo=UTC)
+    week = weekly_partitions.get_last_partition_key(current_time=as_of)  # the last full week
+    quarter = quarterly_partitions.get_last_partition_key(current_time=as_of)
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the log is in the UI
     daily = defs.resolve_job_def("daily_health_job")
     steps = [
@@ -107,10 +112,20 @@ def _demo(args: argparse.Namespace) -> None:
                    "dagster/asset_partition_range_end": args.end_date.isoformat()}}),
         ("weekly snapshots, churn training set, candidate models in MLflow, survival model",
          defs.resolve_job_def("churn_training_job"), {}),
-        (f"churn predictions, segments, journey stages and survey lists for {args.end_date}",
+        (f"churn predictions, segments, journey stages, survey lists and the serving table "
+         f"for {args.end_date}",
          daily, {"asset_selection": [AssetKey("churn_predictions"), *sorted(
-             AssetSelection.groups("segments").resolve(defs.resolve_asset_graph()))],
+             AssetSelection.groups("segments", "serving").resolve(defs.resolve_asset_graph()))],
                  "partition_key": args.end_date.isoformat()}),
+        (f"playbook enrolments and their measured effect for {args.end_date}",
+         defs.resolve_job_def("playbook_enrolment_job"), {"partition_key": last}),
+        ("the dispatcher: the steps due that day (outbox only: no SMTP server configured)",
+         defs.resolve_job_def("playbook_dispatch_job"), {"partition_key": last}),
+        (f"the weekly CS report for the week of {week}",
+         defs.resolve_job_def("weekly_report_job"), {"partition_key": week}),
+        (f"EBR decks of the Enterprise households for the quarter of {quarter}",
+         defs.resolve_job_def("ebr_job"), {"partition_key": quarter}),
+        ("the war-story analyses", defs.resolve_job_def("war_stories_job"), {}),
     ]
     results = []
     with DagsterInstance.get() as instance:
@@ -137,6 +152,27 @@ def _early_warning(home: Path, raw_dir: Path):
                              columns=["household_id", "as_of", "health_score", "health_score_old"])
     households = pl.read_parquet(raw_dir / "households.parquet")
     return early_warning_rates(scores, churn_frame(raw_dir, households))
+
+
+def _unsubscribe(args: argparse.Namespace) -> None:
+    """Record an unsubscribe from a link's token (verified with CS_UNSUBSCRIBE_SECRET) or, for
+    a request that came another way (support, a reply), from the household id."""
+    from cs_assets.channels.email import household_from_token, record_unsubscribe
+    from cs_assets.state.delivery import utc_now
+    from cs_assets.state.store import state_engine
+
+    household = args.household
+    if args.token:
+        secret = os.environ.get("CS_UNSUBSCRIBE_SECRET", "")
+        if not secret:
+            sys.exit("CS_UNSUBSCRIBE_SECRET: required to verify a token")
+        household = household_from_token(args.token, secret.encode())
+        if household is None:
+            sys.exit("token not valid for CS_UNSUBSCRIBE_SECRET: nothing recorded")
+    engine = state_engine(os.environ.get("CS_STATE_URL") or None)
+    record_unsubscribe(engine, household, utc_now())
+    engine.dispose()
+    print(f"household {household}: opted out of marketing email")
 
 
 def _iso_date(value: str) -> date:
@@ -175,6 +211,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     load.add_argument("--raw-dir", required=True)
     load.set_defaults(run=_load_postgres)
+
+    unsub = commands.add_parser(
+        "unsubscribe", help="opt a household out of marketing email (link token or id)")
+    who = unsub.add_mutually_exclusive_group(required=True)
+    who.add_argument("--token", help="the token of an unsubscribe link")
+    who.add_argument("--household", help="a household id (a request by another route)")
+    unsub.set_defaults(run=_unsubscribe)
 
     args = parser.parse_args(argv)
     args.run(args)

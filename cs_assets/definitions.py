@@ -23,6 +23,8 @@ from cs_assets.playbooks.assets import (
     playbook_effectiveness_asset,
     playbook_enrolments_asset,
 )
+from cs_assets.reports.report_assets import report_assets, report_jobs, report_schedules
+from cs_assets.reports.war_story_assets import war_story_assets
 from cs_assets.resources import resources_from_env
 from cs_assets.segments.assets import (
     journey_stages_asset,
@@ -65,6 +67,14 @@ churn_training_job = define_asset_job(
     tags={"cs_assets/resource": "training"},  # one training run at a time (dagster.yaml)
 )
 
+# Weekly: the spec's war-story analyses over the raw history (Mondays, before the weekly report).
+war_stories_job = define_asset_job(
+    "war_stories_job",
+    selection=AssetSelection.assets(*war_story_assets),
+    description="War stories 1-3: silent churn trends, the support-ticket paradox, Premium "
+    "feature adoption of downgraders.",
+)
+
 defs = Definitions(
     assets=[*ingestion_assets, household_features, health_scores_asset, trend_alerts_asset,
             health_tiers_asset, churn_snapshots, churn_training_set, churn_model,
@@ -72,10 +82,13 @@ defs = Definitions(
             journey_stages_asset, journey_transitions_asset, survey_eligibility_asset,
             nps_themes_asset, feedback_escalations_asset, *list_assets, *team_assets,
             health_snapshot_asset, playbook_enrolments_asset, playbook_deliveries_asset,
-            playbook_effectiveness_asset],
-    jobs=[daily_health_job, churn_training_job, *WORKFLOW_JOBS],
+            playbook_effectiveness_asset, *report_assets, *war_story_assets],
+    jobs=[daily_health_job, churn_training_job, war_stories_job, *WORKFLOW_JOBS, *report_jobs],
     schedules=[
         *SCHEDULES,
+        *report_schedules,
+        ScheduleDefinition(job=war_stories_job, cron_schedule="0 7 * * 1",
+                           execution_timezone="UTC"),
         # Mondays 02:00 UTC, so that day's 06:00 predictions use the freshly gated champion.
         ScheduleDefinition(job=churn_training_job, cron_schedule="0 2 * * 1",
                            execution_timezone="UTC"),

@@ -69,6 +69,29 @@ def _segment_lines(latest: dict[str, tuple[str, dict]]) -> list[str]:
     return lines
 
 
+def _playbook_lines(latest: dict[str, tuple[str, dict]]) -> list[str]:
+    lines = []
+    if "playbook_enrolments" in latest:
+        day, enrolled = latest["playbook_enrolments"]
+        lines += ["", f"Playbooks on {day}: {enrolled['dagster/row_count']:,} enrolments "
+                  f"(raw opt-out flags recorded: {enrolled['opted_out_raw_flag']:,})",
+                  enrolled["by_playbook"].rstrip()]
+    if "playbook_deliveries" in latest:
+        lines += ["Dispatcher (outbox only; set CS_SMTP_HOST to send):",
+                  latest["playbook_deliveries"][1]["outcomes"].rstrip()]
+    return lines
+
+
+def _report_lines(latest: dict[str, tuple[str, dict]]) -> list[str]:
+    lines = []
+    if "weekly_cs_report" in latest:
+        lines.append(f"  weekly report    {latest['weekly_cs_report'][1]['path']}")
+    if "ebr_decks" in latest:
+        ebr = latest["ebr_decks"][1]
+        lines.append(f"  EBR decks        {ebr['folder']} ({ebr['decks']} Enterprise households)")
+    return lines
+
+
 def summarize(
     results: list[ExecuteInProcessResult], home: Path, seconds: float,
     rates: pl.DataFrame | None = None,
@@ -110,6 +133,7 @@ def summarize(
         lines += _early_warning_lines(rates)
     lines += _churn_lines(latest)
     lines += _segment_lines(latest)
+    lines += _playbook_lines(latest)
     lines += ["", "Checks not passing: " + (", ".join(failed_checks) or "none")]
     lines += [
         "",
@@ -118,5 +142,7 @@ def summarize(
         "  make mlflow-ui   MLflow UI at http://localhost:5000",
         f"  outputs          {home / 'storage'} (Parquet, one file per asset)",
         f"  raw demo data    {home / 'raw'} (ground truth in {home / 'raw' / '_truth'})",
+        f"  state database   {home / 'state.db'} (enrolments, steps, outbox, health_snapshot)",
+        *_report_lines(latest),
     ]
     return "\n".join(lines)

@@ -107,10 +107,12 @@ def playbook_dispatch_schedule(context: ScheduleEvaluationContext):
 )
 def daily_workflow_sensor(context: SensorEvaluationContext):
     if context.cursor is None:  # a new sensor chains what finishes from now on
-        context.update_cursor(str(datetime.now(UTC).timestamp()))
+        context.update_cursor(json.dumps({"after": datetime.now(UTC).timestamp(), "seen": []}))
         return SkipReason("started watching the workflow's runs")
-    after = datetime.fromtimestamp(float(context.cursor), tz=UTC)
-    latest = after
+    cursor = json.loads(context.cursor)
+    # Run timestamps may be stored to the second: look one second back, skip runs seen.
+    after = datetime.fromtimestamp(cursor["after"] - 1, tz=UTC)
+    seen, latest, handled = set(cursor["seen"]), cursor["after"], []
     requests = []
     for previous, following in CHAIN.items():
         records = context.instance.get_run_records(
@@ -118,15 +120,18 @@ def daily_workflow_sensor(context: SensorEvaluationContext):
             order_by="update_timestamp", ascending=True, limit=100)
         for record in records:
             run, partition = record.dagster_run, record.dagster_run.tags.get(PARTITION_TAG)
-            latest = max(latest, record.update_timestamp)
-            if partition is None:
+            stamp = record.update_timestamp.timestamp()
+            latest = max(latest, stamp)
+            handled.append((run.run_id, stamp))
+            if run.run_id in seen or partition is None:
                 continue
             if run.status != DagsterRunStatus.SUCCESS:
                 context.log.warning(f"{previous} {run.status.value} for {partition}; "
                                     f"running {following.name} on what exists")
             requests.append(RunRequest(job_name=following.name, partition_key=partition,
                                        run_key=f"{following.name}:{partition}:{run.run_id}"))
-    context.update_cursor(str(latest.timestamp()))
+    recent = [run_id for run_id, stamp in handled if stamp >= latest - 1]
+    context.update_cursor(json.dumps({"after": latest, "seen": recent}))
     return requests or SkipReason("no workflow step finished since the last tick")
 
 

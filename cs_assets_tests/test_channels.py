@@ -6,17 +6,10 @@ the step in_doubt. Without SMTP settings messages land in the outbox only."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
-from email import message_from_bytes
-from email.policy import default as default_policy
 
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 from jinja2 import UndefinedError
 
 from cs_assets.channels.email import (
@@ -54,6 +47,7 @@ from cs_assets.state.store import (
     schedule_steps,
     state_engine,
 )
+from cs_assets_tests.smtp import Inbox, free_port, smtp_server
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
 SECRET = b"test-unsubscribe-secret"
@@ -149,43 +143,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.at
-
-
-class Inbox:
-    """aiosmtpd handler: keeps what it accepted; refuses listed recipients with 550; can stall
-    after receiving the data, as a server whose reply never arrives."""
-
-    def __init__(self) -> None:
-        self.messages: list = []
-        self.refuse: set[str] = set()
-        self.stall = 0.0
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.refuse:
-            return f"550 5.1.1 <{address}>: no such user"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(message_from_bytes(envelope.content, policy=default_policy))
-        await asyncio.sleep(self.stall)
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def smtp_server(inbox: Inbox, port: int) -> Iterator[None]:
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield
-    finally:
-        controller.stop()
 
 
 @pytest.fixture

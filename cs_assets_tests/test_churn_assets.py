@@ -15,7 +15,9 @@ from cs_assets.churn.registry import CHALLENGER, CHAMPION, EXPERIMENT, MODEL_NAM
 from cs_assets.definitions import defs
 from cs_assets.resources import (
     ListsResource,
+    MailResource,
     MlflowResource,
+    PlaybooksResource,
     PolarsParquetIOManager,
     RawSourceResource,
     ScorecardResource,
@@ -48,6 +50,8 @@ def _resources(root: Path, store: str) -> dict:
         "lists": ListsResource(),
         "team": TeamResource(referral_secret="test-referral-secret-0123456789"),
         "state": StateResource(url=f"sqlite:///{root / 'state.db'}"),
+        "playbooks": PlaybooksResource(),
+        "mail": MailResource(),
     }
 
 
@@ -75,12 +79,28 @@ def world(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def trained(world) -> Path:
+def training_runs(world) -> list:
     """`churn_model` materialized twice on the same data and store."""
-    for _ in range(2):
-        assert _run(world, "registry", AssetSelection.assets("churn_model"),
-                    {"churn_model": {"config": FAST}}).success
+    runs = [_run(world, "registry", AssetSelection.assets("churn_model"),
+                 {"churn_model": {"config": FAST}}) for _ in range(2)]
+    assert all(run.success for run in runs)
+    return runs
+
+
+@pytest.fixture(scope="module")
+def trained(world, training_runs) -> Path:
     return world
+
+
+def _metadata(result, asset: str) -> dict:
+    return next(e.event_specific_data.materialization.metadata
+                for e in result.get_asset_materialization_events()
+                if e.event_specific_data.materialization.asset_key.to_user_string() == asset)
+
+
+def _assert_small_image(image: str, alt: str) -> None:
+    assert image.startswith(f"![{alt}](data:image/png;base64,")
+    assert len(image) < 100_000  # stored in the event log with every materialization
 
 
 def _client(root: Path, store: str) -> mlflow.MlflowClient:
@@ -116,6 +136,12 @@ def test_each_candidate_is_an_mlflow_run_with_metrics_plots_model_and_data(train
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert plots == {"plots/roc.png", "plots/precision_recall.png", "plots/calibration.png",
                      "plots/feature_importance.png"}
+
+
+def test_churn_model_shows_the_selected_candidates_roc_and_calibration(training_runs):
+    metadata = _metadata(training_runs[-1], "churn_model")
+    _assert_small_image(metadata["selected_roc_calibration"].value,
+                        f"{metadata['selected'].value}: ROC and calibration on the holdout")
 
 
 def test_first_model_becomes_champion_and_an_equal_challenger_does_not(trained):
@@ -188,6 +214,10 @@ def test_survival_model_logs_ratios_and_curves(world):
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert plots == {"plots/kaplan_meier_by_plan_type.png",
                      "plots/kaplan_meier_by_health_segment.png"}
+    metadata = _metadata(result, "survival_model")
+    for by in ("plan_type", "health_segment"):
+        _assert_small_image(metadata[f"kaplan_meier_by_{by}"].value,
+                            f"Kaplan-Meier survival by {by}")
 
 
 def test_segment_and_survey_lists_for_the_day(trained):
@@ -304,3 +334,35 @@ def test_what_the_platform_sent_feeds_back_into_the_lists(world, tmp_path):
     assert surveyed not in set(after["survey_eligibility"]["household_id"])
     assert checked not in set(after["proactive_checkin_candidates"]["household_id"])
     assert after["issued_referral_codes"].equals(codes)
+
+
+def test_playbooks_enrol_send_and_serve_on_simulator_data(world, tmp_path):
+    """The day's playbooks on simulated households: enrolments, every due step rendered and
+    delivered (outbox only) or skipped with a reason, and the serving table filled."""
+    root = tmp_path / "state"
+    root.mkdir()
+    for name in ("raw", "out"):
+        (root / name).symlink_to(world / name)
+    selection = AssetSelection.assets("trend_alerts", "health_tiers", "playbook_enrolments",
+                                      "playbook_deliveries", "health_snapshot")
+    result = _run(root, "unused", selection, partition_key=LAST_DAY)
+    assert result.success
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks["no_steps_in_doubt"]
+    engine = sa.create_engine(f"sqlite:///{root / 'state.db'}")
+    with engine.connect() as conn:
+        playbooks = set(conn.execute(sa.select(state_tables.enrolments.c.playbook)).scalars())
+        steps = conn.execute(sa.select(state_tables.step_executions)).all()
+        outbox = conn.execute(sa.select(state_tables.outbox.c.payload)).scalars().all()
+        served = conn.scalar(sa.select(sa.func.count()).select_from(state_tables.health_snapshot))
+    engine.dispose()
+    assert "at_risk_alert" in playbooks and len(playbooks) >= 3
+    due = [s for s in steps if s.due_at < datetime(2026, 11, 2, tzinfo=UTC)]
+    assert due and {s.status for s in due} <= {"sent", "skipped"}
+    assert all(s.skipped_reason for s in due if s.status == "skipped")
+    # only an advocate the referral program has not issued a code to lacks message content
+    assert {s.skipped_reason for s in due if "no message content" in (s.skipped_reason or "")} <= {
+        "no message content for referral_invitation: the household has no referral_code"}
+    assert outbox and all("Message-ID" in p["headers"] and p["text"] for p in outbox)
+    tiers = pl.read_parquet(world / "out" / "health_tiers" / f"{LAST_DAY}.parquet")
+    assert served == tiers.height

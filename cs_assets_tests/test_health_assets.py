@@ -79,6 +79,17 @@ def test_checks_pass_and_tiers_are_counted(backfill):
     assert "task completions" in mat.metadata["top_at_risk"].value
 
 
+def test_health_scores_show_the_score_distribution_as_a_small_image(backfill):
+    result, _ = backfill
+    mat = next(e.event_specific_data.materialization
+               for e in result.get_asset_materialization_events()
+               if e.event_specific_data.materialization.asset_key.to_user_string()
+               == "health_scores")
+    image = mat.metadata["health_score_distribution_last_day"].value
+    assert image.startswith("![health score distribution") and "(data:image/png;base64," in image
+    assert len(image) < 100_000  # stored in the event log with every materialization
+
+
 def test_bad_scorecard_fails_at_load_naming_the_key(tmp_path):
     bad = tmp_path / "scorecard.yaml"
     bad.write_text("health_weights:\n  product_usage: 0.9\n")

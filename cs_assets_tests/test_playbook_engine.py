@@ -157,9 +157,11 @@ def test_a_template_whose_data_is_missing_is_left_out_and_merge_keeps_the_old_on
     rows = pl.DataFrame([{"plan": "Free", "route": "automated", "csm_id": "ops_01"}])
     got = c.contexts(["declining_usage", "proactive_check_in"], rows, SHIPPED.content, NAMES)[0]
     assert "declining_usage" not in got  # no trend alert that day
+    assert got[c.MISSING] == {"declining_usage": "decline_metric"}
     assert got["proactive_check_in"]["csm_name"] == SHIPPED.content.team_name  # automated CS
     old = {"declining_usage": {"percent_change": -50}}
-    assert c.merge(old, got) == {**old, **got}
+    assert c.merge(old, got) == {**old, "proactive_check_in": got["proactive_check_in"]}
+    assert c.merge({}, got)[c.MISSING] == {"declining_usage": "decline_metric"}
 
 
 def test_content_feature_condition_is_checked_at_load():
@@ -336,8 +338,8 @@ def test_sender_routes_channels_and_records_what_the_lists_read(engine):
             ("proactive_check_in", datetime(2026, 3, 2, 10, tzinfo=UTC))]
         assert conn.scalar(sa.select(sa.func.count()).select_from(survey_sends)) == 0
     reasons = {r.template: r.skipped_reason for r in steps_of(engine) if r.status == "skipped"}
-    assert "no message content for survey_invitation_in_app" in reasons[
-        "survey_invitation_in_app"]
+    assert reasons["survey_invitation_in_app"] == (
+        "no message content for survey_invitation_in_app: the household has no survey_type")
 
 
 def test_csm_task_without_an_assignment_in_the_state_database_is_skipped(engine):

@@ -23,6 +23,7 @@ from cs_assets.churn.dataset import LABEL, label_observations, out_of_time_split
 from cs_assets.churn.design import design_matrix
 from cs_assets.churn.explain import top_drivers
 from cs_assets.churn.metrics import RISK
+from cs_assets.churn.plots import roc_calibration_figure
 from cs_assets.churn.promotion import decide
 from cs_assets.churn.registry import (
     CHAMPION,
@@ -42,6 +43,7 @@ from cs_assets.churn.snapshots import features_and_scores
 from cs_assets.churn.training import best, holdout_scores, score_holdout, train_candidate
 from cs_assets.features.assets import unique_per_household_day
 from cs_assets.features.household import FeatureInputs
+from cs_assets.figures import figure_png, markdown_image
 from cs_assets.metadata import as_frame, by_partition, markdown_table
 from cs_assets.partitions import daily_partitions
 from cs_assets.resources import MlflowResource, RawSourceResource, ScorecardResource
@@ -221,7 +223,17 @@ def churn_model(
         "holdout_rows": split.test.height,
         "holdout_first_day": str(split.test_first_day),
         "candidates": MetadataValue.md(markdown_table(table.drop("run_id"))),
+        "selected_roc_calibration": _roc_calibration(winner),
     })
+
+
+def _roc_calibration(result) -> MetadataValue:
+    """The selected candidate's holdout ROC and calibration, small (dpi 72: metadata images
+    live in the event log)."""
+    figure = roc_calibration_figure(result.holdout[LABEL].cast(pl.Int8).to_numpy(),
+                                    result.holdout[RISK].to_numpy(), result.metrics["roc_auc"])
+    return MetadataValue.md(markdown_image(figure_png(figure, dpi=72),
+                                           f"{result.name}: ROC and calibration on the holdout"))
 
 
 @asset(

@@ -14,6 +14,8 @@ from dagster import (
 )
 
 from cs_assets.features.assets import unique_per_household_day
+from cs_assets.figures import figure_png, markdown_image
+from cs_assets.health.plots import score_histogram
 from cs_assets.metadata import as_frame, by_partition, markdown_table
 from cs_assets.partitions import daily_partitions
 from cs_assets.resources import ScorecardResource
@@ -82,6 +84,10 @@ def health_scores_asset(
                 float(_latest(scores)["health_score_old"].mean() or 0),
             "lowest_health_last_day": _at_risk_table(
                 scores, ["household_id", "health_score", "health_score_old", "top_reasons"]),
+            # dpi 72: metadata images live in the event log
+            "health_score_distribution_last_day": MetadataValue.md(markdown_image(
+                figure_png(score_histogram(_latest(scores)), dpi=72),
+                "health score distribution, new vs old")),
         },
     )
     out_of_range = scores.filter(pl.any_horizontal(

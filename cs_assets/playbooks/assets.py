@@ -19,6 +19,7 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     BackfillPolicy,
+    MaterializeResult,
     MetadataValue,
     Output,
     RetryPolicy,
@@ -119,7 +120,8 @@ def playbook_enrolments_asset(
     })
 
 
-def _recipients(households: pl.DataFrame) -> dict[str, Recipient]:
+def recipients(households: pl.DataFrame) -> dict[str, Recipient]:
+    """Where each household's email goes, from the raw households table."""
     return {
         row["household_id"]: Recipient(row["household_id"], row["email"] or "",
                                        row["owner_name"], bool(row["email_opt_out"]))
@@ -157,31 +159,36 @@ def playbook_deliveries_asset(
     now = utc_now()
     expired = expire_leases(engine, now)
     owner = f"{socket.gethostname()}:{os.getpid()}:{context.run_id}"
-    sender = Sender(engine, mail.channel(engine), _recipients(households))
-    outcomes = dispatch(engine, owner, sender, due_before=instant(day + timedelta(days=1)))
+    sender = Sender(engine, mail.channel(engine), recipients(households))
+    cutoff = min(now, instant(day + timedelta(days=1)))  # a backfilled day sends its own steps
+    outcomes = dispatch(engine, owner, sender, due_before=cutoff)
     counts = pl.DataFrame(
         sorted(outcomes.items()), orient="row", schema={"outcome": pl.String, "steps": pl.Int64})
-    yield Output(None, metadata={
-        "outcomes": MetadataValue.md(markdown_table(counts)),
-        "sent": outcomes.get("sent", 0),
-        "leases_expired_into_in_doubt": expired,
-    })
     doubtful = in_doubt_steps(engine)
     table = pl.DataFrame(
         [(s.step_id, s.playbook, s.household_id, s.template, s.message_id) for s in doubtful],
         orient="row", schema=["step_id", "playbook", "household_id", "template", "message_id"])
-    yield AssetCheckResult(
-        check_name="no_steps_in_doubt", passed=not doubtful,
-        severity=AssetCheckSeverity.ERROR,
-        metadata={"in_doubt": len(doubtful),
-                  "steps": MetadataValue.md(markdown_table(table.head(50)))})
-    stuck = _stuck_conditions(engine, now)
-    yield AssetCheckResult(
-        check_name="no_step_waiting_on_its_condition", passed=stuck == 0,
-        severity=AssetCheckSeverity.WARN, metadata={"waiting": stuck})
+    stuck = _stuck_conditions(engine, cutoff)
+    return MaterializeResult(
+        metadata={
+            "outcomes": MetadataValue.md(markdown_table(counts)),
+            "sent": outcomes.get("sent", 0),
+            "leases_expired_into_in_doubt": expired,
+        },
+        check_results=[
+            AssetCheckResult(
+                check_name="no_steps_in_doubt", passed=not doubtful,
+                severity=AssetCheckSeverity.ERROR,
+                metadata={"in_doubt": len(doubtful),
+                          "steps": MetadataValue.md(markdown_table(table.head(50)))}),
+            AssetCheckResult(
+                check_name="no_step_waiting_on_its_condition", passed=stuck == 0,
+                severity=AssetCheckSeverity.WARN, metadata={"waiting": stuck}),
+        ],
+    )
 
 
-def _stuck_conditions(engine, now: datetime) -> int:
+def _stuck_conditions(engine, cutoff: datetime) -> int:
     steps = state_tables.step_executions
     with engine.connect() as conn:
         return conn.execute(
@@ -189,7 +196,7 @@ def _stuck_conditions(engine, now: datetime) -> int:
                 steps.c.status == state_tables.PENDING,
                 steps.c.condition.is_not(None),
                 steps.c.condition_met_on.is_(None),
-                steps.c.due_at < now - timedelta(days=1),
+                steps.c.due_at < cutoff - timedelta(days=1),
             )
         ).scalar_one()
 

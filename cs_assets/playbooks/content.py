@@ -23,6 +23,7 @@ from cs_assets.validated_config import StrictModel, Violation
 
 HH = "household_id"
 Context = dict[str, Any]
+MISSING = "_missing"  # template -> the value its context lacked
 
 
 class Feature(StrictModel):
@@ -141,22 +142,31 @@ def contexts(
 ) -> list[dict[str, Context]]:
     """Per row (the trigger row joined with `facts`), each template's render context.
 
-    A template whose inputs are missing from the row is left out, so an older context stays."""
+    A template whose inputs are missing from the row is left out (an older context stays) and
+    named under MISSING with the value it lacked, for the reason a step is skipped."""
     out = []
     for row in rows.iter_rows(named=True):
-        by_template = {}
+        by_template, missing = {}, {}
         for template in templates:
             try:
                 by_template[template] = BUILDERS[template](row, content, csm_names)
-            except _Missing:
-                continue
+            except _Missing as exc:
+                missing[template] = str(exc)
+        if missing:
+            by_template[MISSING] = missing
         out.append(by_template)
     return out
 
 
 def merge(old: Mapping[str, Context] | None, new: Mapping[str, Context]) -> dict[str, Context]:
-    """Refresh stored contexts with the day's: a template's new context replaces its old one."""
-    return {**(old or {}), **new}
+    """Refresh stored contexts with the day's: a template's new context replaces its old one,
+    and a template missing today keeps the context it had."""
+    old = dict(old or {})
+    merged = {**old, **{k: v for k, v in new.items() if k != MISSING}}
+    missing = {**old.get(MISSING, {}), **new.get(MISSING, {})}
+    missing = {t: v for t, v in missing.items() if t not in merged}
+    merged.pop(MISSING, None)
+    return {**merged, MISSING: missing} if missing else merged
 
 
 class _Missing(Exception):

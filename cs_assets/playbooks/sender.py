@@ -21,6 +21,7 @@ from cs_assets.channels.tables import (
     Notification,
     Task,
 )
+from cs_assets.playbooks.content import MISSING
 from cs_assets.state.delivery import TRANSACTIONAL_CHANNELS, SkipStep, Step
 from cs_assets.state.schema import checkins, enrolments, review_requests, survey_sends
 from cs_assets.state.store import insert_ignoring_duplicates
@@ -81,7 +82,10 @@ class Sender:
             ).scalar_one()
         context = (stored or {}).get(step.template)
         if context is None:
-            raise SkipStep(f"no message content for {step.template} (household data missing)")
+            lacking = (stored or {}).get(MISSING, {}).get(step.template, "its data")
+            raise SkipStep(
+                f"no message content for {step.template}: the household has no {lacking}"
+            )
         return context
 
     def _record(self, step: Step, context: Mapping[str, Any]) -> None:

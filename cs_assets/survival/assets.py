@@ -5,11 +5,12 @@ from dagster import AssetExecutionContext, AssetIn, MetadataValue, Output, asset
 
 from cs_assets.churn.assets import OWNERS, run_tags
 from cs_assets.churn.registry import ensure_experiment
+from cs_assets.figures import markdown_image
 from cs_assets.metadata import markdown_table
 from cs_assets.resources import MlflowResource, RawSourceResource
 from cs_assets.survival.covariates import COVARIATES, LANDMARK_DAYS, survival_frame
 from cs_assets.survival.cox import fit_cox
-from cs_assets.survival.curves import health_segment, kaplan_meier
+from cs_assets.survival.curves import health_segment, kaplan_meier, survival_plot_png
 from cs_assets.survival.lifetime import lifetime_table
 from cs_assets.survival.tracking import EXPERIMENT, log_survival
 
@@ -65,6 +66,10 @@ def survival_model(
             cox.ph_test.with_columns(pl.col("test_statistic", "p_value").round(4)))),
         **{f"logrank_p_by_{km.by}": km.logrank_p for km in curves},
         **{f"median_days_by_{km.by}": MetadataValue.md(markdown_table(km.groups))
+           for km in curves},
+        # dpi 72: metadata images live in the event log
+        **{f"kaplan_meier_by_{km.by}": MetadataValue.md(markdown_image(
+            survival_plot_png(km, dpi=72), f"Kaplan-Meier survival by {km.by}"))
            for km in curves},
         "fit_messages": "\n".join(cox.messages) or "none",
         **{k: round(v, 2) for k, v in totals.items()},

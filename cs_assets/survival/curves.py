@@ -7,7 +7,6 @@ early health score like the health tiers (critical < 40, at risk 40-60, healthy 
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +14,8 @@ import polars as pl
 from lifelines import KaplanMeierFitter
 from lifelines.statistics import multivariate_logrank_test
 from matplotlib.figure import Figure
+
+from cs_assets.figures import figure_png
 
 SEGMENT_EDGES = (40.0, 60.0)  # scorecard tier thresholds: critical_below, at_risk_below
 
@@ -131,6 +132,4 @@ def survival_plot_png(result: SurvivalByGroup, *, dpi: int = 100) -> bytes:
         ylim=(0, 1.02),
     )
     ax.legend(loc="lower left")
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    return buffer.getvalue()
+    return figure_png(fig, dpi=dpi)

@@ -1,0 +1,1 @@
+"""Reports for people: the weekly CS report, EBR decks and the war-story analyses."""
