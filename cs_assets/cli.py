@@ -99,9 +99,10 @@ def _demo(args: argparse.Namespace) -> None:
 
     first_day = args.end_date - timedelta(days=args.days - 1)
     last = args.end_date.isoformat()
-    as_of = datetime.combine(args.end_date, datetime.min.time(), tzinfo=UTC)
-    week = weekly_partitions.get_last_partition_key(current_time=as_of)  # the last full week
-    quarter = quarterly_partitions.get_last_partition_key(current_time=as_of)
+    # the as-of day end_date is complete at its end: the week and quarter ending with it count
+    as_of = datetime.combine(args.end_date + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    week = weekly_partitions.get_partition_keys(current_time=as_of)[-1]  # the last full week
+    quarter = quarterly_partitions.get_partition_keys(current_time=as_of)[-1]
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the log is in the UI
     daily = defs.resolve_job_def("daily_health_job")
     steps = [

@@ -95,7 +95,7 @@ workflow_schedule = build_schedule_from_partitioned_job(
     "pass); steps fall due at the playbooks' send hour.",
 )
 def playbook_dispatch_schedule(context: ScheduleEvaluationContext):
-    key = daily_partitions.get_last_partition_key(current_time=context.scheduled_execution_time)
+    key = daily_partitions.get_partition_keys(current_time=context.scheduled_execution_time)[-1]
     return RunRequest(partition_key=key)
 
 

@@ -92,6 +92,15 @@ def trained(world, training_runs) -> Path:
     return world
 
 
+def _own_state(world: Path, tmp_path: Path) -> Path:
+    """A root sharing the world's raw data and outputs with a state database of its own."""
+    root = tmp_path / "own_state"
+    root.mkdir()
+    for name in ("raw", "out"):
+        (root / name).symlink_to(world / name)
+    return root
+
+
 def _metadata(result, asset: str) -> dict:
     return next(e.event_specific_data.materialization.metadata
                 for e in result.get_asset_materialization_events()
@@ -267,10 +276,7 @@ def test_segment_and_survey_lists_for_the_day(trained):
 def test_journey_history_and_csm_assignments_carry_over_days(world, tmp_path):
     """Two days in order, then the second again: transitions only for changes, no duplicate
     history, and paid households keep yesterday's CSM."""
-    root = tmp_path / "days"
-    root.mkdir()
-    for name in ("raw", "out"):
-        (root / name).symlink_to(world / name)
+    root = _own_state(world, tmp_path)
     day1 = (END - timedelta(days=1)).isoformat()
     stateful = AssetSelection.assets("household_features", "journey_stages",
                                      "journey_transitions", "csm_assignments")
@@ -301,18 +307,19 @@ def test_journey_history_and_csm_assignments_carry_over_days(world, tmp_path):
 def test_what_the_platform_sent_feeds_back_into_the_lists(world, tmp_path):
     """A survey or check-in recorded in the state database before the day takes the household
     off that day's list; issued referral codes are stable across re-runs."""
-    root = tmp_path / "state"
-    root.mkdir()
-    for name in ("raw", "out"):
-        (root / name).symlink_to(world / name)
-    lists = AssetSelection.assets("journey_stages", "survey_eligibility",
+    root = _own_state(world, tmp_path)
+    lists = AssetSelection.assets("household_features", "journey_stages", "survey_eligibility",
                                   "proactive_checkin_candidates", "issued_referral_codes")
 
     def run() -> dict[str, pl.DataFrame]:
         assert _run(root, "unused", lists, partition_key=LAST_DAY).success
         return {name: pl.read_parquet(world / "out" / name / f"{LAST_DAY}.parquet")
                 for name in ("survey_eligibility", "proactive_checkin_candidates",
-                             "issued_referral_codes")}
+                             "issued_referral_codes", "household_features")}
+
+    def outreach(frames: dict, household: str) -> int:
+        features = frames["household_features"].filter(pl.col("household_id") == household)
+        return features["proactive_outreach_90d"].item()
 
     before = run()
     surveyed = before["survey_eligibility"]["household_id"][0]
@@ -333,16 +340,15 @@ def test_what_the_platform_sent_feeds_back_into_the_lists(world, tmp_path):
     after = run()
     assert surveyed not in set(after["survey_eligibility"]["household_id"])
     assert checked not in set(after["proactive_checkin_candidates"]["household_id"])
+    # ... and counts as proactive outreach in the household's features
+    assert outreach(after, checked) == outreach(before, checked) + 1
     assert after["issued_referral_codes"].equals(codes)
 
 
 def test_playbooks_enrol_send_and_serve_on_simulator_data(world, tmp_path):
     """The day's playbooks on simulated households: enrolments, every due step rendered and
     delivered (outbox only) or skipped with a reason, and the serving table filled."""
-    root = tmp_path / "state"
-    root.mkdir()
-    for name in ("raw", "out"):
-        (root / name).symlink_to(world / name)
+    root = _own_state(world, tmp_path)
     selection = AssetSelection.assets("trend_alerts", "health_tiers", "playbook_enrolments",
                                       "playbook_deliveries", "health_snapshot")
     result = _run(root, "unused", selection, partition_key=LAST_DAY)

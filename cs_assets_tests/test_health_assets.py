@@ -7,7 +7,12 @@ import pytest
 from dagster import DagsterInstance, materialize
 
 from cs_assets.definitions import defs
-from cs_assets.resources import ConfigError, ScorecardResource, resources_from_env
+from cs_assets.resources import (
+    ConfigError,
+    ScorecardResource,
+    StateResource,
+    resources_from_env,
+)
 from cs_assets_tests import factories as f
 from cs_assets_tests.test_ingestion_assets import resources as raw_resources
 
@@ -39,7 +44,8 @@ def backfill(tmp_path):
     return materialize(
         ASSETS,
         resources={**raw_resources(tmp_path / "raw", tmp_path / "out"),
-                   "scorecard": ScorecardResource()},
+                   "scorecard": ScorecardResource(),
+                   "state": StateResource(url=f"sqlite:///{tmp_path / 'state.db'}")},
         instance=DagsterInstance.ephemeral(),
         tags={"dagster/asset_partition_range_start": DAY_1.isoformat(),
               "dagster/asset_partition_range_end": DAY_2.isoformat()},

@@ -4,6 +4,8 @@ records opt-outs only for valid tokens; schedules' settings fail at load with th
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 import sqlalchemy as sa
 from dagster import (
@@ -12,6 +14,7 @@ from dagster import (
     RunRequest,
     SkipReason,
     build_run_status_sensor_context,
+    build_schedule_context,
     build_sensor_context,
     job,
     op,
@@ -23,7 +26,12 @@ from cs_assets.cli import main
 from cs_assets.resources import ConfigError, StateResource
 from cs_assets.state.schema import opt_outs, workflow_alerts
 from cs_assets.state.store import state_engine
-from cs_assets.workflow import daily_workflow_sensor, workflow_failure_alert, workflow_hour
+from cs_assets.workflow import (
+    daily_workflow_sensor,
+    playbook_dispatch_schedule,
+    workflow_failure_alert,
+    workflow_hour,
+)
 
 
 def finished(instance: DagsterInstance, job_name: str, status: DagsterRunStatus,
@@ -104,3 +112,10 @@ def test_a_bad_workflow_hour_names_the_variable(value):
     with pytest.raises(ConfigError, match="CS_WORKFLOW_HOUR"):
         workflow_hour({"CS_WORKFLOW_HOUR": value})
     assert workflow_hour({}) == 6
+
+
+def test_the_dispatcher_schedule_sends_for_the_day_it_runs_on():
+    context = build_schedule_context(
+        scheduled_execution_time=datetime(2026, 3, 2, 10, 15, tzinfo=UTC))
+    request = playbook_dispatch_schedule(context)
+    assert request.partition_key == "2026-03-02"  # today's as-of partition (end_offset=1)

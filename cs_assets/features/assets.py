@@ -16,6 +16,11 @@ from dagster import (
 from cs_assets.features.household import FeatureInputs, features_for_days
 from cs_assets.metadata import by_partition
 from cs_assets.partitions import daily_partitions
+from cs_assets.resources import StateResource
+from cs_assets.state.daily import read_rows
+from cs_assets.state.schema import checkins
+
+OUTREACH_SCHEMA = {"household_id": pl.String, "sent_at": pl.Datetime("us", "UTC")}
 
 
 def unique_per_household_day(frame: pl.DataFrame) -> AssetCheckResult:
@@ -51,13 +56,16 @@ def household_features(
     subscription_changes: pl.DataFrame,
     payments: pl.DataFrame,
     pet_health_observations: pl.DataFrame,
+    state: StateResource,
 ):
     keys = context.partition_keys
+    # proactive outreach the platform made (its check-ins); each day counts only earlier ones
+    outreach = read_rows(state.engine(), checkins, OUTREACH_SCHEMA)
     days = [date.fromisoformat(k) for k in keys]
     inputs = FeatureInputs.build(
         households=households, members=members, pets=pets, activity_events=activity_events,
         support_tickets=support_tickets, subscription_changes=subscription_changes,
-        payments=payments, pet_health_observations=pet_health_observations,
+        payments=payments, pet_health_observations=pet_health_observations, outreach=outreach,
         as_of_days=days,  # reduce only the windows these days look at
     )
     frame = features_for_days(inputs, days)

@@ -201,7 +201,9 @@ def _stuck_conditions(engine, cutoff: datetime) -> int:
         ).scalar_one()
 
 
-EFFECT_LOOKBACK_DAYS = 400  # value-delivery history the 60-day change needs, with margin
+# The value-delivery change is measured for enrolments of the last 120 days whose 60 days are
+# over (churn: for every enrolment); older score partitions are not loaded.
+EFFECT_LOOKBACK_DAYS = 120
 
 
 @asset(
