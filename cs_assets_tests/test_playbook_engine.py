@@ -371,3 +371,19 @@ def test_serving_table_keeps_the_latest_day_per_household(engine):
         D0 + timedelta(days=1), "at_risk", None)
     assert (rows["b"].as_of, rows["b"].tier, rows["b"].top_reasons) == (
         D0, "healthy", ["value delivery -30"])
+
+
+def test_content_of_a_household_matched_by_one_of_two_triggers_uses_the_facts(engine):
+    # the second trigger joins health_tiers, so its health_score column is null in the rows of
+    # the first: the household's facts fill it
+    cat = catalog({"two": {
+        "source": "t",
+        "triggers": [{"asset": "household_features", "where": "plan == 'Free'"},
+                     {"asset": "household_features", "join": ["health_tiers"],
+                      "where": "tier == 'critical'"}],
+        "steps": [{"day": 0, "channel": "csm_task", "template": "at_risk_health_alert"}],
+        "exit_on": [], "holdout_share": 0, "cooldown_days": 7}})
+    run_day(engine, cat, frames_for(D0, {"free": "at_risk"}), D0, NOW, NAMES)
+    with engine.connect() as conn:
+        context = conn.execute(sa.select(enrolments.c.context)).scalar_one()
+    assert context["at_risk_health_alert"]["notes"].startswith("Health 50, 1 trend alerts")

@@ -114,9 +114,14 @@ def run_day(
 
 
 def _with_facts(rows: pl.DataFrame, facts: pl.DataFrame) -> pl.DataFrame:
-    """The trigger rows with the household facts they do not already carry."""
-    added = [c for c in facts.columns if c not in rows.columns]
-    return rows.join(facts.select(HH, *added), on=HH, how="left")
+    """The trigger rows with the household facts: a fact fills a column the row lacks or left
+    null (rows of several triggers are stacked, so one trigger's columns are null in
+    another's rows)."""
+    shared = [c for c in facts.columns if c in rows.columns and c != HH]
+    joined = rows.join(facts, on=HH, how="left", suffix="_fact")
+    return joined.with_columns(
+        pl.coalesce(pl.col(c), pl.col(f"{c}_fact")).alias(c) for c in shared
+    ).drop(f"{c}_fact" for c in shared)
 
 
 def _open_enrolments(engine: sa.Engine) -> pl.DataFrame:
