@@ -387,3 +387,34 @@ def test_content_of_a_household_matched_by_one_of_two_triggers_uses_the_facts(en
     with engine.connect() as conn:
         context = conn.execute(sa.select(enrolments.c.context)).scalar_one()
     assert context["at_risk_health_alert"]["notes"].startswith("Health 50, 1 trend alerts")
+
+
+def test_marketing_emails_are_capped_per_day_and_the_rest_wait(engine):
+    emails = [{"day": 0, "channel": "email", "template": "win_back_offer"},
+              {"day": 0, "channel": "email", "template": "feature_discovery"},
+              {"day": 0, "channel": "email", "template": "dormant_reengagement"},
+              {"day": 0, "channel": "email", "template": "review_thank_you",
+               "transactional": True},
+              {"day": 0, "channel": "in_app", "template": "support_having_issues"}]
+    cat = catalog({"many": {"source": "t", "triggers": [{"asset": "health_tiers"}],
+                            "steps": emails, "exit_on": [], "holdout_share": 0,
+                            "cooldown_days": 0}})
+    run_day(engine, cat, frames_for(D0, {"a": "at_risk"}), D0, NOW, NAMES)
+    with engine.begin() as conn:  # the receipt's context (a reward) does not come from tiers
+        context = conn.execute(sa.select(enrolments.c.context)).scalar_one()
+        conn.execute(sa.update(enrolments).values(
+            context={**context, "review_thank_you": {"reward": "$20 account credit"}}))
+    clock = [datetime(2026, 3, 2, 11, tzinfo=UTC)]
+    email = EmailChannel(engine, None, UnsubscribeSettings(b"s", mailto="u@example.test"))
+    sender = Sender(engine, email, {"a": Recipient("a", "a@example.test")},
+                    marketing_per_day=2, now=lambda: clock[0])
+    first = d.dispatch(engine, "t", sender, lambda: clock[0])
+    # two marketing emails, the receipt and the in-app message go; the third email waits
+    assert first == {"sent": 4, "deferred": 1}
+    waiting = [r for r in steps_of(engine) if r.status == "pending"]
+    assert [(r.template, r.attempts, r.next_attempt_at) for r in waiting] == [
+        ("dormant_reengagement", 0, datetime(2026, 3, 3, 11, tzinfo=UTC))]
+    clock[0] = datetime(2026, 3, 3, 10, tzinfo=UTC)  # 23 hours later: still waiting
+    assert d.dispatch(engine, "t", sender, lambda: clock[0]) == {}
+    clock[0] = datetime(2026, 3, 3, 11, 5, tzinfo=UTC)
+    assert d.dispatch(engine, "t", sender, lambda: clock[0]) == {"sent": 1}

@@ -149,17 +149,20 @@ def recipients(households: pl.DataFrame) -> dict[str, Recipient]:
     description="One dispatcher pass: claims the steps due by the end of the partition day "
     "(never after now), sends them over their channel (email over SMTP, or the outbox only "
     "without SMTP settings; CSM tasks; in-app notifications) and records each outcome: sent, "
-    "retrying with backoff, skipped with a reason, or in_doubt.",
+    "retrying with backoff, deferred by the marketing-email cap, skipped with a reason, or "
+    "in_doubt.",
 )
 def playbook_deliveries_asset(
-    context: AssetExecutionContext, state: StateResource, mail: MailResource, households
+    context: AssetExecutionContext, state: StateResource, mail: MailResource,
+    playbooks: PlaybooksResource, households,
 ):
     engine = state.engine()
     day = date.fromisoformat(context.partition_key)
     now = utc_now()
     expired = expire_leases(engine, now)
     owner = f"{socket.gethostname()}:{os.getpid()}:{context.run_id}"
-    sender = Sender(engine, mail.channel(engine), recipients(households))
+    sender = Sender(engine, mail.channel(engine), recipients(households),
+                    marketing_per_day=playbooks.load().marketing_emails_per_day)
     cutoff = min(now, instant(day + timedelta(days=1)))  # a backfilled day sends its own steps
     outcomes = dispatch(engine, owner, sender, due_before=cutoff)
     counts = pl.DataFrame(

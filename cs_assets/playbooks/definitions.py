@@ -199,6 +199,9 @@ class Playbook(StrictModel):
 class PlaybookCatalog(StrictModel):
     send_hour_utc: int = Field(SEND_HOUR_UTC, ge=0, le=23)
     holdout_salt: str = Field(min_length=1)  # changing it draws new holdouts
+    # At most this many marketing emails per household in any 24 hours (null: no cap); the
+    # rest wait (cs_assets.playbooks.sender).
+    marketing_emails_per_day: int | None = Field(2, ge=1)
     templates: dict[Name, Channel]  # every template a step may use, with its channel
     content: Content
     playbooks: dict[Name, Playbook]

@@ -7,7 +7,8 @@ the household counts as contacted one day early (a list skips it), never contact
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,11 +23,20 @@ from cs_assets.channels.tables import (
     Task,
 )
 from cs_assets.playbooks.content import MISSING
-from cs_assets.state.delivery import TRANSACTIONAL_CHANNELS, SkipStep, Step
-from cs_assets.state.schema import checkins, enrolments, review_requests, survey_sends
+from cs_assets.state.delivery import TRANSACTIONAL_CHANNELS, Defer, SkipStep, Step, utc_now
+from cs_assets.state.schema import (
+    SENT,
+    checkins,
+    enrolments,
+    review_requests,
+    step_executions,
+    survey_sends,
+)
 from cs_assets.state.store import insert_ignoring_duplicates
 
-EMAIL_CHANNELS = frozenset({"email"}) | TRANSACTIONAL_CHANNELS
+MARKETING_EMAIL = "email"
+EMAIL_CHANNELS = frozenset({MARKETING_EMAIL}) | TRANSACTIONAL_CHANNELS
+DAY = timedelta(days=1)
 # Templates that are a CSM reaching out: the proactive check-in list waits 90 days after one.
 CHECKIN_TEMPLATES = frozenset(
     {
@@ -42,7 +52,12 @@ REVIEW_TEMPLATES = frozenset({"review_request"})
 
 
 class Sender:
-    """`send(step)` for `cs_assets.state.delivery.dispatch`."""
+    """`send(step)` for `cs_assets.state.delivery.dispatch`.
+
+    `marketing_per_day` caps the marketing emails a household gets in any 24 hours (None: no
+    cap); a step over it is deferred until the oldest of them is a day old. Transactional
+    email, tasks and in-app messages are not capped. Two dispatchers racing on one household
+    may each send one within the cap's last slot: the cap is a courtesy, not a guarantee."""
 
     def __init__(
         self,
@@ -50,14 +65,19 @@ class Sender:
         email: EmailChannel,
         recipients: Mapping[str, Recipient],
         *,
+        marketing_per_day: int | None = None,
         tasks: CsmTaskChannel | None = None,
         in_app: InAppChannel | None = None,
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
         self.engine, self.email, self.recipients = engine, email, recipients
+        self.marketing_per_day, self.now = marketing_per_day, now
         self.tasks = tasks or CsmTaskChannel(engine)
         self.in_app = in_app or InAppChannel(engine)
 
     def __call__(self, step: Step) -> None:
+        if step.channel == MARKETING_EMAIL and self.marketing_per_day is not None:
+            self._check_cap(step)
         context = self._context(step)
         self._record(step, context)
         if step.channel in EMAIL_CHANNELS:
@@ -72,6 +92,28 @@ class Sender:
             self.in_app.send(step, Notification(**fields))
         else:
             raise SkipStep(f"no channel {step.channel!r}")
+
+    def _check_cap(self, step: Step) -> None:
+        since = self.now() - DAY
+        with self.engine.connect() as conn:
+            sent = (
+                conn.execute(
+                    sa.select(step_executions.c.sent_at)
+                    .join(enrolments, enrolments.c.enrolment_id == step_executions.c.enrolment_id)
+                    .where(
+                        enrolments.c.household_id == step.household_id,
+                        step_executions.c.channel == MARKETING_EMAIL,
+                        step_executions.c.status == SENT,
+                        step_executions.c.sent_at > since,
+                    )
+                    .order_by(step_executions.c.sent_at)
+                )
+                .scalars()
+                .all()
+            )
+        if len(sent) >= self.marketing_per_day:
+            until = sent[len(sent) - self.marketing_per_day] + DAY
+            raise Defer(until, f"{len(sent)} marketing emails in the last 24 hours")
 
     def _context(self, step: Step) -> dict[str, Any]:
         with self.engine.connect() as conn:

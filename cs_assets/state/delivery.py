@@ -4,6 +4,7 @@
     claimed --mark_sent--> sent
     claimed --mark_failed--> retrying at now + backoff, or skipped after the last attempt
     claimed --mark_skipped--> skipped (reason)
+    claimed --mark_deferred--> pending again at a later time (not an attempt)
     claimed --mark_in_doubt / expire_leases--> in_doubt (it may have gone out)
     in_doubt --mark_sent by the claim's owner--> sent (the owner learned it went out)
 
@@ -40,6 +41,7 @@ TRANSACTIONAL_CHANNELS = frozenset({"email_transactional"})
 steps = step_executions  # short name for the queries below
 CLAIMABLE = (PENDING, RETRYING)
 DEFAULT_LEASE = timedelta(minutes=10)
+DEFERRED = "deferred"  # an outcome of a dispatch pass, not a status: the step is pending again
 MAX_ERROR_CHARS = 2000
 
 
@@ -80,6 +82,15 @@ class Step:
 class SkipStep(Exception):
     """Raised by a sender that decides not to send (condition false, exited); the message is
     the reason kept on the step."""
+
+
+class Defer(Exception):
+    """Raised by a sender that must not send yet (a frequency cap): the step goes back to
+    pending until `until`, and the claim does not count as an attempt."""
+
+    def __init__(self, until: datetime, reason: str) -> None:
+        super().__init__(reason)
+        self.until = until
 
 
 class OutcomeUnknown(Exception):
@@ -207,6 +218,13 @@ def mark_skipped(engine: sa.Engine, step_id: int, owner: str, reason: str) -> bo
     return _finish(engine, step_id, owner, (CLAIMED,), status=SKIPPED, skipped_reason=reason)
 
 
+def mark_deferred(engine: sa.Engine, step_id: int, owner: str, until: datetime) -> bool:
+    return _finish(
+        engine, step_id, owner, (CLAIMED,), status=PENDING, next_attempt_at=until,
+        attempts=steps.c.attempts - 1,
+    )
+
+
 def mark_in_doubt(engine: sa.Engine, step_id: int, owner: str, error: str) -> bool:
     return _finish(
         engine, step_id, owner, (CLAIMED,), status=IN_DOUBT, last_error=error[:MAX_ERROR_CHARS]
@@ -288,7 +306,8 @@ def dispatch(
 
     Opted-out households (except on a transactional channel: receipts, credits) and ended
     enrolments are skipped without calling `send`. `send`
-    raising SkipStep skips the step with its reason, OutcomeUnknown makes it in_doubt,
+    raising SkipStep skips the step with its reason, Defer puts it back for later,
+    OutcomeUnknown makes it in_doubt,
     anything else is a failed send (retried with backoff). A process dying mid-batch leaves
     its claims to expire into in_doubt. Returns the count per outcome; `lost` counts claims
     taken away meanwhile."""
@@ -321,6 +340,8 @@ def _deliver(
         return SKIPPED if mark_skipped(engine, step.step_id, owner, reason) else None
     try:
         send(step)
+    except Defer as exc:
+        return DEFERRED if mark_deferred(engine, step.step_id, owner, exc.until) else None
     except SkipStep as exc:
         reason = str(exc) or "skipped by the sender"
         return SKIPPED if mark_skipped(engine, step.step_id, owner, reason) else None
