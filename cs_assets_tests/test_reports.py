@@ -628,3 +628,9 @@ def test_ebr_schedule_asks_for_the_quarter_just_ended():
                                                      partition_key="2026-07-01")
     assert request(at("2026-01-01", 8)).partition_key == "2025-10-01"
     assert not isinstance(request(at("2025-01-01", 8)), RunRequest)  # before the partitions
+
+
+def test_a_negative_zero_prints_as_zero():
+    from cs_assets.reports.render import number
+
+    assert (number(-0.0, 2), number(-1.5, 2), number(7)) == ("0.00", "-1.50", "7")

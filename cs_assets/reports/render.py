@@ -38,7 +38,7 @@ def number(value: float | int | None, decimals: int = 1) -> str:
         return MISSING
     if isinstance(value, int):
         return f"{value:,}"
-    return f"{value:,.{decimals}f}"
+    return f"{value + 0.0:,.{decimals}f}"  # + 0.0: a negative zero prints as 0
 
 
 def percent(value: float | None, decimals: int = 1) -> str:
