@@ -43,7 +43,6 @@ from typing import NamedTuple, NoReturn
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import sqlalchemy as sa
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from cs_assets.state.delivery import (
     TRANSACTIONAL_CHANNELS,
@@ -54,6 +53,7 @@ from cs_assets.state.delivery import (
 )
 from cs_assets.state.schema import OUTBOX_STATUSES, outbox
 from cs_assets.state.store import insert_ignoring_duplicates, opted_out, record_opt_out
+from cs_assets.templating import environment
 
 EMAIL = "email"
 (EMAIL_TRANSACTIONAL,) = TRANSACTIONAL_CHANNELS
@@ -75,13 +75,7 @@ OUTBOX_SENDER = "customer-success@cs-assets.invalid"
 OUTBOX_MAILTO = "unsubscribe@cs-assets.invalid"
 OUTBOX_SECRET = b"outbox-only: nothing is sent"
 
-_jinja = Environment(
-    loader=FileSystemLoader(TEMPLATES),
-    autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+_jinja = environment(TEMPLATES)
 _jinja.globals["product"] = PRODUCT
 
 

@@ -12,21 +12,14 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import polars as pl
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from cs_assets.figures import data_uri, figure_png
 from cs_assets.metadata import markdown_table
+from cs_assets.templating import environment
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MISSING = "n/a"
-_jinja = Environment(
-    loader=FileSystemLoader(TEMPLATES),
-    autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-)
+_jinja = environment(TEMPLATES, keep_trailing_newline=True)
 
 
 def render(template: str, **context) -> str:
