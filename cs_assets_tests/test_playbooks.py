@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import re
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -629,3 +630,14 @@ def test_every_email_template_a_playbook_names_exists():
     catalog = load_playbooks()
     emails = {name for name, channel in catalog.templates.items() if channel == "email"}
     assert emails and emails <= set(template_names())
+
+
+def test_the_readme_example_playbook_loads():
+    """The README's "Writing a playbook" block is valid against the shipped catalog."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    example = yaml.safe_load(block)
+    data = raw_config()
+    data["playbooks"].update(example)
+    (name,) = example
+    assert name in parse_playbooks(data).playbooks
