@@ -45,6 +45,8 @@ from cs_assets.state.schema import workflow_alerts
 from cs_assets.state.store import insert_ignoring_duplicates
 
 PARTITION_TAG = "dagster/partition"
+RUN_BATCH = 100  # finished runs read per job and tick
+EVENT_BATCH = 1000  # materializations read per asset and tick
 FINISHED = [DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED]
 BUSY = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
         DagsterRunStatus.STARTED]
@@ -113,11 +115,14 @@ def daily_workflow_sensor(context: SensorEvaluationContext):
     # Run timestamps may be stored to the second: look one second back, skip runs seen.
     after = datetime.fromtimestamp(cursor["after"] - 1, tz=UTC)
     seen, latest, handled = set(cursor["seen"]), cursor["after"], []
+    ceiling = float("inf")
     requests = []
     for previous, following in CHAIN.items():
         records = context.instance.get_run_records(
             RunsFilter(job_name=previous, statuses=FINISHED, updated_after=after),
-            order_by="update_timestamp", ascending=True, limit=100)
+            order_by="update_timestamp", ascending=True, limit=RUN_BATCH)
+        if len(records) == RUN_BATCH:  # more to read: do not move past this job's last
+            ceiling = min(ceiling, records[-1].update_timestamp.timestamp())
         for record in records:
             run, partition = record.dagster_run, record.dagster_run.tags.get(PARTITION_TAG)
             stamp = record.update_timestamp.timestamp()
@@ -130,6 +135,7 @@ def daily_workflow_sensor(context: SensorEvaluationContext):
                                     f"running {following.name} on what exists")
             requests.append(RunRequest(job_name=following.name, partition_key=partition,
                                        run_key=f"{following.name}:{partition}:{run.run_id}"))
+    latest = min(latest, ceiling)  # runs past a truncated job's last are read next tick
     recent = [run_id for run_id, stamp in handled if stamp >= latest - 1]
     context.update_cursor(json.dumps({"after": latest, "seen": recent}))
     return requests or SkipReason("no workflow step finished since the last tick")
@@ -162,11 +168,13 @@ def playbook_enrolment_sensor(context: SensorEvaluationContext):
         return SkipReason("started watching the playbook trigger assets")
     cursor = json.loads(context.cursor)
     waiting: dict[str, int] = cursor["waiting"]
-    newest = cursor["after"]
+    newest, ceiling = cursor["after"], float("inf")
     for name in WATCHED:
         result = context.instance.fetch_materializations(
             AssetRecordsFilter(asset_key=AssetKey(name), after_storage_id=cursor["after"]),
-            limit=1000, ascending=True)
+            limit=EVENT_BATCH, ascending=True)
+        if len(result.records) == EVENT_BATCH:  # more to read: stop the cursor at its last
+            ceiling = min(ceiling, result.records[-1].storage_id)
         for record in result.records:
             partition = record.partition_key
             newest = max(newest, record.storage_id)
@@ -178,7 +186,7 @@ def playbook_enrolment_sensor(context: SensorEvaluationContext):
             continue  # the day's runs are still writing; enrol once they are done
         requests.append(RunRequest(partition_key=partition,
                                    run_key=f"enrol:{partition}:{waiting.pop(partition)}"))
-    context.update_cursor(json.dumps({"after": newest, "waiting": waiting}))
+    context.update_cursor(json.dumps({"after": min(newest, ceiling), "waiting": waiting}))
     return requests or SkipReason("no new day to enrol")
 
 

@@ -87,7 +87,7 @@ def tiers(day: date, tier_by_household: dict[str, str]) -> pl.DataFrame:
         "household_id": households, "as_of": [day] * len(households),
         "health_score": [50.0] * len(households), "alert_count": [1] * len(households),
         "tier": list(tier_by_household.values()),
-        "top_reasons": [["value delivery -30"]] * len(households),
+        "top_reasons": ["value delivery -30; usage -40%"] * len(households),
     })
 
 
@@ -132,7 +132,7 @@ def test_every_shipped_template_has_content_and_renders_from_a_household_row():
     row = {"plan": "Premium", "days_since_signup": 800, "_used_0": True, "_used_1": False,
            "_used_2": False, "_used_3": True, "_used_4": False, "_used_5": False,
            "csm_id": "csm_01", "route": "csm", "health_score": 35.0, "tier": "critical",
-           "alert_count": 3, "top_reasons": ["usage -40%"], "premium_adoption_score": 42.4,
+           "alert_count": 3, "top_reasons": "usage -40%; tickets 6", "premium_adoption_score": 42.4,
            "decline_metric": "task_completion", "percent_change": -45.0, "survey_type": "NPS",
            "nps_score": 10, "upsell_angle": "advanced_analytics", "opportunity": "calendar_sync",
            "referral_code": "ABC123", "credit_usd": 10.0, "premium_months": 0, "place": 2,
@@ -151,11 +151,16 @@ def test_every_shipped_template_has_content_and_renders_from_a_household_row():
     assert contexts["addon_offer"]["addon"]["price"] == "$3/month"
     assert contexts["referral_success_referrer"] == {"reward": "$10 account credit"}
     assert contexts["critical_health_alert"]["priority"] == "high"
+    assert contexts["critical_health_alert"]["notes"] == (
+        "Health 35, 3 trend alerts. usage -40%; tickets 6")
 
 
 def test_a_template_whose_data_is_missing_is_left_out_and_merge_keeps_the_old_one():
     rows = pl.DataFrame([{"plan": "Free", "route": "automated", "csm_id": "ops_01"}])
     got = c.contexts(["declining_usage", "proactive_check_in"], rows, SHIPPED.content, NAMES)[0]
+    unassigned = c.contexts(["proactive_check_in"], pl.DataFrame([{"plan": "Free"}]),
+                            SHIPPED.content, NAMES)[0]
+    assert unassigned == {c.MISSING: {"proactive_check_in": "csm_id"}}  # no assignment that day
     assert "declining_usage" not in got  # no trend alert that day
     assert got[c.MISSING] == {"declining_usage": "decline_metric"}
     assert got["proactive_check_in"]["csm_name"] == SHIPPED.content.team_name  # automated CS
@@ -195,15 +200,21 @@ def test_exits_in_order_churned_opted_out_recovered_responded():
                               "clicked": "at_risk", "quiet": "at_risk", "today": "healthy"},
                         # days since last login at the as-of instant (2026-03-04 00:00)
                         days_since_last_login=[9.0, 9.0, 0.5, 9.0, 9.0, 0.1])
-    got = dict(progress.exits(cat, open_, frames, {"optout"}, day).iter_rows())
+    refused = {"email": {"optout"}, "in_app": {"optout"}}
+    got = dict(progress.exits(cat, open_, frames, refused, day).iter_rows())
     assert got == {1: "churned", 2: "opted_out", 3: "recovered", 4: "responded", 5: "responded"}
+    # refusing email only: the playbook still reaches it in the app, so it stays (and recovers)
+    email_only = {"email": {"optout"}, "in_app": set()}
+    assert dict(progress.exits(cat, open_, frames, email_only, day).iter_rows())[2] == "recovered"
 
 
 def test_an_exit_whose_asset_is_missing_is_not_judged():
     cat = catalog({"p": {**NUDGE, "exit_on": ["recovered", "churned"]}})
     day = D0 + timedelta(days=1)
     open_ = open_frame([(1, "p", "a", D0, None, None)])
-    assert progress.exits(cat, open_, {}, set(), day).is_empty()
+    assert progress.exits(cat, open_, {}, {"email": set(), "in_app": set()}, day).is_empty()
+    gone = open_frame([(2, "removed_from_the_yaml", "a", D0, None, None)])
+    assert progress.exits(cat, gone, {}, {"email": set(), "in_app": set()}, day).is_empty()
 
 
 def test_conditions_are_judged_on_the_day_and_left_open_without_data():
@@ -271,7 +282,7 @@ def test_exits_skip_the_rest_and_unmet_conditions_are_skipped_with_the_reason(en
     run_day(engine, cat, frames_for(D0, {"stays": "at_risk", "leaves": "at_risk",
                                          "recovers": "at_risk", "optout": "at_risk"}),
             D0, NOW, NAMES)
-    record_opt_out(engine, "optout", "email", "unsubscribe_link", NOW)
+    record_opt_out(engine, "optout", "all", "support_request", NOW)  # refuses every channel
     day2 = D0 + timedelta(days=2)
     report = run_day(engine, cat, frames_for(day2, {"stays": "critical", "recovers": "healthy",
                                                     "optout": "at_risk"}), day2, NOW, NAMES)
@@ -370,7 +381,7 @@ def test_serving_table_keeps_the_latest_day_per_household(engine):
     assert (rows["a"].as_of, rows["a"].tier, rows["a"].churn_probability) == (
         D0 + timedelta(days=1), "at_risk", None)
     assert (rows["b"].as_of, rows["b"].tier, rows["b"].top_reasons) == (
-        D0, "healthy", ["value delivery -30"])
+        D0, "healthy", ["value delivery -30", "usage -40%"])
 
 
 def test_content_of_a_household_matched_by_one_of_two_triggers_uses_the_facts(engine):
@@ -386,7 +397,8 @@ def test_content_of_a_household_matched_by_one_of_two_triggers_uses_the_facts(en
     run_day(engine, cat, frames_for(D0, {"free": "at_risk"}), D0, NOW, NAMES)
     with engine.connect() as conn:
         context = conn.execute(sa.select(enrolments.c.context)).scalar_one()
-    assert context["at_risk_health_alert"]["notes"].startswith("Health 50, 1 trend alerts")
+    assert context["at_risk_health_alert"]["notes"] == (
+        "Health 50, 1 trend alerts. value delivery -30; usage -40%")
 
 
 def test_marketing_emails_are_capped_per_day_and_the_rest_wait(engine):
@@ -418,3 +430,27 @@ def test_marketing_emails_are_capped_per_day_and_the_rest_wait(engine):
     assert d.dispatch(engine, "t", sender, lambda: clock[0]) == {}
     clock[0] = datetime(2026, 3, 3, 11, 5, tzinfo=UTC)
     assert d.dispatch(engine, "t", sender, lambda: clock[0]) == {"sent": 1}
+
+
+def test_a_check_in_that_is_not_sent_is_not_recorded_as_contact(engine):
+    cat = catalog({"checkin": {
+        "source": "t", "triggers": [{"asset": "health_tiers"}],
+        "steps": [{"day": 0, "channel": "email", "template": "proactive_check_in"}],
+        "exit_on": [], "holdout_share": 0, "cooldown_days": 90}})
+    run_day(engine, cat, frames_for(D0, {"a": "at_risk", "b": "at_risk"}), D0, NOW, NAMES)
+    email = EmailChannel(engine, None, UnsubscribeSettings(b"s", mailto="u@example.test"))
+    sender = Sender(engine, email, {"a": Recipient("a", "a@example.test")})  # b: no address
+    outcomes = d.dispatch(engine, "t", sender, lambda: datetime(2026, 3, 2, 11, tzinfo=UTC))
+    assert outcomes == {"sent": 1, "skipped": 1}
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(checkins.c.household_id)).scalars().all() == ["a"]
+
+
+def test_a_day_missing_from_a_backfill_does_not_read_as_everyone_churned(engine):
+    cat = catalog({"nudge": {**NUDGE, "holdout_share": 0}})
+    frames = frames_for(D0, {"a": "at_risk", "b": "at_risk"})
+    run_day(engine, cat, frames, D0, NOW, NAMES)
+    # a two-day run whose second day's features and tiers were never computed
+    report = run_day(engine, cat, frames, D0 + timedelta(days=2), NOW, NAMES)
+    assert report.exits == {} and report.conditions == {}
+    assert set(report.missing_assets["nudge"]) == {"health_tiers"}

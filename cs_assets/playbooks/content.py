@@ -181,8 +181,12 @@ def _need(row: Mapping[str, Any], column: str) -> Any:
 
 
 def _csm_name(row: Mapping[str, Any], content: Content, names: Mapping[str, str]) -> str:
-    csm = row.get("csm_id")
-    if row.get("route") == "automated" or csm is None:
+    """Who signs: the assigned CSM; the team for automated CS or a queue. No assignment that
+    day is missing data (the stored name stays), not a reason to sign as the team."""
+    route, csm = row.get("route"), row.get("csm_id")
+    if route is None:
+        raise _Missing("csm_id")
+    if route == "automated" or csm is None:
         return content.team_name
     return names.get(csm, content.team_name)
 
@@ -219,8 +223,8 @@ def _task(title: str, notes: str, priority: str = "normal") -> Context:
 
 
 def _reasons(row: Mapping[str, Any]) -> str:
-    reasons = row.get("top_reasons") or []
-    return "; ".join(reasons) if reasons else "no single component stands out"
+    """The tier's reasons: health_tiers joins them with "; " into one text."""
+    return row.get("top_reasons") or "no single component stands out"
 
 
 Builder = Callable[[Mapping[str, Any], Content, Mapping[str, str]], Context]

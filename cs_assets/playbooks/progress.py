@@ -17,7 +17,7 @@ from datetime import date, timedelta
 import polars as pl
 
 from cs_assets.features.daily import instant
-from cs_assets.playbooks.definitions import PlaybookCatalog
+from cs_assets.playbooks.definitions import Playbook, PlaybookCatalog
 from cs_assets.playbooks.enrolment import matching_rows
 
 HH = "household_id"
@@ -35,11 +35,9 @@ DUE_SCHEMA = {"step_id": pl.Int64, "enrolment_id": pl.Int64, "condition": pl.Str
 EXIT_ORDER = ("churned", "opted_out", "recovered", "responded")
 
 
-def responded(
-    open_enrolments: pl.DataFrame, features: pl.DataFrame | None, as_of: date
-) -> pl.Series:
-    """Per open enrolment, whether the household responded by the as-of instant."""
-    frame = open_enrolments
+def with_responded(frame: pl.DataFrame, features: pl.DataFrame | None, as_of: date) -> pl.DataFrame:
+    """`frame` (open enrolments) with `_responded`: whether the household responded by the
+    as-of instant."""
     if features is not None:
         last_login = pl.lit(instant(as_of)) - pl.duration(
             seconds=pl.col("days_since_last_login") * 86_400
@@ -50,9 +48,9 @@ def responded(
         frame = frame.with_columns(_last_login=pl.lit(None, UTC_TS))
     login_after_send = pl.col("_last_login") > pl.col("first_sent_at")
     event = pl.col("event_at") < instant(as_of)
-    return frame.select((login_after_send.fill_null(False) | event.fill_null(False)).alias("r"))[
-        "r"
-    ]
+    return frame.with_columns(
+        _responded=login_after_send.fill_null(False) | event.fill_null(False)
+    ).drop("_last_login")
 
 
 def _at_risk(
@@ -70,24 +68,31 @@ def exits(
     catalog: PlaybookCatalog,
     open_enrolments: pl.DataFrame,
     frames: Mapping[str, pl.DataFrame],
-    opted_out: Collection[str],
+    opted_out: Mapping[str, Collection[str]],
     as_of: date,
 ) -> pl.DataFrame:
     """enrolment_id, exit_status for the open enrolments (OPEN_SCHEMA) that end on `as_of`.
 
-    Only enrolments from before `as_of` are judged: one made today has not had a chance."""
-    frame = open_enrolments.filter(pl.col("enrolled_on") < as_of)
+    Only enrolments from before `as_of` are judged: one made today has not had a chance.
+    `opted_out` holds the households refusing each channel; an enrolment exits `opted_out`
+    when its household refuses every channel the playbook reaches it on (a CSM task reaches
+    the CSM, a receipt is never refused). Enrolments of a playbook no longer in the catalog
+    are not judged."""
+    frame = open_enrolments.filter(
+        pl.col("enrolled_on") < as_of, pl.col("playbook").is_in(list(catalog.playbooks))
+    )
     features = frames.get("household_features")
     active = None if features is None else set(features.filter(pl.col("as_of") == as_of)[HH])
-    frame = frame.with_columns(_responded=responded(frame, features, as_of))
+    frame = with_responded(frame, features, as_of)
     risk = {name: _at_risk(catalog, name, frames, as_of) for name in frame["playbook"].unique()}
     out = []
     for row in frame.iter_rows(named=True):
         exit_on = catalog.playbooks[row["playbook"]].exit_on
         household = row[HH]
+        reach = reached_on(catalog.playbooks[row["playbook"]])
         found = {
             "churned": active is not None and household not in active,
-            "opted_out": household in opted_out,
+            "opted_out": bool(reach) and all(household in opted_out[c] for c in reach),
             "recovered": (r := risk[row["playbook"]]) is not None
             and household in r[0]
             and household not in r[1],
@@ -110,9 +115,11 @@ def conditions(
 ) -> pl.DataFrame:
     """step_id, met (bool) for the conditional steps due on `as_of` (DUE_SCHEMA) whose
     condition can be judged from the day's frames; the others are left out (judged later)."""
-    frame = due.join(open_enrolments, on="enrolment_id", how="inner")
+    frame = due.join(open_enrolments, on="enrolment_id", how="inner").filter(
+        pl.col("playbook").is_in(list(catalog.playbooks))
+    )
     features = frames.get("household_features")
-    frame = frame.with_columns(_responded=responded(frame, features, as_of))
+    frame = with_responded(frame, features, as_of)
     risk = {name: _at_risk(catalog, name, frames, as_of) for name in frame["playbook"].unique()}
     out = []
     for row in frame.iter_rows(named=True):
@@ -128,6 +135,18 @@ def conditions(
         else:
             raise ValueError(f"unknown step condition {row['condition']!r}")
     return pl.DataFrame(out, schema={"step_id": pl.Int64, "met": pl.Boolean}, orient="row")
+
+
+CUSTOMER_CHANNELS = ("email", "in_app")  # what an opt-out can refuse
+
+
+def reached_on(playbook: Playbook) -> frozenset[str]:
+    """The channels a playbook reaches the household on (not receipts, not CSM tasks)."""
+    return frozenset(
+        step.channel
+        for step in playbook.steps
+        if step.channel in CUSTOMER_CHANNELS and not step.transactional
+    )
 
 
 def due_window(as_of: date) -> tuple[object, object]:

@@ -45,6 +45,10 @@ from cs_assets.state.store import (
 
 HH = "household_id"
 RESPONSE_EVENTS = ("reply", "click", "open")
+# Assets with a row for every active household on every day they were computed.
+PER_HOUSEHOLD = frozenset({"household_features", "health_scores", "health_tiers",
+                           "churn_predictions", "micro_segments", "journey_stages",
+                           "csm_assignments"})
 ENROLMENT_SCHEMA = dict(EXISTING_SCHEMA, holdout=pl.Boolean)
 
 
@@ -68,7 +72,14 @@ def run_day(
     csm_names: Mapping[str, str],
     domain: str = MESSAGE_ID_DOMAIN,
 ) -> DayReport:
-    """Run `as_of` with the day's asset frames by name (missing assets: those playbooks wait)."""
+    """Run `as_of` with the day's asset frames by name (missing assets: those playbooks wait).
+
+    An asset with a row per active household and none on `as_of` counts as missing that day:
+    a day absent from a backfill's range must not read as "everyone churned"."""
+    frames = {
+        name: frame for name, frame in frames.items()
+        if name not in PER_HOUSEHOLD or (frame["as_of"] == as_of).any()
+    }
     existing = read_rows(engine, enrolments, EXISTING_SCHEMA)
     facts = content.facts(frames, as_of, catalog.content)
     report = DayReport(pl.DataFrame(schema=dict(ENROLMENT_SCHEMA)).select(ENROLMENT_COLUMNS))
@@ -91,10 +102,11 @@ def run_day(
         )
         templates = [step.template for step in playbook.steps]
         contexts = content.contexts(templates, rows, catalog.content, csm_names)
+        # each enrolment with the context built from its own row (joins may reorder rows)
         batch = [
             Enrolment(name, household, as_of, holdout, key, context)
             for (name, household, key, _, holdout), context in zip(
-                chosen.select(ENROLMENT_COLUMNS).iter_rows(), contexts, strict=True
+                rows.select(ENROLMENT_COLUMNS).iter_rows(), contexts, strict=True
             )
         ]
         ids = enrol_many(engine, batch, now)
@@ -105,7 +117,8 @@ def run_day(
         report.enrolled = pl.concat(new)
     open_enrolments = _open_enrolments(engine)
     report.refreshed = _refresh_contexts(engine, catalog, open_enrolments, facts, as_of, csm_names)
-    ended = progress.exits(catalog, open_enrolments, frames, opted_out(engine, "email"), as_of)
+    refused = {channel: opted_out(engine, channel) for channel in progress.CUSTOMER_CHANNELS}
+    ended = progress.exits(catalog, open_enrolments, frames, refused, as_of)
     for enrolment_id, status in ended.iter_rows():
         exit_enrolment(engine, enrolment_id, status, now)
         report.exits[status] += 1

@@ -79,7 +79,18 @@ class Sender:
         if step.channel == MARKETING_EMAIL and self.marketing_per_day is not None:
             self._check_cap(step)
         context = self._context(step)
-        self._record(step, context)
+        recorded = self._record(step, context)
+        try:
+            self._send(step, context)
+        except SkipStep:
+            if recorded is not None:  # never sent: the lists must not count it as contact
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        sa.delete(recorded).where(recorded.c.message_id == step.message_id)
+                    )
+            raise
+
+    def _send(self, step: Step, context: Mapping[str, Any]) -> None:
         if step.channel in EMAIL_CHANNELS:
             recipient = self.recipients.get(step.household_id)
             if recipient is None or not recipient.address:
@@ -130,7 +141,8 @@ class Sender:
             )
         return context
 
-    def _record(self, step: Step, context: Mapping[str, Any]) -> None:
+    def _record(self, step: Step, context: Mapping[str, Any]) -> sa.Table | None:
+        """Write the row the lists read back; returns its table (None: nothing to record)."""
         base = dict(household_id=step.household_id, message_id=step.message_id)
         now = step.due_at  # when it was meant to reach them: the lists' time, even in a backfill
         if step.template in CHECKIN_TEMPLATES:
@@ -138,13 +150,14 @@ class Sender:
         elif step.template in SURVEY_TEMPLATES:
             survey_type = context.get("survey_type")
             if survey_type is None:
-                return
+                return None
             channel = "email" if step.channel in EMAIL_CHANNELS else step.channel
             table = survey_sends
             row = dict(base, survey_type=survey_type, channel=channel, sent_at=now)
         elif step.template in REVIEW_TEMPLATES:
             table, row = review_requests, dict(base, requested_at=now)
         else:
-            return
+            return None
         with self.engine.begin() as conn:
             insert_ignoring_duplicates(conn, table, [row], ["message_id"])
+        return table

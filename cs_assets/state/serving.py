@@ -21,7 +21,11 @@ def snapshot_rows(
 ) -> pl.DataFrame:
     """One row per household of the day's tiers (SNAPSHOT_COLUMNS); churn and CSM columns stay
     null when their asset is missing that day."""
-    out = tiers.select(HH, "as_of", "health_score", "tier", "alert_count", "top_reasons")
+    out = tiers.select(
+        HH, "as_of", "health_score", "tier", "alert_count",
+        # health_tiers joins the reasons with "; ": a list for the readers of the table
+        pl.col("top_reasons").str.split("; ").fill_null([]),
+    )
     if predictions is not None:
         out = out.join(
             predictions.select(HH, "churn_probability", "churn_risk_segment"), on=HH, how="left"
