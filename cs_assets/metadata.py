@@ -25,6 +25,13 @@ def as_frame(loaded: pl.DataFrame | dict[str, pl.DataFrame]) -> pl.DataFrame:
     return loaded
 
 
+def present_frame(loaded) -> pl.DataFrame | None:
+    """An input loaded with `allow_missing_partitions`: None when no partition of it exists."""
+    if isinstance(loaded, dict):
+        loaded = {k: v for k, v in loaded.items() if v is not None} or None
+    return None if loaded is None else as_frame(loaded)
+
+
 def by_partition(frame: pl.DataFrame, keys: list[str], column: str = "as_of"):
     """The output for `keys`: the frame itself for one partition, else a dict per partition."""
     if len(keys) == 1:

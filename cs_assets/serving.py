@@ -4,7 +4,7 @@ from datetime import date
 
 from dagster import AssetExecutionContext, AssetIn, MaterializeResult, MetadataValue, asset
 
-from cs_assets.metadata import as_frame
+from cs_assets.metadata import as_frame, present_frame
 from cs_assets.partitions import daily_partitions
 from cs_assets.resources import StateResource
 from cs_assets.state.delivery import utc_now
@@ -32,11 +32,7 @@ def health_snapshot_asset(
     context: AssetExecutionContext, state: StateResource, tiers, predictions, assignments
 ):
     day = date.fromisoformat(context.partition_key)
-    rows = snapshot_rows(
-        as_frame(tiers),
-        None if predictions is None else as_frame(predictions),
-        None if assignments is None else as_frame(assignments),
-    )
+    rows = snapshot_rows(as_frame(tiers), present_frame(predictions), present_frame(assignments))
     written = upsert_snapshot(state.engine(), rows, utc_now())
     tiers_count = rows.group_by("tier").len("households").sort("tier")
     return MaterializeResult(metadata={

@@ -46,6 +46,31 @@ def describe_error(error: dict) -> str:
     return f"{path}: {violation.message.replace('@', parent)}"
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load that refuses a repeated mapping key instead of keeping the last one: two
+    playbooks with one name, or any key given twice in a config, is an error, not a silently
+    dropped value."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def read_yaml(path: Path, error: type[Exception], what: str) -> object:
+    """The YAML file's data; an unreadable file, bad YAML or a repeated key is `error`."""
+    try:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)
+    except (OSError, yaml.YAMLError) as exc:
+        raise error(f"cannot read {what} {path}: {exc}") from exc
+
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -64,10 +89,7 @@ def load_model(model: type[M], path: str | Path | None, default: Path,
     """Read and validate a YAML file (`default` when `path` is None) as `model`; errors name
     the file and the keys."""
     path = Path(path) if path is not None else default
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise error(f"cannot read {what} {path}: {exc}") from exc
+    data = read_yaml(path, error, what)
     try:
         return parse_model(model, data, error, what)
     except error as exc:

@@ -16,7 +16,7 @@ from cs_assets.lists.premium import downgrade_save_offers, downgrade_saves, prem
 from cs_assets.metadata import as_frame, by_partition, markdown_table
 from cs_assets.resources import ListsResource, StateResource
 from cs_assets.scoring import KEYS
-from cs_assets.segments.assets import COMMON, PREVIEW, days_of
+from cs_assets.segments.assets import COMMON, PREVIEW, daily_frames, days_of
 from cs_assets.state import schema as state_tables
 from cs_assets.state.daily import read_rows
 
@@ -27,12 +27,6 @@ SCORED = {"features": AssetIn("household_features"), "scores": AssetIn("health_s
 def _scored(features, scores) -> pl.DataFrame:
     """The day's features with every score (the frame the list rules read)."""
     return as_frame(features).join(as_frame(scores), on=list(KEYS), how="inner")
-
-
-def daily_frames(context: AssetExecutionContext, build) -> pl.DataFrame:
-    """`build(day)` for each day of the run, stacked."""
-    return pl.concat([build(day) for day in days_of(context)], how="vertical_relaxed",
-                     rechunk=True)
 
 
 def list_output(context: AssetExecutionContext, frame: pl.DataFrame, columns: list[str],

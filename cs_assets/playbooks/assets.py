@@ -8,10 +8,9 @@ person must look at.
 
 import os
 import socket
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import polars as pl
-import sqlalchemy as sa
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -29,7 +28,7 @@ from dagster import (
 
 from cs_assets.channels.email import Recipient
 from cs_assets.features.daily import instant
-from cs_assets.metadata import as_frame, by_partition, markdown_table
+from cs_assets.metadata import by_partition, markdown_table, present_frame
 from cs_assets.partitions import daily_partitions
 from cs_assets.playbooks.definitions import ASSET_COLUMNS
 from cs_assets.playbooks.effect import EFFECT_SCHEMA, playbook_effectiveness
@@ -39,7 +38,13 @@ from cs_assets.resources import MailResource, PlaybooksResource, StateResource, 
 from cs_assets.segments.assets import days_of
 from cs_assets.state import schema as state_tables
 from cs_assets.state.daily import read_rows
-from cs_assets.state.delivery import dispatch, expire_leases, in_doubt_steps, utc_now
+from cs_assets.state.delivery import (
+    dispatch,
+    expire_leases,
+    in_doubt_steps,
+    unjudged_steps,
+    utc_now,
+)
 from cs_assets.state.store import record_opt_out
 
 COMMON = dict(
@@ -52,17 +57,6 @@ OPTIONAL = {"allow_missing_partitions": True}
 RAW_FLAG = "raw_flag"  # opt-out source: households.email_opt_out
 TRIGGER_INS = {name: AssetIn(name, metadata=OPTIONAL) for name in sorted(ASSET_COLUMNS)}
 CODES_SCHEMA = {"household_id": pl.String, "code": pl.String}
-
-
-def _present(loaded) -> pl.DataFrame | None:
-    """An optional input: None when no partition of it exists."""
-    if loaded is None:
-        return None
-    if isinstance(loaded, dict):
-        loaded = {k: v for k, v in loaded.items() if v is not None}
-        if not loaded:
-            return None
-    return as_frame(loaded)
 
 
 @asset(
@@ -86,7 +80,7 @@ def playbook_enrolments_asset(
 ):
     engine, catalog = state.engine(), playbooks.load()
     frames = {name: frame for name, loaded in triggers.items()
-              if (frame := _present(loaded)) is not None}
+              if (frame := present_frame(loaded)) is not None}
     frames["referral_codes"] = read_rows(engine, state_tables.referral_codes_issued,
                                          CODES_SCHEMA)
     names = {m.id: m.display_name for m in team.load().assignments.roster}
@@ -171,7 +165,7 @@ def playbook_deliveries_asset(
     table = pl.DataFrame(
         [(s.step_id, s.playbook, s.household_id, s.template, s.message_id) for s in doubtful],
         orient="row", schema=["step_id", "playbook", "household_id", "template", "message_id"])
-    stuck = _stuck_conditions(engine, cutoff)
+    stuck = unjudged_steps(engine, cutoff - timedelta(days=1))
     return MaterializeResult(
         metadata={
             "outcomes": MetadataValue.md(markdown_table(counts)),
@@ -189,19 +183,6 @@ def playbook_deliveries_asset(
                 severity=AssetCheckSeverity.WARN, metadata={"waiting": stuck}),
         ],
     )
-
-
-def _stuck_conditions(engine, cutoff: datetime) -> int:
-    steps = state_tables.step_executions
-    with engine.connect() as conn:
-        return conn.execute(
-            sa.select(sa.func.count()).where(
-                steps.c.status == state_tables.PENDING,
-                steps.c.condition.is_not(None),
-                steps.c.condition_met_on.is_(None),
-                steps.c.due_at < cutoff - timedelta(days=1),
-            )
-        ).scalar_one()
 
 
 # The value-delivery change is measured for enrolments of the last 120 days whose 60 days are
@@ -234,7 +215,7 @@ def playbook_effectiveness_asset(
     enrolled = read_rows(state.engine(), state_tables.enrolments, {
         "household_id": pl.String, "playbook": pl.String, "holdout": pl.Boolean,
         "enrolled_on": pl.Date})
-    scores = _present(scores)
+    scores = present_frame(scores)
     if scores is None:
         scores = pl.DataFrame(schema={"household_id": pl.String, "as_of": pl.Date,
                                       "value_delivery_score": pl.Float64})

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Annotated, Literal, Self
 
 import polars as pl
-import yaml
 from pydantic import Field, StringConstraints, ValidationError, model_validator
 
 from cs_assets.features.household import FEATURE_COLUMNS
@@ -31,7 +30,7 @@ from cs_assets.segments.micro import DIMENSIONS
 from cs_assets.team.assignments import ASSIGNMENT_COLUMNS
 from cs_assets.team.referrals import LEADERBOARD_COLUMNS, LEDGER_COLUMNS
 from cs_assets.team.reviews import CANDIDATE_COLUMNS
-from cs_assets.validated_config import StrictModel, Violation, describe_error
+from cs_assets.validated_config import StrictModel, Violation, describe_error, read_yaml
 from cs_assets.voc.surveys import SURVEY_COLUMNS
 
 DEFAULT_PLAYBOOKS_PATH = Path(__file__).resolve().parent.parent / "config" / "playbooks.yaml"
@@ -244,22 +243,6 @@ class PlaybookConfigError(ValueError):
     """The playbooks file is missing, unreadable or invalid; the message names the key path."""
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """safe_load that refuses a repeated mapping key instead of keeping the last one, so two
-    playbooks with one name are an error, not a silently dropped playbook."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep)
-
-
 def parse_playbooks(data: object) -> PlaybookCatalog:
     """Validate a playbooks mapping (as read from YAML); raise PlaybookConfigError naming keys."""
     if not isinstance(data, dict):
@@ -273,10 +256,7 @@ def parse_playbooks(data: object) -> PlaybookCatalog:
 def load_playbooks(path: str | Path | None = None) -> PlaybookCatalog:
     """Load and validate the playbooks YAML (the shipped one by default)."""
     path = Path(path) if path is not None else DEFAULT_PLAYBOOKS_PATH
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
-    except (OSError, yaml.YAMLError) as exc:
-        raise PlaybookConfigError(f"cannot read playbooks config {path}: {exc}") from exc
+    data = read_yaml(path, PlaybookConfigError, "playbooks config")
     try:
         return parse_playbooks(data)
     except PlaybookConfigError as exc:

@@ -84,10 +84,12 @@ def select_enrolments(
     existing: pl.DataFrame,
     *,
     salt: str,
+    rows: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The enrolments of `as_of` (ENROLMENT_COLUMNS, by household and key).
 
-    `frames` holds the assets the triggers read, by name (`playbook.assets`); `existing` the
+    `frames` holds the assets the triggers read, by name (`playbook.assets`); `rows` their
+    `trigger_rows` when the caller has them already; `existing` the
     recorded enrolments (EXISTING_SCHEMA), of which only those before `as_of` count, so
     re-running a day gives the same answer. A household is left out when it already has the
     enrolment key, or entered the playbook fewer than `cooldown_days` days before `as_of`
@@ -95,9 +97,10 @@ def select_enrolments(
     name = playbook.name
     earlier = existing.filter((pl.col("playbook") == name) & (pl.col("enrolled_on") < as_of))
     cooling = earlier.filter(pl.col("enrolled_on") > as_of - timedelta(days=playbook.cooldown_days))
+    if rows is None:
+        rows = trigger_rows(playbook, frames, as_of)
     chosen = (
-        trigger_rows(playbook, frames, as_of)
-        .select(HH, "enrolment_key")
+        rows.select(HH, "enrolment_key")
         .join(earlier.select(HH, "enrolment_key"), on=[HH, "enrolment_key"], how="anti")
         .join(cooling.select(HH), on=HH, how="anti")
         .sort(HH, "enrolment_key")

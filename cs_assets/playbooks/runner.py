@@ -89,14 +89,15 @@ def run_day(
         if missing:
             report.missing_assets[playbook.name] = missing
             continue
-        chosen = select_enrolments(playbook, frames, as_of, existing, salt=catalog.holdout_salt)
+        triggered = trigger_rows(playbook, frames, as_of)
+        chosen = select_enrolments(
+            playbook, frames, as_of, existing, salt=catalog.holdout_salt, rows=triggered
+        )
         if chosen.is_empty():
             continue
         rows = _with_facts(
             chosen.join(
-                trigger_rows(playbook, frames, as_of).drop("playbook", strict=False),
-                on=[HH, "enrolment_key"],
-                how="left",
+                triggered.drop("playbook", strict=False), on=[HH, "enrolment_key"], how="left"
             ),
             facts,
         )

@@ -40,6 +40,12 @@ def days_of(context: AssetExecutionContext) -> list[date]:
     return [date.fromisoformat(k) for k in context.partition_keys]
 
 
+def daily_frames(context: AssetExecutionContext, build) -> pl.DataFrame:
+    """`build(day)` for each day of the run, stacked."""
+    return pl.concat([build(day) for day in days_of(context)], how="vertical_relaxed",
+                     rechunk=True)
+
+
 def counts_table(frame: pl.DataFrame, column: str) -> MetadataValue:
     """Households per value of `column` on the last day, largest first."""
     last = frame.filter(pl.col("as_of") == pl.col("as_of").max())
@@ -64,12 +70,9 @@ def micro_segments_asset(
     config = segments.load()
     frame = features.join(predictions.select(*KEYS, "churn_probability"), on=list(KEYS),
                           how="left")
-    out = pl.concat([
-        micro_segments(frame.filter(pl.col("as_of") == day)
-                       .join(latest_nps(nps_responses, day), on="household_id", how="left"),
-                       config)
-        for day in days_of(context)
-    ], rechunk=True)
+    out = daily_frames(context, lambda day: micro_segments(
+        frame.filter(pl.col("as_of") == day)
+        .join(latest_nps(nps_responses, day), on="household_id", how="left"), config))
     summary = segment_summary(out.filter(pl.col("as_of") == out["as_of"].max()))
     return Output(by_partition(out, context.partition_keys), metadata={
         "dagster/row_count": out.height,
@@ -108,12 +111,9 @@ def journey_stages_asset(
     referral_codes: pl.DataFrame, segments: SegmentsResource,
 ):
     features, config = as_frame(features), segments.load()
-    out = pl.concat([
-        journey_stage(journey_inputs(features, day, config, households=households,
-                                     members=members, nps_responses=nps_responses,
-                                     reviews=reviews, referral_codes=referral_codes), config)
-        for day in days_of(context)
-    ], rechunk=True)
+    out = daily_frames(context, lambda day: journey_stage(journey_inputs(
+        features, day, config, households=households, members=members,
+        nps_responses=nps_responses, reviews=reviews, referral_codes=referral_codes), config))
     return Output(by_partition(out, context.partition_keys), metadata={
         "dagster/row_count": out.height,
         "households_per_stage_last_day": counts_table(out, "stage"),

@@ -291,6 +291,20 @@ def in_doubt_steps(engine: sa.Engine) -> list[Step]:
     return [Step(**row._mapping) for row in rows]
 
 
+def unjudged_steps(engine: sa.Engine, due_before: datetime) -> int:
+    """Conditional steps due before `due_before` that are still waiting for their condition
+    to be judged (no enrolment run of their day could): they are neither sent nor skipped."""
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(sa.func.count()).where(
+                steps.c.status == PENDING,
+                steps.c.condition.is_not(None),
+                steps.c.condition_met_on.is_(None),
+                steps.c.due_at < due_before,
+            )
+        ).scalar_one()
+
+
 def dispatch(
     engine: sa.Engine,
     owner: str,

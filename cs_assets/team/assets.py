@@ -13,10 +13,10 @@ from dagster import (
     multi_asset,
 )
 
-from cs_assets.lists.assets import daily_frames, list_output
+from cs_assets.lists.assets import list_output
 from cs_assets.metadata import as_frame, by_partition, markdown_table
 from cs_assets.resources import StateResource, TeamResource
-from cs_assets.segments.assets import COMMON, PREVIEW, counts_table, days_of
+from cs_assets.segments.assets import COMMON, PREVIEW, counts_table, daily_frames, days_of
 from cs_assets.state import schema as state_tables
 from cs_assets.state.daily import latest_before, read_rows, replace_day, rows_before
 from cs_assets.team.assignments import PREVIOUS_SCHEMA, assign_csms

@@ -7,7 +7,7 @@ from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
 from cs_assets.metadata import by_partition, markdown_table
 from cs_assets.resources import StateResource, VocResource
-from cs_assets.segments.assets import COMMON, PREVIEW, counts_table, days_of
+from cs_assets.segments.assets import COMMON, PREVIEW, counts_table, daily_frames, days_of
 from cs_assets.state import schema as state_tables
 from cs_assets.state.daily import read_rows
 from cs_assets.voc import feedback_escalations, nps_themes, survey_eligibility
@@ -31,13 +31,10 @@ def survey_eligibility_asset(
     config = voc.load().surveys
     # surveys the platform sent (its state database); each day sees only those before it
     sent = read_rows(state.engine(), state_tables.survey_sends, SENT_SCHEMA)
-    out = pl.concat([
-        survey_eligibility(day, households=households, support_tickets=support_tickets,
-                           nps_responses=nps_responses,
-                           subscription_changes=subscription_changes,
-                           activity_events=activity_events, surveys_sent=sent, config=config)
-        for day in days_of(context)
-    ], rechunk=True)
+    out = daily_frames(context, lambda day: survey_eligibility(
+        day, households=households, support_tickets=support_tickets,
+        nps_responses=nps_responses, subscription_changes=subscription_changes,
+        activity_events=activity_events, surveys_sent=sent, config=config))
     preview = out.filter(pl.col("as_of") == max(days_of(context))).head(PREVIEW)
     return Output(by_partition(out, context.partition_keys), metadata={
         "dagster/row_count": out.height,
@@ -57,8 +54,8 @@ def nps_themes_asset(
     context: AssetExecutionContext, nps_responses: pl.DataFrame, voc: VocResource
 ):
     config = voc.load().themes
-    out = pl.concat([nps_themes(nps_responses, day, config).with_columns(as_of=pl.lit(day))
-                     for day in days_of(context)], rechunk=True)
+    out = daily_frames(context, lambda day: nps_themes(nps_responses, day, config)
+                       .with_columns(as_of=pl.lit(day)))
     last = out.filter(pl.col("as_of") == out["as_of"].max()).drop("as_of")
     return Output(by_partition(out, context.partition_keys), metadata={
         "dagster/row_count": out.height,
@@ -77,8 +74,8 @@ def feedback_escalations_asset(
     context: AssetExecutionContext, nps_responses: pl.DataFrame, voc: VocResource
 ):
     config, days = voc.load().themes, days_of(context)
-    out = pl.concat([feedback_escalations(nps_responses, day, config)
-                     .with_columns(as_of=pl.lit(day)) for day in days], rechunk=True)
+    out = daily_frames(context, lambda day: feedback_escalations(nps_responses, day, config)
+                       .with_columns(as_of=pl.lit(day)))
     return Output(by_partition(out, context.partition_keys), metadata={
         "dagster/row_count": out.height,
         "escalated_themes_last_day": ", ".join(
