@@ -366,7 +366,9 @@ def test_ph_only_recovers_the_cox_hazard_ratios(tmp_path: Path):
 
 def test_scales_and_default_params_are_the_documented_ones():
     assert SCALES["demo"] == Scale(households=3000, signup_spread_days=730, activity_days=730)
-    assert SCALES["bench"] == Scale(households=200_000, signup_spread_days=365, activity_days=120)
+    assert SCALES["bench"] == Scale(
+        households=200_000, signup_spread_days=365, activity_days=120, activity_factor=1.3
+    )
     p = SimulationParams()
     assert (p.hr_premium, p.hr_pet, p.hr_member, p.hr_premium_feature, p.hr_health_point) == (
         0.42,

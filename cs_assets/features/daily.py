@@ -19,11 +19,11 @@ Shared by both: Premium usage and calendar sync days over all history (`rare_day
 weekend / peak-hour counts of the sessions, converted to local time only in the windows read.
 
 Each reduction is one streaming pass over the (lazily scanned) events that reads only the
-columns and rows it needs, so at the bench scale (about 55M events) no pass holds the events
+columns and rows it needs, so at the bench scale (about 70M events) no pass holds the events
 in memory. Deliberately not `pl.collect_all` over one shared scan: polars then caches the
 whole projected scan in memory (measured: 3.5 GB and more instead of < 0.5 GB). Event kinds
 are tested on the stored text (`event_kind`, or the product's `event_type` through the
-mapping): comparing short strings is cheaper than casting 55M of them to an enum first, and
+mapping): comparing short strings is cheaper than casting 70M of them to an enum first, and
 windows are tested on `occurred_at` against midnight instants, not on a derived date.
 """
 

@@ -155,6 +155,8 @@ def simulate(
     p = params or SimulationParams()
     if ph_only:
         p = p.proportional_hazards_only()
+    if sc.activity_factor != 1.0:
+        p = p.busier(sc.activity_factor)
     out_dir = Path(out_dir)
     (out_dir / "_truth").mkdir(parents=True, exist_ok=True)
 

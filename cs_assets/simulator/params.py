@@ -30,6 +30,9 @@ class Scale:
     households: int  # default household count for this scale
     signup_spread_days: int  # signups are spread over this many days before end_date
     activity_days: int  # activity events and pet observations cover this many days before end_date
+    # Multiplies the recurring activity rates (logins, tasks, feature use, photos, ...): the
+    # bench is a busier product than the demo so its 120 days hold about 70M events.
+    activity_factor: float = 1.0
 
 
 SCALES: dict[str, Scale] = {
@@ -37,7 +40,9 @@ SCALES: dict[str, Scale] = {
     # quarter-over-quarter figures exist for most households.
     "demo": Scale(households=3000, signup_spread_days=730, activity_days=730),
     # DESIGN.md bench: 200,000 households x 120 days of features.
-    "bench": Scale(households=200_000, signup_spread_days=365, activity_days=120),
+    "bench": Scale(
+        households=200_000, signup_spread_days=365, activity_days=120, activity_factor=1.3
+    ),
 }
 
 
@@ -186,6 +191,18 @@ class SimulationParams:
 
     # --- execution ----------------------------------------------------------------------
     chunk_households: int = 20_000  # households per chunk: bounds bench memory
+
+    def busier(self, factor: float) -> SimulationParams:
+        """The same world with every recurring activity rate times `factor` (more events per
+        active household-day; hazards, lifecycles and one-off events are unchanged)."""
+        return replace(
+            self,
+            login_rate=self.login_rate * factor,
+            task_rate=self.task_rate * factor,
+            feature_use_rate=self.feature_use_rate * factor,
+            recurring_task_rate=self.recurring_task_rate * factor,
+            photo_rate=self.photo_rate * factor,
+        )
 
     def proportional_hazards_only(self) -> SimulationParams:
         """The same world with only the Cox component, so a Cox fit recovers its ratios.
