@@ -183,3 +183,60 @@ def test_proactive_outreach_counts_what_the_platform_sent_in_90_days_before_the_
         schema={"household_id": pl.String, "sent_at": pl.Datetime("us", "UTC")},
     )
     assert row(inputs([], outreach=outreach))["proactive_outreach_90d"] == 2
+
+
+# Sessions of three households in the 30 days before 2026-11-05, in their own time zones.
+# US daylight time ends 2026-11-01 06:00 UTC (New York: UTC-4, then UTC-5); Kolkata is
+# UTC+5:30 all year; a household without a zone is read in UTC.
+LOCAL_AS_OF = date(2026, 11, 5)
+LOCAL_SESSIONS = {
+    "hh_ny": [
+        datetime(2026, 10, 20, 11, 30, tzinfo=UTC),  # Tue 07:30 EDT: peak (06:30 in EST)
+        datetime(2026, 10, 31, 12, 0, tzinfo=UTC),  # Sat 08:00 EDT: weekend, peak
+        datetime(2026, 11, 2, 0, 30, tzinfo=UTC),  # Sun 19:30 EST (Monday in UTC): both
+        datetime(2026, 11, 3, 11, 30, tzinfo=UTC),  # Tue 06:30 EST: neither (07:30 in EDT)
+    ],
+    "hh_in": [
+        datetime(2026, 11, 4, 12, 45, tzinfo=UTC),  # Wed 18:15: peak (12:45 in UTC)
+        datetime(2026, 11, 4, 1, 15, tzinfo=UTC),  # Wed 06:45: neither (a +6 h offset: peak)
+        datetime(2026, 10, 30, 18, 45, tzinfo=UTC),  # Sat 00:15 (Friday in UTC): weekend
+    ],
+    "hh_utc": [
+        datetime(2026, 11, 1, 20, 0, tzinfo=UTC),  # Sun 20:00: weekend, peak
+        datetime(2026, 11, 2, 9, 0, tzinfo=UTC),  # Mon 09:00: neither
+        datetime(2026, 10, 5, 23, 0, tzinfo=UTC),  # before the 30-day window: not counted
+    ],
+}
+# weekend / weekday sessions, and the share of sessions at peak hours (7-8, 18-21 local)
+LOCAL_EXPECTED = {"hh_ny": (2 / 2, 3 / 4), "hh_in": (1 / 2, 1 / 3), "hh_utc": (1 / 1, 1 / 2)}
+
+
+@pytest.mark.parametrize("shape", ["all history", "point", "daily"])
+def test_weekend_and_peak_hours_are_read_in_each_households_time_zone(shape):
+    zones = {"hh_ny": "America/New_York", "hh_in": "Asia/Kolkata", "hh_utc": None}
+    homes = f.frame("households", [
+        dict(household_id=h, created_at=f.SIGNUP, region="US", timezone=zone,
+             email_opt_out=False) for h, zone in zones.items()
+    ])
+    members = f.frame("members", [
+        dict(user_id=f"u_{h}", household_id=h, role="owner", joined_at=f.SIGNUP) for h in zones
+    ])
+    sessions = [
+        dict(event_id=f"ev_{h}_{i}", household_id=h, user_id=f"u_{h}", occurred_at=when,
+             event_type="app_session", session_minutes=5.0)
+        for h, whens in LOCAL_SESSIONS.items() for i, when in enumerate(whens)
+    ]
+    days = {"all history": None, "point": [LOCAL_AS_OF],
+            "daily": [LOCAL_AS_OF - timedelta(days=1), LOCAL_AS_OF]}[shape]
+    raw = {name: f.frame(name, []) for name in
+           ("support_tickets", "payments", "pet_health_observations", "subscription_changes")}
+    built = FeatureInputs.build(
+        activity_events=f.frame("activity_events", sessions), event_mapping=load_event_mapping(),
+        households=homes, members=members, pets=f.frame("pets", []), as_of_days=days, **raw,
+    )
+    out = features_as_of(built, LOCAL_AS_OF)
+    got = {r["household_id"]: (r["weekend_usage_ratio"], r["peak_hour_usage"])
+           for r in out.iter_rows(named=True)}
+    assert got.keys() == LOCAL_EXPECTED.keys()
+    for household, expected in LOCAL_EXPECTED.items():
+        assert got[household] == pytest.approx(expected), household

@@ -168,7 +168,7 @@ def rare_days(events: pl.LazyFrame, is_kind: KindTest) -> pl.DataFrame:
 
 def session_timing(local_sessions: pl.LazyFrame, *, by_day: bool) -> pl.DataFrame:
     """Weekend and peak-hour session counts per household (and UTC day when `by_day`), from
-    sessions with `local_weekday` / `local_hour` (`local_time.with_local_time`)."""
+    sessions with `local_weekday` / `local_hour` (`local_time.LocalClock.local`)."""
     keys = [HH, "day"] if by_day else [HH]
     return _collect(
         local_sessions.group_by(*keys).agg(

@@ -28,7 +28,7 @@ from cs_assets.features.daily import (
     rare_days,
     session_timing,
 )
-from cs_assets.features.local_time import with_local_time
+from cs_assets.features.local_time import LocalClock, span_of
 from cs_assets.scoring.trend import trend
 
 PAID_PLANS = ("Premium", "Enterprise")
@@ -107,12 +107,17 @@ class FeatureInputs:
                 pl.col("occurred_at") >= instant(first - timedelta(days=days_back))
             )
 
-        sessions = since(30).filter(is_kind(K.SESSION)).select(HH, "occurred_at", "day").join(
-            households.lazy().select(HH, "timezone"), on=HH, how="left"
+        sessions = since(30).filter(is_kind(K.SESSION)).select(HH, "occurred_at", "day")
+        span = (
+            span_of(sessions, "occurred_at") if first is None
+            else (instant(first) - timedelta(days=30), instant(last))
         )
-        span = None if first is None else (instant(first) - timedelta(days=30), instant(last))
-        zones = None if first is None else households.get_column("timezone").unique().to_list()
-        local = with_local_time(sessions, "occurred_at", "timezone", zones=zones, span=span)
+        clock = LocalClock.covering(households.get_column("timezone").unique(), *span)
+        local_hour, local_weekday = clock.local(pl.col("occurred_at"), pl.col("_zone"))
+        local = sessions.join(
+            households.lazy().select(HH, _zone=clock.zone_index(pl.col("timezone"))),
+            on=HH, how="left",
+        ).select(HH, "day", local_hour=local_hour, local_weekday=local_weekday)
         if outreach is None:
             outreach = pl.DataFrame(schema={HH: pl.String, "sent_at": pl.Datetime("us", "UTC")})
         inputs = cls(

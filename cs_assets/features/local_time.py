@@ -1,70 +1,67 @@
 """Local hour and weekday of UTC instants, per household time zone, without a per-row loop.
 
-polars converts a whole column to one time zone; households have many. We build a small
-table of UTC offsets per (time zone, UTC hour) and join it, which is exact wherever
-offsets change on whole UTC hours (all IANA zones in practice).
+polars converts a whole column to one time zone; households have many. A `LocalClock` holds
+the UTC offset of every zone at every UTC hour of a span, zone after zone, so an event's
+offset is one gather at (zone index x hours + hour index): no join and no per-event lookup of
+the zone's name (that happens once per household). Exact wherever offsets change on whole
+UTC hours (all IANA zones in practice), half-hour zones included.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import polars as pl
 
+HOUR_US = 3_600_000_000
+DAY_US = 24 * HOUR_US
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+THURSDAY = 4  # the ISO weekday (Monday = 1) of EPOCH, day 0 of `epoch` days
 
-def _offsets(zones: list[str], start: datetime, end: datetime) -> pl.DataFrame:
-    hours = pl.datetime_range(start, end, "1h", time_unit="us", time_zone="UTC", eager=True)
-    frames = [
-        pl.DataFrame({"_tz": zone, "_utc_hour": hours}).with_columns(
-            _offset_minutes=(
-                pl.col("_utc_hour").dt.convert_time_zone(zone).dt.replace_time_zone(None)
-                - pl.col("_utc_hour").dt.replace_time_zone(None)
-            ).dt.total_minutes()
+
+@dataclass(frozen=True)
+class LocalClock:
+    zones: list[str]  # IANA names, sorted; a household without one is read in UTC
+    start: datetime  # the first UTC hour covered
+    hours: int  # UTC hours covered from `start`
+    offsets: pl.Series  # microseconds east of UTC, `hours` per zone in `zones` order
+
+    @classmethod
+    def covering(cls, zones: Iterable[str | None], start: datetime, end: datetime) -> LocalClock:
+        """A clock for instants in [start, end] in any of `zones` (None = UTC)."""
+        names = sorted({zone or "UTC" for zone in zones} | {"UTC"})
+        first = start.replace(minute=0, second=0, microsecond=0)
+        hours = pl.datetime_range(first, end, "1h", time_unit="us", time_zone="UTC", eager=True)
+        utc = hours.dt.replace_time_zone(None)
+        offsets = pl.concat([
+            (hours.dt.convert_time_zone(zone).dt.replace_time_zone(None) - utc)
+            .dt.total_microseconds()
+            for zone in names
+        ])
+        return cls(names, first, len(hours), offsets)
+
+    def zone_index(self, zone: pl.Expr) -> pl.Expr:
+        """The position of each zone name in `zones` (null = UTC)."""
+        return zone.fill_null("UTC").replace_strict(
+            self.zones, range(len(self.zones)), return_dtype=pl.Int64
         )
-        for zone in zones
-    ]
-    return pl.concat(frames)
 
-
-def with_local_time(
-    frame: pl.DataFrame | pl.LazyFrame,
-    time_col: str,
-    tz_col: str,
-    *,
-    zones: list[str | None] | None = None,
-    span: tuple[datetime, datetime] | None = None,
-) -> pl.DataFrame | pl.LazyFrame:
-    """Add `local_hour` (0-23) and `local_weekday` (1=Mon..7=Sun); null zone means UTC.
-
-    A LazyFrame stays lazy when the caller knows the time `zones` present and the `span`
-    [start, end) the instants fall in; otherwise they are read from the frame.
-    """
-    lazy = isinstance(frame, pl.LazyFrame)
-    if zones is None or span is None:
-        bounds = frame.lazy().select(
-            _zones=pl.col(tz_col).fill_null("UTC").unique().sort().implode(),
-            _start=pl.col(time_col).min(),
-            _end=pl.col(time_col).max(),
-        ).collect().row(0, named=True)
-        if bounds["_start"] is None:  # no rows
-            return frame.with_columns(local_hour=pl.lit(None, pl.Int8),
-                                      local_weekday=pl.lit(None, pl.Int8))
-        zones = bounds["_zones"] if zones is None else zones
-        span = (bounds["_start"], bounds["_end"]) if span is None else span
-    names = sorted({zone or "UTC" for zone in zones})
-    start = span[0].replace(minute=0, second=0, microsecond=0)
-    end = span[1] + timedelta(hours=1)
-    offsets = _offsets(names, start, end)
-    local = (
-        frame.with_columns(_tz=pl.col(tz_col).fill_null("UTC"),
-                           _utc_hour=pl.col(time_col).dt.truncate("1h"))
-        .join(offsets.lazy() if lazy else offsets, on=["_tz", "_utc_hour"], how="left")
-        .with_columns(
-            _local=pl.col(time_col).dt.replace_time_zone(None)
-            + pl.duration(minutes=pl.col("_offset_minutes"))
+    def local(self, instant: pl.Expr, zone_index: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+        """(local hour 0-23, local ISO weekday 1=Mon..7=Sun) of UTC instants in the span."""
+        hour = (instant - pl.lit(self.start)).dt.total_hours()
+        local_us = instant.dt.epoch("us") + pl.lit(self.offsets).gather(
+            zone_index * self.hours + hour
         )
-    )
-    return local.with_columns(
-        local_hour=pl.col("_local").dt.hour().cast(pl.Int8),
-        local_weekday=pl.col("_local").dt.weekday().cast(pl.Int8),
-    ).drop("_tz", "_utc_hour", "_offset_minutes", "_local")
+        local_hour = (local_us // HOUR_US) % 24
+        weekday = (local_us // DAY_US + THURSDAY - 1) % 7 + 1
+        return local_hour.cast(pl.Int8), weekday.cast(pl.Int8)
+
+
+def span_of(frame: pl.LazyFrame, column: str) -> tuple[datetime, datetime]:
+    """The first and last instant of `column` (any one instant when the frame is empty)."""
+    low, high = frame.select(low=pl.col(column).min(), high=pl.col(column).max()).collect().row(0)
+    if low is None:
+        return EPOCH, EPOCH
+    return low, high
