@@ -29,9 +29,9 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
+# The code is formatted by hand to 100 columns; the lint rules (line length included) are the gate.
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
 
 ui: install
 	@mkdir -p $(DAGSTER_HOME)
