@@ -3,6 +3,7 @@ strict pydantic models whose errors name the offending key path."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
 from typing import TypeVar
@@ -85,12 +86,13 @@ def parse_model(model: type[M], data: object, error: type[Exception], what: str)
 
 
 def load_model(model: type[M], path: str | Path | None, default: Path,
-               error: type[Exception], what: str) -> M:
-    """Read and validate a YAML file (`default` when `path` is None) as `model`; errors name
-    the file and the keys."""
+               error: type[Exception], what: str,
+               parse: Callable[[object], M] | None = None) -> M:
+    """Read and validate a YAML file (`default` when `path` is None) as `model`, or with
+    `parse` when the config has its own; errors name the file and the keys."""
     path = Path(path) if path is not None else default
     data = read_yaml(path, error, what)
     try:
-        return parse_model(model, data, error, what)
+        return parse(data) if parse else parse_model(model, data, error, what)
     except error as exc:
         raise error(f"{path}: {exc}") from None

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Literal, Self
 
 import polars as pl
-from pydantic import Field, StringConstraints, ValidationError, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from cs_assets.features.household import FEATURE_COLUMNS
 from cs_assets.lists.checkins import CHECKIN_COLUMNS
@@ -30,7 +30,7 @@ from cs_assets.segments.micro import DIMENSIONS
 from cs_assets.team.assignments import ASSIGNMENT_COLUMNS
 from cs_assets.team.referrals import LEADERBOARD_COLUMNS, LEDGER_COLUMNS
 from cs_assets.team.reviews import CANDIDATE_COLUMNS
-from cs_assets.validated_config import StrictModel, Violation, describe_error, read_yaml
+from cs_assets.validated_config import StrictModel, Violation, load_model, parse_model
 from cs_assets.voc.surveys import SURVEY_COLUMNS
 
 DEFAULT_PLAYBOOKS_PATH = Path(__file__).resolve().parent.parent / "config" / "playbooks.yaml"
@@ -247,17 +247,10 @@ def parse_playbooks(data: object) -> PlaybookCatalog:
     """Validate a playbooks mapping (as read from YAML); raise PlaybookConfigError naming keys."""
     if not isinstance(data, dict):
         raise PlaybookConfigError(f"playbooks config must be a mapping, got {type(data).__name__}")
-    try:
-        return PlaybookCatalog.model_validate(data)
-    except ValidationError as exc:
-        raise PlaybookConfigError("; ".join(describe_error(e) for e in exc.errors())) from None
+    return parse_model(PlaybookCatalog, data, PlaybookConfigError, "playbooks config")
 
 
 def load_playbooks(path: str | Path | None = None) -> PlaybookCatalog:
     """Load and validate the playbooks YAML (the shipped one by default)."""
-    path = Path(path) if path is not None else DEFAULT_PLAYBOOKS_PATH
-    data = read_yaml(path, PlaybookConfigError, "playbooks config")
-    try:
-        return parse_playbooks(data)
-    except PlaybookConfigError as exc:
-        raise PlaybookConfigError(f"{path}: {exc}") from None
+    return load_model(PlaybookCatalog, path, DEFAULT_PLAYBOOKS_PATH, PlaybookConfigError,
+                      "playbooks config", parse=parse_playbooks)
