@@ -59,9 +59,12 @@ bench-training: install
 # code vs pandas vs DuckDB, each in its own process; prints times, ratios, peak memory and a
 # JSON line. Generates the data into $(CS_HOME)/bench/raw on first use (a few minutes). Every
 # engine runs BENCH_REPEAT times, in rounds, and keeps its fastest run (shared machines are noisy).
+# The raw files are snappy Parquet; BENCH_COMPRESSION=zstd (or lz4) runs on another codec.
 BENCH_REPEAT ?= 3
+BENCH_COMPRESSION ?= snappy
 bench: install
-	$(BIN)/python -m cs_assets.benchmarks.features_bench --repeat $(BENCH_REPEAT)
+	$(BIN)/python -m cs_assets.benchmarks.features_bench --repeat $(BENCH_REPEAT) \
+		--compression $(BENCH_COMPRESSION)
 
 clean:
 	rm -rf $(CS_HOME)

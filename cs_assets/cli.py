@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from cs_assets.resources import cs_home
+from cs_assets.simulator.engine import COMPRESSIONS, RAW_COMPRESSION, simulate
 
 DEMO_INSTANCE_YAML = """\
 # Embedded demo instance (SQLite under this folder). Production uses the repo's dagster.yaml.
@@ -27,11 +28,9 @@ def _describe(summary) -> str:
 
 
 def _simulate(args: argparse.Namespace) -> None:
-    from cs_assets.simulator.engine import simulate
-
     summary = simulate(
         Path(args.out), households=args.households, end_date=args.end_date, seed=args.seed,
-        scale=args.scale, ph_only=args.ph_only,
+        scale=args.scale, ph_only=args.ph_only, compression=args.compression,
     )
     print(_describe(summary))
 
@@ -69,8 +68,6 @@ def _prepare_demo_home(home: Path, raw_dir: Path, end_date: date) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
-    from cs_assets.simulator.engine import simulate
-
     home = cs_home()
     raw_dir = home / "raw"
     started = time.perf_counter()
@@ -196,6 +193,8 @@ def main(argv: list[str] | None = None) -> None:
     sim.add_argument("--scale", choices=["demo", "bench"], default="demo")
     sim.add_argument("--ph-only", action="store_true",
                      help="simulate only the proportional-hazards survival model")
+    sim.add_argument("--compression", choices=COMPRESSIONS, default=RAW_COMPRESSION,
+                     help="Parquet codec of the files (default %(default)s)")
     sim.set_defaults(run=_simulate)
 
     demo = commands.add_parser("demo", help="generate demo data and materialize everything")

@@ -91,3 +91,13 @@ def test_a_dataset_of_another_bench_scale_is_not_reused(small_bench, tmp_path):
     manifest["scale_values"]["activity_factor"] = 1.0  # generated before the busier bench
     (tmp_path / "_manifest.json").write_text(json.dumps(manifest))
     assert not features_bench._manifest_matches(tmp_path, 600)
+
+
+def test_a_dataset_in_another_codec_is_not_reused(small_bench, tmp_path):
+    """`--compression zstd` must not time the snappy files (nor the reverse); datasets made
+    before the codec was recorded were zstd and are made again."""
+    assert not features_bench._manifest_matches(small_bench, 600, "zstd")
+    manifest = json.loads((small_bench / "_manifest.json").read_text())
+    del manifest["compression"]
+    (tmp_path / "_manifest.json").write_text(json.dumps(manifest))
+    assert not features_bench._manifest_matches(tmp_path, 600)

@@ -1,10 +1,12 @@
 """Benchmark: `household_features` for the last as-of day, three ways, on the same files.
 
     python -m cs_assets.benchmarks.features_bench [--households N] [--skip-pandas]
+        [--repeat N] [--compression snappy|zstd|lz4]
 
 1. Generates the *bench* scale (200,000 households x 120 days of activity, about 70M
-   events) with the simulator into `$CS_HOME/bench/raw`, unless a dataset whose manifest
-   matches is already there.
+   events) with the simulator into `$CS_HOME/bench/raw` (snappy Parquet, as exported data
+   usually comes; `raw-<codec>` for another codec), unless a dataset whose manifest matches
+   is already there.
 2. Computes the features as of the end date (the instant is midnight UTC; only data strictly
    before it) three ways, each in its own subprocess with its own peak memory:
    the project's polars code (`project_features`), pandas group-bys over the raw events
@@ -48,6 +50,7 @@ from cs_assets.features import daily
 from cs_assets.features.household import FEATURE_COLUMNS
 from cs_assets.resources import cs_home
 from cs_assets.simulator import SCALES, simulate
+from cs_assets.simulator.engine import COMPRESSIONS, RAW_COMPRESSION
 
 BENCH_HOUSEHOLDS = 200_000
 END_DATE = date(2026, 11, 1)
@@ -73,7 +76,7 @@ TARGETS = {
 # ---------------------------------------------------------------- data
 
 
-def _manifest_matches(raw: Path, households: int) -> bool:
+def _manifest_matches(raw: Path, households: int, compression: str = RAW_COMPRESSION) -> bool:
     path = raw / "_manifest.json"
     if not path.is_file():
         return False
@@ -85,20 +88,24 @@ def _manifest_matches(raw: Path, households: int) -> bool:
         and manifest.get("end_date") == END_DATE.isoformat()
         # a dataset of an earlier bench scale (e.g. before its activity factor) is stale
         and manifest.get("scale_values") == dataclasses.asdict(SCALES[SCALE])
+        and manifest.get("compression") == compression
     )
 
 
-def ensure_dataset(root: Path, households: int) -> Path:
-    """The simulated raw tables for `households`, generated only when missing or stale."""
-    raw = root / ("raw" if households == BENCH_HOUSEHOLDS else f"raw-{households}")
-    if _manifest_matches(raw, households):
+def ensure_dataset(root: Path, households: int, compression: str = RAW_COMPRESSION) -> Path:
+    """The simulated raw tables for `households` in `compression`-coded Parquet, generated
+    only when missing or stale."""
+    name = "raw" if households == BENCH_HOUSEHOLDS else f"raw-{households}"
+    raw = root / (name if compression == RAW_COMPRESSION else f"{name}-{compression}")
+    if _manifest_matches(raw, households, compression):
         print(f"dataset: reusing {raw}", flush=True)
         return raw
     print(
         f"dataset: simulating {households:,} households ({SCALE} scale) into {raw} ...", flush=True
     )
     (raw / "_manifest.json").unlink(missing_ok=True)
-    summary = simulate(raw, households=households, end_date=END_DATE, seed=SEED, scale=SCALE)
+    summary = simulate(raw, households=households, end_date=END_DATE, seed=SEED, scale=SCALE,
+                       compression=compression)
     print(f"dataset: {summary.events:,} events in {summary.seconds:.0f} s", flush=True)
     return raw
 
@@ -112,30 +119,30 @@ def count_events(raw: Path) -> int:
     )
 
 
-def subset_dataset(raw: Path, dest: Path, households: int) -> Path:
-    """The first `households` households of `raw` with all their rows: the same data at a
-    smaller scale (for when pandas does not fit the whole)."""
+def subset_dataset(raw: Path, dest: Path, households: int, compression: str) -> Path:
+    """The first `households` households of `raw` with all their rows, in the same codec: the
+    same data at a smaller scale (for when pandas does not fit the whole)."""
     marker = dest / "_subset.json"
-    spec = {"source": str(raw), "households": households}
+    spec = {"source": str(raw), "households": households, "compression": compression}
     if marker.is_file() and json.loads(marker.read_text()) == spec:
         return dest
     (dest / "activity_events").mkdir(parents=True, exist_ok=True)
     homes = pl.read_parquet(common.parquet_glob(raw, "households")).head(households)
-    homes.write_parquet(dest / "households.parquet")
+    homes.write_parquet(dest / "households.parquet", compression=compression)
     ids = homes.get_column(KEY).implode()
     for table in common.SMALL_TABLES:
         if table in ("households", "pet_health_observations"):
             continue
         pl.scan_parquet(common.parquet_glob(raw, table)).filter(
             pl.col(KEY).is_in(ids)
-        ).sink_parquet(dest / f"{table}.parquet")
+        ).sink_parquet(dest / f"{table}.parquet", compression=compression)
     pets = pl.read_parquet(dest / "pets.parquet", columns=["pet_id"]).get_column("pet_id")
     pl.scan_parquet(common.parquet_glob(raw, "pet_health_observations")).filter(
         pl.col("pet_id").is_in(pets.implode())
-    ).sink_parquet(dest / "pet_health_observations.parquet")
+    ).sink_parquet(dest / "pet_health_observations.parquet", compression=compression)
     pl.scan_parquet(common.parquet_glob(raw, "activity_events")).filter(
         pl.col(KEY).is_in(ids)
-    ).sink_parquet(dest / "activity_events" / "part-00000.parquet")
+    ).sink_parquet(dest / "activity_events" / "part-00000.parquet", compression=compression)
     marker.write_text(json.dumps(spec))
     return dest
 
@@ -439,21 +446,27 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="run every engine this many times, in rounds, and keep each one's fastest run",
     )
+    parser.add_argument(
+        "--compression",
+        choices=COMPRESSIONS,
+        default=RAW_COMPRESSION,
+        help="Parquet codec of the generated raw files (default %(default)s)",
+    )
     args = parser.parse_args(argv)
 
     if common.PEAK_HOURS != daily.PEAK_HOURS:
         raise SystemExit("benchmarks.common.PEAK_HOURS no longer mirrors features.daily")
     root = args.cache or cs_home() / "bench"
     budget = args.memory_budget_mb or 0.8 * _available_mb()
-    raw = ensure_dataset(root, args.households)
+    raw = ensure_dataset(root, args.households, args.compression)
     events = count_events(raw)
     engines = [e for e in ENGINES if not (args.skip_pandas and e == "pandas")]
     print(
         f"engines in separate processes, memory budget {budget:,.0f} MB each; "
-        f"{os.cpu_count()} CPUs, {events:,} events",
+        f"{os.cpu_count()} CPUs, {events:,} events in {args.compression} Parquet",
         flush=True,
     )
-    out_dir = root / "results" / str(args.households)
+    out_dir = root / "results" / raw.name
     runs = run_all(engines, raw, out_dir, budget, args.repeat)
     if not runs["project"].ok:
         print("the project's features failed; nothing to compare")
@@ -472,8 +485,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         size = args.households // 2
         while size >= 1000:
-            sub = subset_dataset(raw, root / f"subset-{size}", size)
-            sub_dir = root / "results" / f"subset-{size}"
+            sub = subset_dataset(raw, root / f"subset-{size}", size, args.compression)
+            sub_dir = root / "results" / sub.name
             print(f" {size:,} households:")
             pandas_sub = run_engine("pandas", sub, sub_dir, budget)
             if pandas_sub.ok:
@@ -504,6 +517,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = {
         "benchmark": "household_features",
         "as_of": END_DATE.isoformat(),
+        "compression": args.compression,
         **summary,
         "agreement": agree,
         "compared_columns": len(COMPARED_COLUMNS),
