@@ -25,8 +25,12 @@ def as_frame(loaded: pl.DataFrame | dict[str, pl.DataFrame]) -> pl.DataFrame:
     return loaded
 
 
+# An input's metadata for a day that may not exist: it is read as absent, not as an error.
+OPTIONAL_INPUT = {"allow_missing_partitions": True}
+
+
 def present_frame(loaded) -> pl.DataFrame | None:
-    """An input loaded with `allow_missing_partitions`: None when no partition of it exists."""
+    """An input loaded with `OPTIONAL_INPUT`: None when no partition of it exists."""
     if isinstance(loaded, dict):
         loaded = {k: v for k, v in loaded.items() if v is not None} or None
     return None if loaded is None else as_frame(loaded)

@@ -4,13 +4,11 @@ from datetime import date
 
 from dagster import AssetExecutionContext, AssetIn, MaterializeResult, MetadataValue, asset
 
-from cs_assets.metadata import as_frame, present_frame
+from cs_assets.metadata import OPTIONAL_INPUT, as_frame, present_frame
 from cs_assets.partitions import daily_partitions
 from cs_assets.resources import StateResource
 from cs_assets.state.delivery import utc_now
 from cs_assets.state.serving import snapshot_rows, upsert_snapshot
-
-OPTIONAL = {"allow_missing_partitions": True}
 
 
 @asset(
@@ -21,8 +19,8 @@ OPTIONAL = {"allow_missing_partitions": True}
     owners=["team:data-platform"],
     ins={
         "tiers": AssetIn("health_tiers"),
-        "predictions": AssetIn("churn_predictions", metadata=OPTIONAL),
-        "assignments": AssetIn("csm_assignments", metadata=OPTIONAL),
+        "predictions": AssetIn("churn_predictions", metadata=OPTIONAL_INPUT),
+        "assignments": AssetIn("csm_assignments", metadata=OPTIONAL_INPUT),
     },
     description="The latest health snapshot per household (score, tier, alerts, churn "
     "probability and risk, reasons, assigned CSM) in the state database's `health_snapshot` "

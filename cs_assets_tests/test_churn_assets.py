@@ -93,11 +93,13 @@ def trained(world, training_runs) -> Path:
 
 
 def _own_state(world: Path, tmp_path: Path) -> Path:
-    """A root sharing the world's raw data and outputs with a state database of its own."""
+    """A root sharing the world's raw data, outputs and model registry with a state database
+    of its own."""
     root = tmp_path / "own_state"
     root.mkdir()
-    for name in ("raw", "out"):
-        (root / name).symlink_to(world / name)
+    for name in ("raw", "out", "registry.db", "registry_artifacts"):
+        if (world / name).exists():
+            (root / name).symlink_to(world / name)
     return root
 
 
@@ -274,6 +276,15 @@ def test_segment_and_survey_lists_for_the_day(trained):
     free = assignments.filter(pl.col("plan") == "Free")
     assert (free["route"] == "automated").all()
     assert read("referral_conversions").height > 0  # the product's codes convert
+    # everyone the referral playbooks invite holds a code: the advocacy stage and the
+    # Advocate segment, by the product's codes or by the ones issued here
+    invited = set(stages.filter(pl.col("stage") == "advocacy")["household_id"]) | set(
+        segments.filter(pl.col("value_perception") == "Advocate")["household_id"])
+    issued = read("issued_referral_codes")
+    holders = set(pl.read_parquet(out / "referral_codes.parquet")["household_id"]) | set(
+        issued["household_id"])
+    assert invited and invited <= holders
+    assert set(issued["household_id"]) <= invited
     assert read("review_request_candidates").height > 0
     ledger = read("rewards_ledger")
     assert ledger["reward_id"].is_unique().all()
@@ -334,6 +345,10 @@ def test_what_the_platform_sent_feeds_back_into_the_lists(world, tmp_path):
     assert codes.height > 0 and codes["code"].str.contains(r"^REF-[A-HJ-NP-Z2-9]{8}$").all()
     stages = pl.read_parquet(world / "out" / "journey_stages" / f"{LAST_DAY}.parquet")
     advocates = set(stages.filter(pl.col("stage") == "advocacy")["household_id"])
+    segments = world / "out" / "micro_segments" / f"{LAST_DAY}.parquet"
+    if segments.is_file():  # materialized by the segments test of this module, when it ran
+        advocates |= set(pl.read_parquet(segments).filter(
+            pl.col("value_perception") == "Advocate")["household_id"])
     assert set(codes["household_id"]) <= advocates
     engine = sa.create_engine(f"sqlite:///{root / 'state.db'}")
     at = datetime(2026, 10, 25, tzinfo=UTC)
@@ -351,13 +366,15 @@ def test_what_the_platform_sent_feeds_back_into_the_lists(world, tmp_path):
     assert after["issued_referral_codes"].equals(codes)
 
 
-def test_playbooks_enrol_send_and_serve_on_simulator_data(world, tmp_path):
+def test_playbooks_enrol_send_and_serve_on_simulator_data(trained, tmp_path):
     """The day's playbooks on simulated households: enrolments, every due step rendered and
     delivered (outbox only) or skipped with a reason, and the serving table filled."""
+    world = trained
     root = _own_state(world, tmp_path)
-    selection = AssetSelection.assets("trend_alerts", "health_tiers", "playbook_enrolments",
+    selection = AssetSelection.assets("trend_alerts", "health_tiers", "churn_predictions",
+                                      "micro_segments", "csm_assignments", "playbook_enrolments",
                                       "playbook_deliveries", "health_snapshot")
-    result = _run(root, "unused", selection, partition_key=LAST_DAY)
+    result = _run(root, "registry", selection, partition_key=LAST_DAY)
     assert result.success
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
     assert checks["no_steps_in_doubt"]
@@ -367,6 +384,8 @@ def test_playbooks_enrol_send_and_serve_on_simulator_data(world, tmp_path):
         steps = conn.execute(sa.select(state_tables.step_executions)).all()
         outbox = conn.execute(sa.select(state_tables.outbox.c.payload)).scalars().all()
         served = conn.scalar(sa.select(sa.func.count()).select_from(state_tables.health_snapshot))
+        households = pl.read_database(sa.select(state_tables.enrolments.c.enrolment_id,
+                                                state_tables.enrolments.c.household_id), conn)
     engine.dispose()
     assert "at_risk_alert" in playbooks and len(playbooks) >= 3
     due = [s for s in steps if s.due_at < datetime(2026, 11, 2, tzinfo=UTC)]
@@ -375,9 +394,21 @@ def test_playbooks_enrol_send_and_serve_on_simulator_data(world, tmp_path):
     assert all(s.attempts == 0 and s.next_attempt_at > s.due_at and s.channel == "email"
                for s in due if s.status == "pending")
     assert all(s.skipped_reason for s in due if s.status == "skipped")
-    # only an advocate the referral program has not issued a code to lacks message content
+    # only a household holding no code at all (none of the product's, none issued: this
+    # run issues none) lacks the content of a referral invitation
     assert {s.skipped_reason for s in due if "no message content" in (s.skipped_reason or "")} <= {
         "no message content for referral_invitation: the household has no referral_code"}
+    invitations = pl.DataFrame(
+        [(s.enrolment_id, s.status, s.skipped_reason or "") for s in due
+         if s.template == "referral_invitation"],
+        schema={"enrolment_id": pl.Int64, "status": pl.String, "reason": pl.String},
+        orient="row",
+    ).join(households, on="enrolment_id")
+    product = set(pl.read_parquet(world / "out" / "referral_codes.parquet")["household_id"])
+    coded = invitations.with_columns(coded=pl.col("household_id").is_in(list(product)))
+    no_code = coded.filter(pl.col("reason").str.contains("no referral_code"))
+    assert not no_code["coded"].any()
+    assert coded.filter(pl.col("coded") & (pl.col("status") == "sent")).height > 0
     assert outbox and all("Message-ID" in p["headers"] and p["text"] for p in outbox)
     tiers = pl.read_parquet(world / "out" / "health_tiers" / f"{LAST_DAY}.parquet")
     assert served == tiers.height

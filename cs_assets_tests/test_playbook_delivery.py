@@ -48,6 +48,7 @@ from cs_assets.state.schema import (
     step_executions,
 )
 from cs_assets.state.store import state_engine
+from cs_assets.team.referrals import CODE_SCHEMA
 from cs_assets.workflow import playbook_enrolment_sensor
 from cs_assets_tests.smtp import Inbox, free_port, smtp_server
 from cs_assets_tests.test_playbook_engine import assignments, features, tiers
@@ -87,6 +88,8 @@ def write_day(root: Path) -> dict[str, pl.DataFrame]:
         "churned_at": pl.Series([None] * n, dtype=pl.Datetime("us", "UTC"))})
     households.write_parquet(root / "households.parquet")
     frames["households"] = households
+    # the product's referral codes: none (the day's playbooks invite nobody to refer)
+    pl.DataFrame(schema=CODE_SCHEMA).write_parquet(root / "referral_codes.parquet")
     return frames
 
 

@@ -36,7 +36,7 @@ from cs_assets.team import (
     review_rewards,
     rewards_ledger,
 )
-from cs_assets.team.referrals import CODE_ALPHABET
+from cs_assets.team.referrals import CODE_ALPHABET, held_codes
 from cs_assets_tests.factories import frame
 
 AS_OF = date(2026, 6, 1)
@@ -269,6 +269,21 @@ def test_only_advocates_without_a_code_get_one():
     assert issued["household_id"].to_list() == ["issued_today", "zed"]
     rerun = issue(advocates("issued_today"), product)
     assert rerun.row(0) == issued.row(0)
+
+
+def test_an_invitation_quotes_the_code_held_by_the_day_from_either_source():
+    """The product's own codes count as much as the platform's: a household holding only a
+    product code is invited with it (not skipped for lack of a code)."""
+    both = pl.concat([
+        codes(("REF-PROD1111", "product_only", ago(100)),
+              ("REF-OLD22222", "reissued", ago(90))),
+        codes(("REF-NEW33333", "reissued", ago(5)),
+              ("REF-TODAY444", "issued_today", AT),  # the day's own codes are quotable
+              ("REF-LATER555", "not_yet", AT + timedelta(seconds=1))),
+    ])
+    held = dict(held_codes(both, AT).iter_rows())
+    assert held == {"product_only": "REF-PROD1111", "reissued": "REF-NEW33333",
+                    "issued_today": "REF-TODAY444"}
 
 
 # ---------------------------------------------------------------- conversions

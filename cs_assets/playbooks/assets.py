@@ -28,7 +28,7 @@ from dagster import (
 
 from cs_assets.channels.email import Recipient
 from cs_assets.features.daily import instant
-from cs_assets.metadata import by_partition, markdown_table, present_frame
+from cs_assets.metadata import OPTIONAL_INPUT, by_partition, markdown_table, present_frame
 from cs_assets.partitions import daily_partitions
 from cs_assets.playbooks.definitions import ASSET_COLUMNS
 from cs_assets.playbooks.effect import EFFECT_SCHEMA, playbook_effectiveness
@@ -46,17 +46,16 @@ from cs_assets.state.delivery import (
     utc_now,
 )
 from cs_assets.state.store import record_opt_out
+from cs_assets.team.referrals import CODE_COLUMNS, CODE_SCHEMA
 
 COMMON = dict(
     partitions_def=daily_partitions,
     group_name="playbooks",
     owners=["team:customer-success"],
 )
-# Trigger assets: a missing day is read as absent (its playbooks wait), not as an error.
-OPTIONAL = {"allow_missing_partitions": True}
 RAW_FLAG = "raw_flag"  # opt-out source: households.email_opt_out
-TRIGGER_INS = {name: AssetIn(name, metadata=OPTIONAL) for name in sorted(ASSET_COLUMNS)}
-CODES_SCHEMA = {"household_id": pl.String, "code": pl.String}
+# Trigger assets: a missing day is read as absent (its playbooks wait), not as an error.
+TRIGGER_INS = {name: AssetIn(name, metadata=OPTIONAL_INPUT) for name in sorted(ASSET_COLUMNS)}
 
 
 @asset(
@@ -64,7 +63,8 @@ CODES_SCHEMA = {"household_id": pl.String, "code": pl.String}
     **COMMON,
     backfill_policy=BackfillPolicy.single_run(),
     kinds={"polars", "sql"},
-    ins={**TRIGGER_INS, "households": AssetIn("households")},
+    ins={**TRIGGER_INS, "households": AssetIn("households"),
+         "referral_codes": AssetIn("referral_codes")},
     description="Who entered which playbook on the day (holdout drawn), written to the state "
     "database with their scheduled steps. The same run ends enrolments that exited "
     "(responded, recovered, churned, opted out), judges the day's conditional steps, brings "
@@ -76,13 +76,17 @@ def playbook_enrolments_asset(
     playbooks: PlaybooksResource,
     team: TeamResource,
     households: pl.DataFrame,
+    referral_codes: pl.DataFrame,
     **triggers,
 ):
     engine, catalog = state.engine(), playbooks.load()
     frames = {name: frame for name, loaded in triggers.items()
               if (frame := present_frame(loaded)) is not None}
-    frames["referral_codes"] = read_rows(engine, state_tables.referral_codes_issued,
-                                         CODES_SCHEMA)
+    # both sources of codes: the product's and the ones the platform issued
+    frames["referral_codes"] = pl.concat([
+        referral_codes.select(CODE_COLUMNS),
+        read_rows(engine, state_tables.referral_codes_issued, CODE_SCHEMA).select(CODE_COLUMNS),
+    ])
     names = {m.id: m.display_name for m in team.load().assignments.roster}
     flagged = households.filter(pl.col("email_opt_out").fill_null(False))["household_id"]
     now = utc_now()
@@ -201,7 +205,7 @@ EFFECT_LOOKBACK_DAYS = 120
             "health_scores",
             partition_mapping=TimeWindowPartitionMapping(
                 start_offset=-EFFECT_LOOKBACK_DAYS, allow_nonexistent_upstream_partitions=True),
-            metadata=OPTIONAL,
+            metadata=OPTIONAL_INPUT,
         ),
     },
     description="Does each playbook work? Treated against held-out households (intention to "

@@ -17,8 +17,10 @@ from typing import Any, Self
 import polars as pl
 from pydantic import Field, model_validator
 
+from cs_assets.features.daily import instant
 from cs_assets.features.household import FEATURE_COLUMNS
 from cs_assets.playbooks.conditions import ConditionError, compile_condition
+from cs_assets.team.referrals import held_codes
 from cs_assets.validated_config import StrictModel, Violation
 
 HH = "household_id"
@@ -84,9 +86,10 @@ class Content(StrictModel):
 def facts(frames: Mapping[str, pl.DataFrame], as_of: date, content: Content) -> pl.DataFrame:
     """One row per household active on `as_of`: what any template may quote.
 
-    `frames` may also hold `referral_codes` (household_id, code: the codes the platform issued)
-    and `referral_leaderboard`. Missing assets leave their columns null (a template needing
-    them keeps its older context)."""
+    `frames` may also hold `referral_codes` (code, household_id, issued_at: the product's and
+    the platform's; a household quotes the last issued by the day) and `referral_leaderboard`.
+    Missing assets leave their columns null (a template needing them keeps its older
+    context)."""
     features = _day(frames, "household_features", as_of)
     if features is None:
         return pl.DataFrame(schema={HH: pl.String})
@@ -105,7 +108,8 @@ def facts(frames: Mapping[str, pl.DataFrame], as_of: date, content: Content) -> 
             out = out.join(day.select(HH, *columns), on=HH, how="left")
     codes = frames.get("referral_codes")
     if codes is not None:
-        out = out.join(codes.select(HH, referral_code="code"), on=HH, how="left")
+        held = held_codes(codes, instant(as_of)).rename({"code": "referral_code"})
+        out = out.join(held, on=HH, how="left")
     board = _day(frames, "referral_leaderboard", as_of)
     if board is not None:
         out = out.join(

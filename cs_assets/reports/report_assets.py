@@ -30,7 +30,7 @@ from dagster import (
     schedule,
 )
 
-from cs_assets.metadata import as_frame
+from cs_assets.metadata import OPTIONAL_INPUT, as_frame
 from cs_assets.partitions import daily_partitions
 from cs_assets.reports.ebr import (
     add_quarters,
@@ -64,7 +64,7 @@ HEALTH_COLUMNS = {"household_id": pl.String, "as_of": pl.Date, "health_score": p
 
 
 def _days(asset_name: str) -> AssetIn:
-    return AssetIn(asset_name, metadata={"allow_missing_partitions": True})
+    return AssetIn(asset_name, metadata=OPTIONAL_INPUT)
 
 
 def _stacked(loaded, name: str) -> pl.DataFrame:

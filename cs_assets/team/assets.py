@@ -14,7 +14,7 @@ from dagster import (
 )
 
 from cs_assets.lists.assets import list_output
-from cs_assets.metadata import as_frame, by_partition, markdown_table
+from cs_assets.metadata import OPTIONAL_INPUT, as_frame, by_partition, markdown_table, present_frame
 from cs_assets.resources import StateResource, TeamResource
 from cs_assets.segments.assets import COMMON, PREVIEW, counts_table, daily_frames, days_of
 from cs_assets.state import schema as state_tables
@@ -22,6 +22,7 @@ from cs_assets.state.daily import latest_before, read_rows, replace_day, rows_be
 from cs_assets.team.assignments import PREVIOUS_SCHEMA, assign_csms
 from cs_assets.team.referrals import (
     CODE_COLUMNS,
+    CODE_SCHEMA,
     issue_referral_codes,
     leaderboard,
     referral_conversions,
@@ -30,7 +31,6 @@ from cs_assets.team.referrals import (
 from cs_assets.team.reviews import review_request_candidates, review_rewards
 
 REQUEST_SCHEMA = {"household_id": pl.String, "requested_at": pl.Datetime("us", UTC)}
-CODE_SCHEMA = {"code": pl.String, "household_id": pl.String, "issued_at": pl.Datetime("us", UTC)}
 
 
 @asset(name="csm_assignments", **COMMON, ins={"features": AssetIn("household_features")},
@@ -63,21 +63,32 @@ def csm_assignments_asset(
                        queued_last_day=overflow[last])
 
 
-@asset(name="issued_referral_codes", **COMMON, ins={"stages": AssetIn("journey_stages")},
-       description="Referral codes the platform issues to households in the advocacy stage "
-       "that hold none: REF- and 8 readable symbols derived from a secret (unique, not "
-       "guessable from the household); kept in the platform's state database.")
+@asset(name="issued_referral_codes", **COMMON,
+       ins={"stages": AssetIn("journey_stages"),
+            "segments": AssetIn("micro_segments", metadata=OPTIONAL_INPUT)},
+       description="Referral codes the platform issues to the households it invites to refer "
+       "(the advocacy stage, and the Advocate value perception of the micro-segments) that "
+       "hold none: REF- and 8 readable symbols derived from a secret (unique, not guessable "
+       "from the household); kept in the platform's state database.")
 def issued_referral_codes_asset(
-    context: AssetExecutionContext, stages, referral_codes: pl.DataFrame, team: TeamResource,
-    state: StateResource,
+    context: AssetExecutionContext, stages, segments, referral_codes: pl.DataFrame,
+    team: TeamResource, state: StateResource,
 ):
-    stages, engine, secret = as_frame(stages), state.engine(), team.secret()
+    stages, segments = as_frame(stages), present_frame(segments)
+    engine, secret = state.engine(), team.secret()
     table = state_tables.referral_codes_issued
     issued_schema = {**CODE_SCHEMA, "issued_on": pl.Date}
     parts = []
     for day in days_of(context):  # in order: a day's codes are taken for the next days
         earlier = rows_before(engine, table, "issued_on", day, issued_schema).select(CODE_COLUMNS)
-        advocates = stages.filter((pl.col("as_of") == day) & (pl.col("stage") == "advocacy"))
+        audience = [stages.filter((pl.col("as_of") == day) & (pl.col("stage") == "advocacy"))]
+        if segments is None or segments.filter(pl.col("as_of") == day).is_empty():
+            context.log.warning(f"{day}: micro_segments not materialized: codes for the "
+                                "advocacy stage only")
+        else:
+            audience.append(segments.filter(
+                (pl.col("as_of") == day) & (pl.col("value_perception") == "Advocate")))
+        advocates = pl.concat([frame.select("household_id") for frame in audience])
         new = issue_referral_codes(advocates, referral_codes.select(CODE_COLUMNS), earlier, day,
                                    secret=secret).with_columns(issued_on=pl.lit(day))
         replace_day(engine, table, "issued_on", day, new)

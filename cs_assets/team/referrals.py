@@ -58,6 +58,7 @@ CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # 32 symbols: 5 bits each, n
 CODE_LENGTH = 8
 MIN_SECRET_BYTES = 16
 CODE_COLUMNS = ["code", HH, "issued_at"]
+CODE_SCHEMA = {"code": pl.String, HH: pl.String, "issued_at": UTC_TS}
 CONVERSION_COLUMNS = ["referee_id", "referrer_id", "code", "converted_at", "referee_plan"]
 INVALID_CODE_COLUMNS = [HH, "code_used", "signed_up_at", "reason"]
 LEADERBOARD_COLUMNS = ["place", "referrer_id", "successful_referrals", "paid_referrals",
@@ -134,6 +135,17 @@ def _codes_before(code_tables: list[pl.DataFrame], at: datetime) -> pl.LazyFrame
         .with_columns(_key=_key("code"))
         .sort("issued_at", "code")
         .unique("_key", keep="first", maintain_order=True)
+    )
+
+
+def held_codes(codes: pl.DataFrame, at: datetime) -> pl.DataFrame:
+    """(household_id, code): the code each household holds at `at`, the last issued at or
+    before it by the product or the platform; what a referral invitation quotes."""
+    return (
+        codes.lazy().select(CODE_COLUMNS).filter(pl.col("issued_at") <= at)
+        .sort("issued_at", "code")
+        .group_by(HH).agg(pl.col("code").last())
+        .collect()
     )
 
 
