@@ -432,6 +432,37 @@ def test_marketing_emails_are_capped_per_day_and_the_rest_wait(engine):
     assert d.dispatch(engine, "t", sender, lambda: clock[0]) == {"sent": 1}
 
 
+def test_two_dispatchers_racing_on_a_household_never_pass_the_cap(engine):
+    """Each dispatcher claims one of the household's two due emails with one slot left under
+    the cap: whichever checks, it sees the other's claim and waits; the next pass sends one."""
+    emails = [{"day": 0, "channel": "email", "template": t}
+              for t in ("win_back_offer", "feature_discovery")]
+    cat = catalog({"two": {"source": "t", "triggers": [{"asset": "health_tiers"}],
+                           "steps": emails, "exit_on": [], "holdout_share": 0,
+                           "cooldown_days": 0}})
+    run_day(engine, cat, frames_for(D0, {"a": "at_risk"}), D0, NOW, NAMES)
+    now = datetime(2026, 3, 2, 11, tzinfo=UTC)
+    email = EmailChannel(engine, None, UnsubscribeSettings(b"s", mailto="u@example.test"))
+    sender = Sender(engine, email, {"a": Recipient("a", "a@example.test")},
+                    marketing_per_day=1, now=lambda: now)
+    [first] = d.claim_due(engine, "dispatcher-1", now, limit=1)
+    [second] = d.claim_due(engine, "dispatcher-2", now, limit=1)
+    # both check before either records its outcome: each sees the other's claim and waits
+    for step in (second, first):
+        with pytest.raises(d.Defer, match="1 being sent by another dispatcher") as waited:
+            sender(step)
+        assert waited.value.until == now + d.DEFAULT_LEASE
+    for owner, step in (("dispatcher-1", first), ("dispatcher-2", second)):
+        assert d.mark_deferred(engine, step.step_id, owner, now + d.DEFAULT_LEASE)
+    later = now + d.DEFAULT_LEASE
+    outcomes = d.dispatch(engine, "dispatcher-1", sender, lambda: later)
+    assert outcomes == {"sent": 1, "deferred": 1}
+    sent = [r for r in steps_of(engine) if r.status == "sent"]
+    with engine.connect() as conn:
+        queued = conn.scalar(sa.select(sa.func.count()).select_from(outbox))
+    assert len(sent) == 1 and queued == 1
+
+
 def test_a_check_in_that_is_not_sent_is_not_recorded_as_contact(engine):
     cat = catalog({"checkin": {
         "source": "t", "triggers": [{"asset": "health_tiers"}],

@@ -25,6 +25,7 @@ from cs_assets.channels.tables import (
 from cs_assets.playbooks.content import MISSING
 from cs_assets.state.delivery import TRANSACTIONAL_CHANNELS, Defer, SkipStep, Step, utc_now
 from cs_assets.state.schema import (
+    CLAIMED,
     SENT,
     checkins,
     enrolments,
@@ -56,8 +57,10 @@ class Sender:
 
     `marketing_per_day` caps the marketing emails a household gets in any 24 hours (None: no
     cap); a step over it is deferred until the oldest of them is a day old. Transactional
-    email, tasks and in-app messages are not capped. Two dispatchers racing on one household
-    may each send one within the cap's last slot: the cap is a courtesy, not a guarantee."""
+    email, tasks and in-app messages are not capped. The cap holds with dispatchers running
+    side by side: another dispatcher's claimed marketing email to the household counts as
+    sent (every step is claimed before its cap is checked, so of two racing steps at least
+    one sees the other); an email in doubt does not count."""
 
     def __init__(
         self,
@@ -105,26 +108,36 @@ class Sender:
             raise SkipStep(f"no channel {step.channel!r}")
 
     def _check_cap(self, step: Step) -> None:
-        since = self.now() - DAY
+        now = self.now()
+        steps = step_executions
+        household_emails = (
+            sa.select(steps)
+            .join(enrolments, enrolments.c.enrolment_id == steps.c.enrolment_id)
+            .where(enrolments.c.household_id == step.household_id,
+                   steps.c.channel == MARKETING_EMAIL)
+            .subquery()
+        )
+        own_owner = sa.select(steps.c.lease_owner).where(steps.c.step_id == step.step_id)
         with self.engine.connect() as conn:
-            sent = (
-                conn.execute(
-                    sa.select(step_executions.c.sent_at)
-                    .join(enrolments, enrolments.c.enrolment_id == step_executions.c.enrolment_id)
-                    .where(
-                        enrolments.c.household_id == step.household_id,
-                        step_executions.c.channel == MARKETING_EMAIL,
-                        step_executions.c.status == SENT,
-                        step_executions.c.sent_at > since,
-                    )
-                    .order_by(step_executions.c.sent_at)
+            sent = conn.execute(
+                sa.select(household_emails.c.sent_at)
+                .where(household_emails.c.status == SENT, household_emails.c.sent_at > now - DAY)
+                .order_by(household_emails.c.sent_at)
+            ).scalars().all()
+            held = conn.execute(  # when each claim by another dispatcher ends
+                sa.select(household_emails.c.lease_expires_at).where(
+                    household_emails.c.status == CLAIMED,
+                    household_emails.c.lease_expires_at > now,
+                    household_emails.c.lease_owner != own_owner.scalar_subquery(),
                 )
-                .scalars()
-                .all()
-            )
+            ).scalars().all()
+        if len(sent) + len(held) < self.marketing_per_day:
+            return
+        reason = f"{len(sent)} marketing emails in the last 24 hours"
         if len(sent) >= self.marketing_per_day:
-            until = sent[len(sent) - self.marketing_per_day] + DAY
-            raise Defer(until, f"{len(sent)} marketing emails in the last 24 hours")
+            raise Defer(sent[len(sent) - self.marketing_per_day] + DAY, reason)
+        # the other claims end (sent, deferred or in doubt) by their lease: look again then
+        raise Defer(min(held), f"{reason}, {len(held)} being sent by another dispatcher")
 
     def _context(self, step: Step) -> dict[str, Any]:
         with self.engine.connect() as conn:
