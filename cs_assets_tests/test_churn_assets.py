@@ -284,10 +284,21 @@ def test_segment_and_survey_lists_for_the_day(trained):
     holders = set(pl.read_parquet(out / "referral_codes.parquet")["household_id"]) | set(
         issued["household_id"])
     assert invited and invited <= holders
-    assert set(issued["household_id"]) <= invited
+    assert set(issued["household_id"]) <= _may_be_invited(out, stages)
     assert read("review_request_candidates").height > 0
     ledger = read("rewards_ledger")
     assert ledger["reward_id"].is_unique().all()
+
+
+def _may_be_invited(out: Path, stages: pl.DataFrame) -> set[str]:
+    """Who the referral playbooks may invite on the last day: the advocacy stage, and the
+    households not churned whose latest NPS answer is 9 or 10."""
+    nps = pl.read_parquet(out / "nps_responses.parquet").filter(
+        pl.col("responded_at") < datetime(2026, 11, 1, tzinfo=UTC))
+    latest = nps.sort("responded_at", "response_id").group_by("household_id").last()
+    live = set(stages.filter(pl.col("stage") != "churned")["household_id"])
+    return set(stages.filter(pl.col("stage") == "advocacy")["household_id"]) | (
+        set(latest.filter(pl.col("score") >= 9)["household_id"]) & live)
 
 
 def test_journey_history_and_csm_assignments_carry_over_days(world, tmp_path):
@@ -344,12 +355,7 @@ def test_what_the_platform_sent_feeds_back_into_the_lists(world, tmp_path):
     codes = before["issued_referral_codes"]
     assert codes.height > 0 and codes["code"].str.contains(r"^REF-[A-HJ-NP-Z2-9]{8}$").all()
     stages = pl.read_parquet(world / "out" / "journey_stages" / f"{LAST_DAY}.parquet")
-    advocates = set(stages.filter(pl.col("stage") == "advocacy")["household_id"])
-    segments = world / "out" / "micro_segments" / f"{LAST_DAY}.parquet"
-    if segments.is_file():  # materialized by the segments test of this module, when it ran
-        advocates |= set(pl.read_parquet(segments).filter(
-            pl.col("value_perception") == "Advocate")["household_id"])
-    assert set(codes["household_id"]) <= advocates
+    assert set(codes["household_id"]) <= _may_be_invited(world / "out", stages)
     engine = sa.create_engine(f"sqlite:///{root / 'state.db'}")
     at = datetime(2026, 10, 25, tzinfo=UTC)
     with engine.begin() as conn:

@@ -23,7 +23,7 @@ from cs_assets.segments.journey import (
     journey_inputs,
     journey_stage,
 )
-from cs_assets.segments.micro import latest_nps, micro_segments, segment_summary
+from cs_assets.segments.micro import latest_nps, micro_segments, nps_advocates, segment_summary
 from cs_assets_tests.factories import frame
 
 DAY = date(2026, 6, 1)
@@ -228,6 +228,26 @@ def test_latest_nps_is_the_last_answer_before_the_as_of_instant():
         dict(response_id="r4", household_id="hh_2", responded_at=AT, score=10),
     ])
     assert latest_nps(nps, DAY).rows() == [("hh_1", 9)]
+
+
+def test_nps_advocates_are_the_advocate_value_perception_of_the_latest_answer():
+    """Who gets a referral code for the Advocate segment: the same cut-off (9) and the same
+    latest answer as the micro-segments, for any household."""
+    def answer(rid: str, hh: str, days_ago: float, score: int) -> dict:
+        return dict(response_id=rid, household_id=hh, score=score,
+                    responded_at=AT - timedelta(days=days_ago))
+
+    nps = frame("nps_responses", [
+        answer("r1", "nine", 10, 9), answer("r2", "eight", 10, 8),
+        answer("r3", "was_ten", 20, 10), answer("r4", "was_ten", 5, 6),  # latest counts
+        answer("r5", "now_ten", 20, 3), answer("r6", "now_ten", 5, 10),
+        answer("r7", "too_late", 0, 10),  # at the instant: not before it
+    ])
+    assert sorted(nps_advocates(nps, DAY, CONFIG)["household_id"]) == ["nine", "now_ten"]
+    data = CONFIG.model_dump()
+    data["micro"]["value_perception"]["advocate_at_least"] = 10
+    stricter = SegmentConfig.model_validate(data)
+    assert nps_advocates(nps, DAY, stricter)["household_id"].to_list() == ["now_ten"]
 
 
 # --- journey stages ---------------------------------------------------------------------------

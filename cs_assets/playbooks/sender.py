@@ -60,7 +60,8 @@ class Sender:
     email, tasks and in-app messages are not capped. The cap holds with dispatchers running
     side by side: another dispatcher's claimed marketing email to the household counts as
     sent (every step is claimed before its cap is checked, so of two racing steps at least
-    one sees the other); an email in doubt does not count."""
+    one sees the other; both may wait until the other's claim ends). An email in doubt does
+    not count: a person decides whether it went out."""
 
     def __init__(
         self,
@@ -110,27 +111,21 @@ class Sender:
     def _check_cap(self, step: Step) -> None:
         now = self.now()
         steps = step_executions
-        household_emails = (
-            sa.select(steps)
-            .join(enrolments, enrolments.c.enrolment_id == steps.c.enrolment_id)
-            .where(enrolments.c.household_id == step.household_id,
-                   steps.c.channel == MARKETING_EMAIL)
-            .subquery()
-        )
         own_owner = sa.select(steps.c.lease_owner).where(steps.c.step_id == step.step_id)
-        with self.engine.connect() as conn:
-            sent = conn.execute(
-                sa.select(household_emails.c.sent_at)
-                .where(household_emails.c.status == SENT, household_emails.c.sent_at > now - DAY)
-                .order_by(household_emails.c.sent_at)
-            ).scalars().all()
-            held = conn.execute(  # when each claim by another dispatcher ends
-                sa.select(household_emails.c.lease_expires_at).where(
-                    household_emails.c.status == CLAIMED,
-                    household_emails.c.lease_expires_at > now,
-                    household_emails.c.lease_owner != own_owner.scalar_subquery(),
+        with self.engine.connect() as conn:  # one statement: one snapshot of both kinds
+            rows = conn.execute(
+                sa.select(steps.c.status, steps.c.sent_at, steps.c.lease_expires_at)
+                .join(enrolments, enrolments.c.enrolment_id == steps.c.enrolment_id)
+                .where(
+                    enrolments.c.household_id == step.household_id,
+                    steps.c.channel == MARKETING_EMAIL,
+                    ((steps.c.status == SENT) & (steps.c.sent_at > now - DAY))
+                    | ((steps.c.status == CLAIMED) & (steps.c.lease_expires_at > now)
+                       & steps.c.lease_owner.is_distinct_from(own_owner.scalar_subquery())),
                 )
-            ).scalars().all()
+            ).all()
+        sent = sorted(r.sent_at for r in rows if r.status == SENT)
+        held = [r.lease_expires_at for r in rows if r.status == CLAIMED]
         if len(sent) + len(held) < self.marketing_per_day:
             return
         reason = f"{len(sent)} marketing emails in the last 24 hours"

@@ -60,6 +60,13 @@ def latest_nps(nps_responses: pl.DataFrame, as_of: date) -> pl.DataFrame:
     )
 
 
+def nps_advocates(nps_responses: pl.DataFrame, as_of: date, config: SegmentConfig) -> pl.DataFrame:
+    """household_id of every household whose value perception is "Advocate" on `as_of` (its
+    latest NPS answer before the instant), whether or not it is active."""
+    return latest_nps(nps_responses, as_of).filter(
+        _value_perception(config) == "Advocate").select(HH)
+
+
 def _usage_intensity(config: SegmentConfig) -> pl.Expr:
     cfg = config.micro.usage_intensity
     ratio = pl.col("dau_wau_ratio").fill_null(0.0)

@@ -14,9 +14,10 @@ from dagster import (
 )
 
 from cs_assets.lists.assets import list_output
-from cs_assets.metadata import OPTIONAL_INPUT, as_frame, by_partition, markdown_table, present_frame
-from cs_assets.resources import StateResource, TeamResource
+from cs_assets.metadata import as_frame, by_partition, markdown_table
+from cs_assets.resources import SegmentsResource, StateResource, TeamResource
 from cs_assets.segments.assets import COMMON, PREVIEW, counts_table, daily_frames, days_of
+from cs_assets.segments.micro import nps_advocates
 from cs_assets.state import schema as state_tables
 from cs_assets.state.daily import latest_before, read_rows, replace_day, rows_before
 from cs_assets.team.assignments import PREVIOUS_SCHEMA, assign_csms
@@ -63,32 +64,30 @@ def csm_assignments_asset(
                        queued_last_day=overflow[last])
 
 
-@asset(name="issued_referral_codes", **COMMON,
-       ins={"stages": AssetIn("journey_stages"),
-            "segments": AssetIn("micro_segments", metadata=OPTIONAL_INPUT)},
-       description="Referral codes the platform issues to the households it invites to refer "
-       "(the advocacy stage, and the Advocate value perception of the micro-segments) that "
-       "hold none: REF- and 8 readable symbols derived from a secret (unique, not guessable "
-       "from the household); kept in the platform's state database.")
+@asset(name="issued_referral_codes", **COMMON, ins={"stages": AssetIn("journey_stages")},
+       description="Referral codes the platform issues to the households it may invite to "
+       "refer (the advocacy stage; every household not churned whose latest NPS makes it an "
+       "Advocate) that hold none: REF- and 8 readable symbols derived from a secret (unique, "
+       "not guessable from the household); kept in the platform's state database.")
 def issued_referral_codes_asset(
-    context: AssetExecutionContext, stages, segments, referral_codes: pl.DataFrame,
-    team: TeamResource, state: StateResource,
+    context: AssetExecutionContext, stages, referral_codes: pl.DataFrame,
+    nps_responses: pl.DataFrame, team: TeamResource, state: StateResource,
+    segments: SegmentsResource,
 ):
-    stages, segments = as_frame(stages), present_frame(segments)
+    stages, config = as_frame(stages), segments.load()
     engine, secret = state.engine(), team.secret()
     table = state_tables.referral_codes_issued
     issued_schema = {**CODE_SCHEMA, "issued_on": pl.Date}
     parts = []
     for day in days_of(context):  # in order: a day's codes are taken for the next days
         earlier = rows_before(engine, table, "issued_on", day, issued_schema).select(CODE_COLUMNS)
-        audience = [stages.filter((pl.col("as_of") == day) & (pl.col("stage") == "advocacy"))]
-        if segments is None or segments.filter(pl.col("as_of") == day).is_empty():
-            context.log.warning(f"{day}: micro_segments not materialized: codes for the "
-                                "advocacy stage only")
-        else:
-            audience.append(segments.filter(
-                (pl.col("as_of") == day) & (pl.col("value_perception") == "Advocate")))
-        advocates = pl.concat([frame.select("household_id") for frame in audience])
+        today = stages.filter(pl.col("as_of") == day)
+        advocates = pl.concat([
+            today.filter(pl.col("stage") == "advocacy").select("household_id"),
+            # the value perception micro_segments gives them (the segment playbook's audience)
+            nps_advocates(nps_responses, day, config).join(
+                today.filter(pl.col("stage") != "churned"), on="household_id", how="semi"),
+        ])
         new = issue_referral_codes(advocates, referral_codes.select(CODE_COLUMNS), earlier, day,
                                    secret=secret).with_columns(issued_on=pl.lit(day))
         replace_day(engine, table, "issued_on", day, new)
