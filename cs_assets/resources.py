@@ -16,7 +16,8 @@ from typing import Literal
 import dagster_polars
 import polars as pl
 import sqlalchemy as sa
-from dagster import ConfigurableResource, EnvVar, InputContext, OutputContext
+from dagster import ConfigurableResource, EnvVar, InputContext, MetadataValue, OutputContext
+from dagster_polars.io_managers.utils import get_metadata_schema
 from pydantic import Field
 
 from cs_assets.channels.email import EmailChannel, SmtpSettings, UnsubscribeSettings
@@ -61,6 +62,22 @@ class PolarsParquetIOManager(dagster_polars.PolarsParquetIOManager):
         self, path, context: InputContext, partition_key: str | None = None
     ) -> pl.LazyFrame:
         return pl.scan_parquet(str(path), storage_options=self.storage_options or None)
+
+    def get_metadata(self, context: OutputContext, obj) -> dict[str, MetadataValue]:
+        """Schema, row count and size only: dagster-polars would also attach a random row
+        sample and `describe()` (string min / max), which puts names and e-mail addresses into
+        Dagster's run and event storage."""
+        if obj is None:
+            return {"missing": MetadataValue.bool(True)}
+        metadata: dict[str, MetadataValue] = {
+            "dagster/column_schema": get_metadata_schema(obj)
+        }
+        if isinstance(obj, pl.DataFrame):
+            rows = "dagster/partition_row_count" if context.has_partition_key else (
+                "dagster/row_count")
+            metadata[rows] = MetadataValue.int(obj.height)
+            metadata["estimated_size_mb"] = MetadataValue.float(obj.estimated_size(unit="mb"))
+        return metadata
 
     def handle_output(self, context: OutputContext, obj) -> None:
         """Also store a single-run backfill: a dict of frames keyed by partition, one file each.

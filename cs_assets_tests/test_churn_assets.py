@@ -56,11 +56,15 @@ def _resources(root: Path, store: str) -> dict:
 
 
 def _run(root: Path, store: str, selection, config: dict | None = None, **kwargs):
-    return materialize(
-        ASSETS, selection=selection, resources=_resources(root, store),
-        instance=DagsterInstance.ephemeral(),
-        run_config={"ops": config or {}}, **kwargs,
-    )
+    """Runs share one persistent instance per root (under `dagster_home`), so its storage can
+    be searched afterwards."""
+    home = root / "dagster_home"
+    home.mkdir(exist_ok=True)
+    with DagsterInstance.local_temp(tempdir=str(home)) as instance:
+        return materialize(
+            ASSETS, selection=selection, resources=_resources(root, store), instance=instance,
+            run_config={"ops": config or {}}, **kwargs,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +94,24 @@ def training_runs(world) -> list:
 @pytest.fixture(scope="module")
 def trained(world, training_runs) -> Path:
     return world
+
+
+def test_no_names_or_addresses_in_dagster_storage_or_mlflow(trained):
+    """After ingestion, features, scores, snapshots and training: no household's owner name or
+    e-mail address is in Dagster's storage, MLflow's database or its artifacts."""
+    households = pl.read_parquet(trained / "raw" / "households.parquet")
+    needles = [v for v in households["owner_name"].to_list() + households["email"].to_list()
+               if v]
+    assert len(needles) > 1000
+    stores = [trained / "dagster_home", trained / "registry.db", trained / "registry_artifacts"]
+    assert all(store.exists() for store in stores)
+    leaks = {}
+    for store in stores:
+        for path in [store] if store.is_file() else [p for p in store.rglob("*") if p.is_file()]:
+            text = path.read_bytes().decode("latin-1")
+            if hits := [n for n in needles if n in text]:
+                leaks[str(path.relative_to(trained))] = hits[:3]
+    assert leaks == {}
 
 
 def _own_state(world: Path, tmp_path: Path) -> Path:

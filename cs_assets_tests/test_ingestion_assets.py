@@ -132,3 +132,47 @@ def test_bad_event_mapping_names_the_entry(tmp_path):
     bad.write_text("event_types:\n  app_login: logon\n")
     with pytest.raises(ValueError, match=r"event_types\.app_login: unknown canonical kind"):
         resources_from_env({"CS_HOME": str(tmp_path), "CS_EVENT_MAPPING": str(bad)})
+
+
+def _files_holding(folder, needles: list[str]) -> dict[str, list[str]]:
+    """Which of `needles` each file under `folder` holds (bytes searched, any encoding)."""
+    found = {}
+    for path in folder.rglob("*"):
+        if path.is_file():
+            text = path.read_bytes().decode("latin-1")
+            hits = [n for n in needles if n in text]
+            if hits:
+                found[str(path.relative_to(folder))] = hits
+    return found
+
+
+def test_no_names_or_addresses_reach_dagster_storage(tmp_path):
+    """Names and addresses may live in the raw files and validated / quarantine Parquet, never
+    in Dagster's run and event storage (materialization metadata, check results, logs)."""
+    tables = f.minimal_raw()
+    pii = {"hh_1": ("Zelda Quartermain", "zelda.q@example.org"),
+           "hh_2": ("Ignatius Folkestone", "ig.folk@example.net"),
+           "hh_bad": ("Philippa Marchbanks", "pm@example.com")}
+    tables["households"] = pl.concat([
+        tables["households"],
+        f.frame("households", [dict(household_id="hh_bad", created_at=f.ts(1), region="MARS",
+                                    email_opt_out=False)]),
+    ]).with_columns(
+        owner_name=pl.col("household_id").replace_strict({k: v[0] for k, v in pii.items()}),
+        email=pl.col("household_id").replace_strict({k: v[1] for k, v in pii.items()}),
+    )
+    f.write_raw(tmp_path / "raw", tables)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with DagsterInstance.local_temp(tempdir=str(home)) as instance:
+        result = materialize(
+            ingestion_assets, instance=instance, raise_on_error=False,
+            resources=resources(tmp_path / "raw", tmp_path / "out", max_invalid_share=0.5),
+        )
+    assert result.success
+    needles = [v for pair in pii.values() for v in pair]
+    assert _files_holding(home, ["households_quarantine"])  # the storage was searched
+    assert _files_holding(home, needles) == {}
+    # the quarantine keeps the row as it arrived, PII included, for someone to fix it
+    quarantine = pl.read_parquet(tmp_path / "out" / "households_quarantine.parquet")
+    assert quarantine.select("owner_name", "email").row(0) == pii["hh_bad"]
