@@ -39,6 +39,7 @@ def _load_postgres(args: argparse.Namespace) -> None:
     import sqlalchemy as sa
 
     from cs_assets.contract.tables import TABLES
+    from cs_assets.ingestion.conform import ROW, conform
     from cs_assets.ingestion.postgres_load import apply_contract_ddl, copy_table
     from cs_assets.ingestion.sources import read_parquet_table
 
@@ -48,7 +49,7 @@ def _load_postgres(args: argparse.Namespace) -> None:
     engine = sa.create_engine(url)
     apply_contract_ddl(engine)
     for name in TABLES:
-        frame = read_parquet_table(Path(args.raw_dir), name)
+        frame = conform(TABLES[name], read_parquet_table(Path(args.raw_dir), name)).frame.drop(ROW)
         copy_table(engine, "raw", name, frame)
         print(f"raw.{name}: {frame.height:,} rows")
     engine.dispose()

@@ -22,6 +22,7 @@ from pydantic import Field
 
 from cs_assets.channels.email import EmailChannel, SmtpSettings, UnsubscribeSettings
 from cs_assets.contract.events import EventKind, load_event_mapping
+from cs_assets.ingestion.conform import RawPart
 from cs_assets.ingestion.sources import read_parquet_table, read_postgres_table
 from cs_assets.lists import ListsConfig, ListsConfigError, load_lists_config
 from cs_assets.playbooks.definitions import PlaybookCatalog, PlaybookConfigError, load_playbooks
@@ -31,6 +32,7 @@ from cs_assets.team import TeamConfig, TeamConfigError, load_team_config
 from cs_assets.voc import VocConfig, VocConfigError, load_voc_config
 
 DEFAULT_MAX_INVALID_SHARE = 0.05
+DEFAULT_MIN_MAPPED_EVENT_SHARE = 0.10
 
 
 class ConfigError(ValueError):
@@ -115,8 +117,13 @@ class RawSourceResource(ConfigurableResource):
         description="CS_MAX_INVALID_SHARE: above this share of quarantined rows, stop downstream",
     )
     event_mapping_path: str = Field(default="", description="CS_EVENT_MAPPING: YAML file")
+    min_mapped_event_share: float = Field(
+        default=DEFAULT_MIN_MAPPED_EVENT_SHARE, ge=0.0, le=1.0,
+        description="CS_MIN_MAPPED_EVENT_SHARE: below this share of events with a canonical "
+        "kind, stop downstream",
+    )
 
-    def read(self, table: str) -> pl.DataFrame:
+    def read(self, table: str) -> list[RawPart]:
         if self.kind == "postgres":
             engine = sa.create_engine(self.postgres_url)
             try:
@@ -271,20 +278,23 @@ def scorecard_from_env(env: Mapping[str, str] = os.environ) -> ScorecardResource
                                                 ScorecardError))
 
 
-def _float(env: Mapping[str, str], key: str, default: float) -> float:
+def _share(env: Mapping[str, str], key: str, default: float) -> float:
+    """A share between 0 and 1 (NaN refused: every comparison with it is false)."""
     try:
-        return float(env.get(key, default))
+        value = float(env.get(key, default))
     except ValueError as exc:
         raise ConfigError(f"{key}: not a number: {env[key]!r}") from exc
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{key}: must be between 0 and 1, got {value}")
+    return value
 
 
 def raw_source_from_env(env: Mapping[str, str] = os.environ) -> RawSourceResource:
     kind = env.get("CS_RAW_SOURCE", "parquet")
     if kind not in ("parquet", "postgres"):
         raise ConfigError(f"CS_RAW_SOURCE: expected 'parquet' or 'postgres', got {kind!r}")
-    share = _float(env, "CS_MAX_INVALID_SHARE", DEFAULT_MAX_INVALID_SHARE)
-    if not 0.0 <= share <= 1.0:
-        raise ConfigError(f"CS_MAX_INVALID_SHARE: must be between 0 and 1, got {share}")
+    share = _share(env, "CS_MAX_INVALID_SHARE", DEFAULT_MAX_INVALID_SHARE)
+    mapped_share = _share(env, "CS_MIN_MAPPED_EVENT_SHARE", DEFAULT_MIN_MAPPED_EVENT_SHARE)
     reference = env.get("CS_REFERENCE_TIME", "")
     if reference:
         parse_reference_time(reference)
@@ -302,6 +312,7 @@ def raw_source_from_env(env: Mapping[str, str] = os.environ) -> RawSourceResourc
         reference_time=reference,
         max_invalid_share=share,
         event_mapping_path=mapping,
+        min_mapped_event_share=mapped_share,
     )
 
 

@@ -64,10 +64,22 @@ class UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
-def read_yaml(path: Path, error: type[Exception], what: str) -> object:
+class TextKeyLoader(UniqueKeyLoader):
+    """UniqueKeyLoader whose mapping keys are the text as written, for files keyed by a
+    product's own names: `on:`, `no:` or `404:` are event names, not booleans or numbers."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                key_node.tag = "tag:yaml.org,2002:str"
+        return super().construct_mapping(node, deep)
+
+
+def read_yaml(path: Path, error: type[Exception], what: str,
+              loader: type[yaml.SafeLoader] = UniqueKeyLoader) -> object:
     """The YAML file's data; an unreadable file, bad YAML or a repeated key is `error`."""
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     except (OSError, yaml.YAMLError) as exc:
         raise error(f"cannot read {what} {path}: {exc}") from exc
 

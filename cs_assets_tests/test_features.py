@@ -240,3 +240,14 @@ def test_weekend_and_peak_hours_are_read_in_each_households_time_zone(shape):
     assert got.keys() == LOCAL_EXPECTED.keys()
     for household, expected in LOCAL_EXPECTED.items():
         assert got[household] == pytest.approx(expected), household
+
+
+def test_a_change_at_the_signup_instant_is_read_after_the_new_row_in_any_file_order():
+    rows = [dict(change_id="sc_1", household_id="hh_1", changed_at=f.SIGNUP, change_type="new",
+                 to_plan="Free", mrr_after=0.0),
+            dict(change_id="sc_0", household_id="hh_1", changed_at=f.SIGNUP,
+                 change_type="upgrade", from_plan="Free", to_plan="Premium", mrr_after=9.99)]
+    for ordered in (rows, rows[::-1]):
+        changes = f.frame("subscription_changes", ordered)
+        features = row(inputs([], subscription_changes=changes))
+        assert (features["plan"], features["mrr"]) == ("Premium", 9.99)

@@ -2,8 +2,10 @@
 
 import polars as pl
 import pytest
-from dagster import AssetKey, DagsterInstance, materialize
+from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, asset, materialize
+from dagster_shared.serdes import serialize_value
 
+from cs_assets.contract.events import EventKind, EventMappingError, load_event_mapping
 from cs_assets.definitions import defs
 from cs_assets.ingestion.assets import BLOCKING_CHECK, ingestion_assets
 from cs_assets.resources import (
@@ -100,7 +102,7 @@ def test_missing_column_fails_naming_table_and_column(tmp_path):
     assert not result.success
     failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     messages = " ".join(str(e.event_specific_data.error) for e in failures)
-    assert "table 'pets': missing column(s) species" in messages
+    assert "table 'pets', " in messages and "pets.parquet: missing column(s) species" in messages
 
 
 def test_empty_file_is_an_empty_table_with_a_warning(tmp_path):
@@ -119,6 +121,8 @@ def test_empty_file_is_an_empty_table_with_a_warning(tmp_path):
     ({"CS_RAW_SOURCE": "excel"}, "CS_RAW_SOURCE"),
     ({"CS_MAX_INVALID_SHARE": "lots"}, "CS_MAX_INVALID_SHARE"),
     ({"CS_MAX_INVALID_SHARE": "1.5"}, "CS_MAX_INVALID_SHARE"),
+    ({"CS_MIN_MAPPED_EVENT_SHARE": "nan"}, "CS_MIN_MAPPED_EVENT_SHARE"),
+    ({"CS_MIN_MAPPED_EVENT_SHARE": "-0.1"}, "CS_MIN_MAPPED_EVENT_SHARE"),
     ({"CS_REFERENCE_TIME": "yesterday"}, "CS_REFERENCE_TIME"),
     ({"CS_RAW_SOURCE": "postgres"}, "CS_RAW_POSTGRES_URL"),
 ])
@@ -176,3 +180,127 @@ def test_no_names_or_addresses_reach_dagster_storage(tmp_path):
     # the quarantine keeps the row as it arrived, PII included, for someone to fix it
     quarantine = pl.read_parquet(tmp_path / "out" / "households_quarantine.parquet")
     assert quarantine.select("owner_name", "email").row(0) == pii["hh_bad"]
+
+
+@asset(deps=[AssetKey("activity_events")])
+def reads_events() -> None:
+    """Stands for everything downstream of the events."""
+
+
+def _ingest(raw_dir, out_dir, instance, **overrides):
+    return materialize(
+        [*ingestion_assets, reads_events], instance=instance, raise_on_error=False,
+        resources=resources(raw_dir, out_dir, **overrides),
+    )
+
+
+def _check(result, asset: str, name: str):
+    return next(e for e in result.get_asset_check_evaluations()
+                if e.asset_key == AssetKey(asset) and e.check_name == name)
+
+
+def _materialized(result) -> set[str]:
+    return {e.event_specific_data.materialization.asset_key.to_user_string()
+            for e in result.get_asset_materialization_events()}
+
+
+def test_a_table_emptied_since_the_last_ingestion_stops_downstream(tmp_path):
+    """A Hive folder read as nothing, or a lost export, must not become "every household
+    inactive": empty where the last ingestion had rows blocks; empty from the start warns."""
+    raw = tmp_path / "raw"
+    f.write_raw(raw, f.minimal_raw())
+    instance = DagsterInstance.ephemeral()
+    first = _ingest(raw, tmp_path / "out", instance)
+    assert first.success and "reads_events" in _materialized(first)
+    assert _check(first, "reviews", "not_empty").severity == AssetCheckSeverity.WARN
+    (raw / "activity_events.parquet").unlink()
+    (raw / "activity_events").mkdir()
+    (raw / "activity_events" / "_SUCCESS").write_bytes(b"")
+    second = _ingest(raw, tmp_path / "out", instance)
+    check = _check(second, "activity_events", "not_empty")
+    assert not check.passed and check.severity == AssetCheckSeverity.ERROR
+    assert check.description == ("activity_events has 0 rows where the last ingestion had 3: "
+                                 "the source was emptied or not found")
+    assert "reads_events" not in _materialized(second) and not second.success
+    assert _check(second, "reviews", "not_empty").severity == AssetCheckSeverity.WARN
+
+
+@pytest.mark.parametrize("mapping, blocks", [
+    ("event_types:\n  some_other_products_login: login\n", True),  # matches none of 3
+    ("event_types:\n  task_completion: task_completed\n", False),  # 1 of 3: a warning only
+])
+def test_a_mapping_that_matches_almost_no_event_stops_downstream(tmp_path, mapping, blocks):
+    f.write_raw(tmp_path / "raw", f.minimal_raw())
+    path = tmp_path / "mapping.yaml"
+    path.write_text(mapping)
+    result = _ingest(tmp_path / "raw", tmp_path / "out", DagsterInstance.ephemeral(),
+                     event_mapping_path=str(path), min_mapped_event_share=0.2)
+    check = _check(result, "activity_events", "event_types_mapped")
+    assert not check.passed
+    assert (check.severity == AssetCheckSeverity.ERROR) is blocks
+    assert ("reads_events" in _materialized(result)) is not blocks
+    if blocks:
+        assert check.description == ("0 of 3 events (0.0%) have a canonical kind; at least 20% "
+                                     "must (CS_MIN_MAPPED_EVENT_SHARE)")
+
+
+def test_a_part_with_a_missing_column_fails_once_naming_the_file(tmp_path):
+    tables = f.minimal_raw()
+    f.write_raw(tmp_path / "raw", tables)
+    (tmp_path / "raw" / "pets.parquet").unlink()
+    (tmp_path / "raw" / "pets").mkdir()
+    tables["pets"].write_parquet(tmp_path / "raw" / "pets" / "part-0.parquet")
+    tables["pets"].drop("species").write_parquet(tmp_path / "raw" / "pets" / "part-1.parquet")
+    result = materialize(ingestion_assets, instance=DagsterInstance.ephemeral(),
+                         resources=resources(tmp_path / "raw", tmp_path / "out"),
+                         raise_on_error=False)
+    events = [e for e in result.all_events if e.step_key == "ingest_pets"]
+    assert [e.event_type_value for e in events if "RETRY" in e.event_type_value] == []
+    failure = next(e for e in events if e.event_type_value == "STEP_FAILURE")
+    message = str(failure.event_specific_data.error)
+    assert "table 'pets', " in message
+    assert "pets/part-1.parquet: missing column(s) species" in message
+
+
+def test_a_huge_value_is_cut_in_every_reason_and_preview(tmp_path):
+    tables = f.minimal_raw()
+    huge = "x" * 1_000_000
+    tables["activity_events"] = pl.concat([tables["activity_events"], f.frame(
+        "activity_events", [dict(event_id="ev_huge", household_id=huge, occurred_at=f.ts(5),
+                                 event_type=huge)])])
+    f.write_raw(tmp_path / "raw", tables)
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize(ingestion_assets, instance=instance, raise_on_error=False,
+                             resources=resources(tmp_path / "raw", tmp_path / "out",
+                                                 max_invalid_share=0.5))
+        assert result.success
+        records = [serialize_value(r) for r in instance.all_logs(result.run_id)]
+    assert max(len(r) for r in records) < 20_000
+    assert not [r for r in records if "x" * 1000 in r]
+    quarantine = pl.read_parquet(tmp_path / "out" / "activity_events_quarantine.parquet")
+    assert quarantine["household_id"].item() == huge  # the quarantine keeps the value whole
+    assert quarantine["quarantine_reason"].item().startswith(
+        f"household_id '{'x' * 60}'… (1,000,000 characters) does not exist in households")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("event_types:\n  app_login: login\n  app_login: task_completed\n",
+     "duplicate key 'app_login'"),
+    ("event_types:\n  app_login: [login, session]\n",
+     r"event_types\.app_login: expected the name of a canonical kind, got list"),
+    ("event_types: {}\n", "event_types: maps no event type"),
+    ("event_types:\n  app_login: on\n",
+     r"event_types\.app_login: expected the name of a canonical kind, got bool True"),
+])
+def test_event_mapping_errors_name_the_key(tmp_path, text, message):
+    path = tmp_path / "mapping.yaml"
+    path.write_text(text)
+    with pytest.raises(EventMappingError, match=message):
+        load_event_mapping(path)
+
+
+def test_event_names_are_read_as_written(tmp_path):
+    path = tmp_path / "mapping.yaml"
+    path.write_text("event_types:\n  on: login\n  no: task_completed\n  404: session\n")
+    assert load_event_mapping(path) == {
+        "on": EventKind.LOGIN, "no": EventKind.TASK_COMPLETED, "404": EventKind.SESSION}

@@ -6,9 +6,9 @@ import polars as pl
 import pytest
 
 from cs_assets.contract.events import load_event_mapping
-from cs_assets.contract.tables import TABLES
-from cs_assets.ingestion.conform import ContractSchemaError
-from cs_assets.ingestion.validate import REASON, RULES, validate_table
+from cs_assets.contract.tables import TABLES, plan_history_order
+from cs_assets.ingestion.conform import ContractSchemaError, shown
+from cs_assets.ingestion.validate import ORIGINAL, REASON, RULES, validate_table
 from cs_assets_tests import factories as f
 
 MAPPING = load_event_mapping()
@@ -47,7 +47,7 @@ def test_null_and_unknown_household_ids_in_events():
     result = run("activity_events", raw, households=f.households(), members=f.members())
     assert quarantined(result) == {
         "ev_null": "household_id is null",
-        "ev_ghost": "household_id hh_ghost does not exist in households",
+        "ev_ghost": "household_id 'hh_ghost' does not exist in households",
     }
     assert result.valid["event_id"].to_list() == ["ev_1", "ev_2", "ev_3"]
 
@@ -69,7 +69,7 @@ def test_duplicate_primary_keys_keep_the_first():
     assert result.valid["household_id"].to_list() == ["hh_1", "hh_2"]
     assert result.valid["region"].to_list() == ["US", "EU"]
     assert result.quarantine["_source_row"].to_list() == [2]
-    assert result.quarantine[REASON].item() == "duplicate household_id hh_1 (first occurrence kept)"
+    assert result.quarantine[REASON].item() == "duplicate household_id 'hh_1' (row 0 kept)"
 
 
 def test_timestamps_after_reference_time_and_before_signup():
@@ -151,7 +151,7 @@ def test_unknown_plan_and_region():
                                 email_opt_out=False))
     result = run("households", households)
     assert quarantined(result) == {
-        "hh_mars": "region MARS is not an allowed value"
+        "hh_mars": "region 'MARS' is not an allowed value"
     }
     changes = with_rows(f.subscription_changes(), "subscription_changes",
                         dict(change_id="sc_gold", household_id="hh_1", changed_at=f.ts(50),
@@ -160,7 +160,7 @@ def test_unknown_plan_and_region():
     result = run("subscription_changes", changes, households=f.households())
     assert list(quarantined(result)) == ["sc_gold"]
     assert result.quarantine[RULES].to_list()[0] == ["subscription_changes.to_plan: allowed values"]
-    assert result.quarantine[REASON].item() == "to_plan Gold is not an allowed value"
+    assert result.quarantine[REASON].item() == "to_plan 'Gold' is not an allowed value"
 
 
 def test_churn_date_disagreeing_with_cancellation_row():
@@ -190,13 +190,15 @@ def test_event_user_must_belong_to_the_household_and_payloads_present():
     )
     result = run("activity_events", raw, households=f.households(), members=f.members())
     assert quarantined(result) == {
-        "ev_stranger": "user_id u_2 is not a member of household hh_1",
-        "ev_nominutes": "app_session event without session_minutes",
+        "ev_stranger": "user_id 'u_2' is not a member of household 'hh_1'",
+        "ev_nominutes": "'app_session' event without session_minutes",
     }
     assert "ev_custom" in result.valid["event_id"].to_list()  # unmapped types are kept
 
 
 def test_several_reasons_on_one_row_are_all_kept():
+    """All of a row's reasons are kept; a copy of a key that is invalid anyway is not also
+    called a duplicate (the first *valid* copy is kept)."""
     raw = with_rows(f.events(), "activity_events",
                     dict(event_id="ev_1", household_id="hh_ghost", occurred_at=f.REFERENCE,
                          event_type="app_session", session_minutes=-1.0))
@@ -204,7 +206,6 @@ def test_several_reasons_on_one_row_are_all_kept():
     assert result.quarantine.height == 1
     assert sorted(result.quarantine[RULES].to_list()[0]) == sorted([
         "activity_events.session_minutes: greater_than_or_equal_to(0)",
-        "activity_events.event_id: duplicate",
         "activity_events.occurred_at: after reference time",
         "activity_events.household_id: unknown",
     ])
@@ -231,9 +232,28 @@ def test_missing_column_is_a_schema_error_naming_table_and_column():
 
 
 def test_wrong_type_is_a_schema_error_naming_table_and_column():
-    raw = f.households().with_columns(pl.col("created_at").dt.strftime("%Y-%m-%d"))
-    with pytest.raises(ContractSchemaError, match=r"table 'households', column 'created_at'"):
+    raw = f.households().with_columns(created_at=pl.lit(True))
+    with pytest.raises(ContractSchemaError,
+                       match=r"table 'households', .*column 'created_at': type Boolean"):
         run("households", raw)
+
+
+def test_text_is_read_as_the_contract_type_and_what_does_not_parse_is_kept():
+    raw = f.households().with_columns(
+        created_at=pl.Series(["2026-01-01T00:00:00Z", "2026-01-11 02:00:00+02:00"]),
+        email_opt_out=pl.Series(["false", "yes"]),
+    )
+    result = run("households", raw)
+    assert result.valid["created_at"].to_list() == [f.SIGNUP, f.ts(10)]
+    assert result.valid["email_opt_out"].to_list() == [False, True]
+    nps = f.frame("nps_responses", [
+        dict(response_id="n_1", household_id="hh_1", responded_at=f.ts(40)),
+        dict(response_id="n_2", household_id="hh_1", responded_at=f.ts(41)),
+    ]).with_columns(score=pl.Series(["9", "seven"]))
+    result = run("nps_responses", nps, households=f.households())
+    assert result.valid["score"].to_list() == [9]
+    assert quarantined(result) == {"n_2": "score: 'seven' is not a whole number"}
+    assert result.quarantine[ORIGINAL].to_list() == ['{"score": "seven"}']
 
 
 def test_compatible_types_are_converted():
@@ -250,9 +270,147 @@ def test_compatible_types_are_converted():
     ]).with_columns(csat_score=pl.Series([4.0, 4.5]))
     result = run("support_tickets", tickets, households=f.households())
     assert result.valid["csat_score"].to_list() == [4]
-    assert quarantined(result) == {"t_2": "csat_score: not a whole number"}
+    assert quarantined(result) == {"t_2": "csat_score: 4.5 is not a whole number"}
 
 
 def test_empty_table_is_valid():
     result = run("reviews", f.frame("reviews", []), households=f.households())
     assert result.valid.height == 0 and result.quarantine.height == 0 and result.invalid_share == 0
+
+
+def test_non_finite_numbers_are_quarantined_showing_the_value():
+    payments = f.frame("payments", [
+        dict(payment_id=f"pay_{i}", household_id="hh_1", due_at=f.ts(30), paid_at=f.ts(30),
+             amount=amount, status="paid")
+        for i, amount in enumerate([100.0, float("inf"), float("nan")])
+    ])
+    assert quarantined(run("payments", payments, households=f.households())) == {
+        "pay_1": "amount inf is not a finite number",
+        "pay_2": "amount NaN is not a finite number",
+    }
+    changes = f.subscription_changes().with_columns(
+        mrr_after=pl.when(pl.col("change_id") == "sc_2").then(float("inf"))
+        .otherwise(pl.col("mrr_after")))
+    assert quarantined(run("subscription_changes", changes, households=f.households())) == {
+        "sc_2": "mrr_after inf is not a finite number"}
+
+
+def test_pet_health_values_outside_their_metric_range_are_quarantined():
+    observations = f.frame("pet_health_observations", [
+        dict(observation_id=f"o_{i}", pet_id="pet_1", observed_at=f.ts(20), metric=metric,
+             value=value)
+        for i, (metric, value) in enumerate([
+            ("wellness_score", 85.0), ("wellness_score", 85_000.0), ("weight_kg", 31.5),
+            ("weight_kg", 3150.0), ("activity_minutes", 90.0), ("wellness_score", float("inf")),
+        ])
+    ])
+    result = run("pet_health_observations", observations, pets=f.pets())
+    assert quarantined(result) == {
+        "o_1": "value 85000.0 is outside wellness_score's range 0.0 to 100.0",
+        "o_3": "value 3150.0 is outside weight_kg's range 0.0 to 500.0",
+        "o_5": "value inf is not a finite number; "
+               "value inf is outside wellness_score's range 0.0 to 100.0",
+    }
+
+
+def _plan_rows(*rows):
+    return f.frame("subscription_changes", [
+        dict(household_id="hh_1", changed_at=f.ts(days), change_type=kind, from_plan=frm,
+             to_plan=to, mrr_after=mrr, change_id=cid)
+        for cid, days, kind, frm, to, mrr in rows
+    ])
+
+
+def test_a_change_at_the_same_instant_as_new_is_read_after_it_whatever_the_file_order():
+    rows = [("sc_a", 0, "new", None, "Free", 0.0), ("sc_b", 0, "upgrade", "Free", "Premium", 9.99)]
+    for ordered in (rows, rows[::-1]):
+        result = run("subscription_changes", _plan_rows(*ordered), households=f.households())
+        assert result.quarantine.height == 0
+        history = result.valid.sort(plan_history_order())
+        assert history["to_plan"].to_list()[-1] == "Premium"
+
+
+def test_contradictory_plan_history_is_quarantined():
+    changes = _plan_rows(
+        ("sc_1", 0, "new", None, "Free", 0.0),
+        ("sc_2", 5, "upgrade", "Free", "Premium", 9.99),
+        ("sc_3", 7, "new", None, "Free", 0.0),  # a second start
+        ("sc_4", 9, "downgrade", "Enterprise", "Free", 0.0),  # from a plan not held
+        ("sc_5", 9, "upgrade", "Free", "Enterprise", 30.0),  # overlaps sc_4: held Free?
+    )
+    result = run("subscription_changes", changes, households=f.households())
+    assert quarantined(result) == {
+        "sc_3": "a second 'new' row for household 'hh_1' (the first is 'sc_1')",
+        "sc_4": "downgrade from 'Enterprise' but the household held 'Premium' (after 'sc_2')",
+        "sc_5": "upgrade from 'Free' but the household held 'Premium' (after 'sc_2')",
+    }
+    before = _plan_rows(("sc_1", 3, "new", None, "Free", 0.0),
+                        ("sc_0", 1, "upgrade", "Free", "Premium", 9.99))
+    assert quarantined(run("subscription_changes", before, households=f.households())) == {
+        "sc_0": "upgrade before the household's 'new' row"}
+
+
+def test_reasons_show_invisible_characters_and_keep_the_value_that_did_not_convert():
+    raw = with_rows(
+        f.events(), "activity_events",
+        dict(event_id="ev_space", household_id="hh_1 ", occurred_at=f.ts(5),
+             event_type="app_login"),
+        dict(event_id="ev_zwsp", household_id="hh_1\u200b", occurred_at=f.ts(5),
+             event_type="app_login"),
+    )
+    result = run("activity_events", raw, households=f.households(), members=f.members())
+    assert quarantined(result) == {
+        "ev_space": "household_id 'hh_1 ' does not exist in households",
+        "ev_zwsp": "household_id 'hh_1\\u200b' does not exist in households",
+    }
+    nps = f.frame("nps_responses", [
+        dict(response_id="n_1", household_id="hh_1", responded_at=f.ts(40)),
+        dict(response_id="n_2", household_id="hh_1", responded_at=f.ts(41)),
+    ]).with_columns(score=pl.Series([9.0, 7.5]))
+    result = run("nps_responses", nps, households=f.households())
+    assert quarantined(result) == {"n_2": "score: 7.5 is not a whole number"}
+    assert result.quarantine[ORIGINAL].to_list() == ['{"score": "7.5"}']
+
+
+def test_personal_data_is_masked_in_reasons_and_kept_in_the_quarantine():
+    raw = f.households().with_columns(
+        owner_name=pl.Series(["Ada Lovelace", "Grace Hopper"]),
+        email=pl.Series(["ada@example.org", "grace@example.org"]),
+    ).with_columns(household_id=pl.lit("hh_1"))
+    result = run("households", raw)
+    reasons = "".join(result.quarantine[REASON].to_list())
+    assert result.quarantine["owner_name"].to_list() == ["Grace Hopper"]
+    assert "Grace" not in reasons and "grace@" not in reasons
+    assert shown("Grace Hopper", masked=True) == "<masked>"
+    assert TABLES["households"].pii_columns == {"owner_name", "email"}
+
+
+def test_an_invalid_first_copy_of_a_key_does_not_take_the_valid_one_with_it():
+    raw = pl.concat([
+        f.frame("households", [dict(household_id="hh_1", created_at=f.ts(1), region="MARS",
+                                    email_opt_out=False)]),
+        f.households(),
+        f.frame("households", [dict(household_id="hh_1", created_at=f.ts(2), region="EU",
+                                    email_opt_out=False)]),
+    ])
+    result = run("households", raw)
+    assert result.valid["household_id"].to_list() == ["hh_1", "hh_2"]
+    assert result.valid["region"].to_list() == ["US", "EU"]
+    assert result.quarantine["_source_row"].to_list() == [0, 3]
+    assert result.quarantine[REASON].to_list() == [
+        "region 'MARS' is not an allowed value", "duplicate household_id 'hh_1' (row 1 kept)"]
+    members = run("members", f.members(), households=result.valid)
+    assert members.quarantine.height == 0  # hh_1's children are not orphaned
+
+
+def test_activity_and_tickets_after_churn_are_kept():
+    """Facts after churn (a login to export data, a refund ticket) are kept; scores never see
+    them because a churned household is not scored from its churn day on."""
+    events = with_rows(f.events(), "activity_events",
+                       dict(event_id="ev_late", household_id="hh_2", user_id="u_2",
+                            occurred_at=f.ts(120), event_type="app_login"))
+    result = run("activity_events", events, households=f.households(), members=f.members())
+    assert "ev_late" in result.valid["event_id"].to_list()
+    tickets = f.frame("support_tickets", [
+        dict(ticket_id="t_late", household_id="hh_2", created_at=f.ts(110), priority="low")])
+    assert run("support_tickets", tickets, households=f.households()).quarantine.height == 0

@@ -34,7 +34,8 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "members": ("household_id", "joined_at", "removed_at"),
     "pets": ("pet_id", "household_id", "added_at", "removed_at"),
     "support_tickets": ("household_id", "created_at", "resolved_at", "priority", "csat_score"),
-    "subscription_changes": ("household_id", "changed_at", "from_plan", "to_plan", "mrr_after"),
+    "subscription_changes": ("household_id", "changed_at", "change_id", "change_type",
+                             "from_plan", "to_plan", "mrr_after"),
     "payments": ("household_id", "due_at", "paid_at", "amount", "status"),
     "pet_health_observations": ("pet_id", "observed_at", "metric", "value"),
 }

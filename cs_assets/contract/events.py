@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-import yaml
+from cs_assets.validated_config import TextKeyLoader, read_yaml
 
 DEFAULT_MAPPING_PATH = Path(__file__).resolve().parent.parent / "config" / "event_mapping.yaml"
 
@@ -50,23 +50,28 @@ class EventMappingError(ValueError):
 def load_event_mapping(path: Path | str | None = None) -> dict[str, EventKind]:
     """Read `product event name -> canonical kind` from YAML and validate every entry.
 
-    The file has one key, `event_types`, mapping each product event name to a
-    canonical kind. Unknown kinds fail here, at load, naming the entry.
+    The file has one key, `event_types`, mapping each product event name (as written, so
+    `on` stays the text "on") to a canonical kind. A repeated name, a value that is not a
+    kind's name, or a mapping of nothing fails here, at load, naming the entry.
     """
     path = Path(path) if path else DEFAULT_MAPPING_PATH
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise EventMappingError(f"event mapping file not found: {path}") from exc
+    raw = read_yaml(path, EventMappingError, "event mapping", loader=TextKeyLoader)
     if not isinstance(raw, dict) or not isinstance(raw.get("event_types"), dict):
         raise EventMappingError(f"{path}: expected a mapping under key 'event_types'")
+    if not raw["event_types"]:
+        raise EventMappingError(f"{path}: event_types: maps no event type to a canonical kind")
+    valid = sorted(k.value for k in EventKind)
     mapping: dict[str, EventKind] = {}
-    valid = {k.value for k in EventKind}
     for name, kind in raw["event_types"].items():
+        if not isinstance(kind, str):
+            raise EventMappingError(
+                f"{path}: event_types.{name}: expected the name of a canonical kind, got "
+                f"{type(kind).__name__} {kind!r}"
+            )
         if kind not in valid:
             raise EventMappingError(
                 f"{path}: event_types.{name}: unknown canonical kind {kind!r}; "
-                f"expected one of {sorted(valid)}"
+                f"expected one of {valid}"
             )
-        mapping[str(name)] = EventKind(kind)
+        mapping[name] = EventKind(kind)
     return mapping

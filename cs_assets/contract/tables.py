@@ -31,10 +31,22 @@ SPECIES = ("dog", "cat", "bird", "fish", "reptile", "small_mammal", "other")
 TICKET_PRIORITIES = ("low", "medium", "high", "critical")
 CHANGE_TYPES = ("new", "upgrade", "downgrade", "cancel")
 PAYMENT_STATUSES = ("paid", "failed", "pending", "refunded")
-HEALTH_METRICS = ("wellness_score", "weight_kg", "activity_minutes")
+# What each pet-health metric can measure (inclusive): a wellness score of 85,000 is a unit
+# or export error, not a very healthy pet.
+HEALTH_METRIC_RANGES = {
+    "wellness_score": (0.0, 100.0),  # higher is better
+    "weight_kg": (0.0, 500.0),
+    "activity_minutes": (0.0, 24 * 60.0),  # in one day
+}
+HEALTH_METRICS = tuple(HEALTH_METRIC_RANGES)
 GOAL_STATUSES = ("planned", "in_progress", "achieved", "missed")
 REVIEW_PLATFORMS = ("app_store", "google_play", "g2", "trustpilot")
 TIMEZONES = tuple(sorted(zoneinfo.available_timezones()))
+
+
+# Field metadata of personal data: kept in raw and validated Parquet and the state database,
+# masked in every reason, preview, log line and metadata entry.
+PII = {"pii": True}
 
 
 def _null_or(col: str, cond: pl.Expr) -> pl.Expr:
@@ -48,8 +60,8 @@ class Households(pa.DataFrameModel):
     created_at: UTC_TS = pa.Field(description="signup instant; the only source of signup time")
     region: str = pa.Field(isin=REGIONS)
     timezone: str = pa.Field(nullable=True, isin=TIMEZONES, description="IANA name; UTC if null")
-    owner_name: str = pa.Field(nullable=True, description="PII: never logged")
-    email: str = pa.Field(nullable=True, description="PII: never logged")
+    owner_name: str = pa.Field(nullable=True, description="PII: never logged", metadata=PII)
+    email: str = pa.Field(nullable=True, description="PII: never logged", metadata=PII)
     email_opt_out: bool = pa.Field(description="marketing email opt-out from the product")
     referral_code_used: str = pa.Field(nullable=True)
     churned_at: UTC_TS = pa.Field(nullable=True, description="authoritative churn instant")
@@ -192,7 +204,7 @@ class PetHealthObservations(pa.DataFrameModel):
     pet_id: str
     observed_at: UTC_TS
     metric: str = pa.Field(isin=HEALTH_METRICS)
-    value: pl.Float64 = pa.Field(ge=0)
+    value: pl.Float64 = pa.Field(ge=0, description="within HEALTH_METRIC_RANGES of its metric")
 
 
 class SuccessPlans(pa.DataFrameModel):
@@ -223,6 +235,21 @@ class Reviews(pa.DataFrameModel):
     submitted_at: UTC_TS
 
 
+# A household's plan history in the order it happened: changes at the same instant are read
+# `new` first, then upgrades and downgrades, then the cancellation, then by change_id.
+CHANGE_TYPE_ORDER = {"new": 0, "upgrade": 1, "downgrade": 1, "cancel": 2}
+
+
+def change_type_rank() -> pl.Expr:
+    return pl.col("change_type").replace_strict(CHANGE_TYPE_ORDER, default=1,
+                                                return_dtype=pl.Int8)
+
+
+def plan_history_order() -> list[pl.Expr]:
+    """Sort keys of subscription_changes that no file order can change."""
+    return [pl.col("changed_at"), change_type_rank(), pl.col("change_id")]
+
+
 @dataclass(frozen=True)
 class TableSpec:
     """How a contract table relates to the others (keys, parents, which times to police)."""
@@ -242,6 +269,11 @@ class TableSpec:
     @property
     def nullable(self) -> dict[str, bool]:
         return {name: col.nullable for name, col in self.model.to_schema().columns.items()}
+
+    @property
+    def pii_columns(self) -> frozenset[str]:
+        return frozenset(name for name, col in self.model.to_schema().columns.items()
+                         if (col.metadata or {}).get("pii"))
 
 
 TABLES: dict[str, TableSpec] = {
@@ -274,3 +306,5 @@ TABLES: dict[str, TableSpec] = {
                   future_columns=("submitted_at",), after_signup_columns=("submitted_at",)),
     )
 }
+
+PII_COLUMNS = frozenset().union(*(spec.pii_columns for spec in TABLES.values()))

@@ -43,6 +43,7 @@ from cs_assets.churn.snapshots import features_and_scores
 from cs_assets.contract.events import load_event_mapping
 from cs_assets.contract.tables import TABLES
 from cs_assets.features.household import FEATURE_INPUTS, FeatureInputs
+from cs_assets.ingestion.conform import ROW, conform
 from cs_assets.ingestion.rules import event_kind_expr
 from cs_assets.ingestion.sources import read_parquet_table
 from cs_assets.ingestion.validate import lookup_tables, validate_table
@@ -329,16 +330,17 @@ def load_feature_inputs(raw_dir: Path, *, validate: bool = True) -> FeatureInput
     reference = reference_time(raw_dir)
     tables: dict[str, pl.DataFrame] = {}
     for name in FEATURE_INPUTS:
-        frame = read_parquet_table(raw_dir, name)
+        parts = read_parquet_table(raw_dir, name)
         if validate:
-            frame = validate_table(
+            tables[name] = validate_table(
                 TABLES[name],
-                frame,
+                parts,
                 reference_time=reference,
                 parents={p: tables[p] for p in lookup_tables(name)},
                 event_mapping=mapping if name == "activity_events" else None,
             ).valid
-        tables[name] = frame
+        else:
+            tables[name] = conform(TABLES[name], parts).frame.drop(ROW)
     tables["activity_events"] = tables["activity_events"].with_columns(
         event_kind=event_kind_expr(mapping)
     )

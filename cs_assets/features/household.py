@@ -15,6 +15,7 @@ from typing import TypeVar
 import polars as pl
 
 from cs_assets.contract.events import EventKind as K
+from cs_assets.contract.tables import plan_history_order
 from cs_assets.features.daily import (
     feature_days,
     household_days,
@@ -314,7 +315,7 @@ def _pets(inp: FeatureInputs, at: datetime) -> pl.LazyFrame:
 
 def _plan(inp: FeatureInputs, at: datetime) -> pl.LazyFrame:
     history = inp.subscription_changes.lazy().filter(pl.col("changed_at") < at)
-    history = history.sort("changed_at")
+    history = history.sort(plan_history_order())
     current = history.group_by(HH).agg(
         plan=pl.col("to_plan").last(), mrr=pl.col("mrr_after").last()
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -10,7 +12,7 @@ import polars as pl
 from cs_assets.contract.events import EventKind
 from cs_assets.contract.tables import TableSpec
 from cs_assets.ingestion import rules
-from cs_assets.ingestion.conform import ROW, conform
+from cs_assets.ingestion.conform import ROW, RawPart, conform
 
 REASON = "quarantine_reason"
 
@@ -27,16 +29,22 @@ LOOKUPS: dict[str, tuple[str, ...]] = {
 
 def lookup_tables(table: str) -> tuple[str, ...]:
     return LOOKUPS.get(table, ("households",))
+
+
 RULES = "quarantine_rules"
+# The values as they arrived that could not be converted to the contract's type (JSON text),
+# so a quarantined NPS score of 7.5 is not lost as null
+ORIGINAL = "quarantine_original_values"
 
 
 @dataclass
 class ValidationResult:
     table: str
     valid: pl.DataFrame
-    # contract columns + _source_row + quarantine_rules + quarantine_reason
+    # contract columns + _source_row + quarantine_rules + quarantine_reason + original values
     quarantine: pl.DataFrame
     extra_columns: list[str] = field(default_factory=list)
+    sources: int = 1  # files (or database tables) the rows came from
 
     @property
     def input_rows(self) -> int:
@@ -53,9 +61,21 @@ class ValidationResult:
         return dict(sorted(counts.iter_rows(), key=lambda kv: (-kv[1], kv[0])))
 
 
+def _originals(failures: pl.DataFrame) -> pl.DataFrame:
+    """(ROW, ORIGINAL): per row, the values as they arrived that conversion could not keep,
+    as a JSON object of text (`{"score": "7.5"}`)."""
+    kept = failures.filter(pl.col("original").is_not_null())
+    grouped = kept.group_by(ROW, maintain_order=True).agg("column", "original")
+    return pl.DataFrame({
+        ROW: grouped[ROW],
+        ORIGINAL: [json.dumps(dict(zip(c, o, strict=True)))
+                   for c, o in zip(grouped["column"], grouped["original"], strict=True)],
+    }, schema={ROW: pl.UInt32, ORIGINAL: pl.String})
+
+
 def validate_table(
     spec: TableSpec,
-    raw: pl.DataFrame,
+    raw: Sequence[RawPart] | pl.DataFrame,
     *,
     reference_time: datetime,
     parents: dict[str, pl.DataFrame] | None = None,
@@ -63,18 +83,20 @@ def validate_table(
 ) -> ValidationResult:
     """Split `raw` into valid and quarantined rows; valid + quarantined always equals input.
 
-    `parents` holds the already-validated tables this one refers to (households,
-    pets, members). Raises ContractSchemaError for schema problems.
+    `raw` is the table as it arrived, in parts (files) or as one frame. `parents` holds the
+    already-validated tables this one refers to (households, pets, members). Raises
+    ContractSchemaError for schema problems.
     """
     parents = parents or {}
     conformed = conform(spec, raw)
     frame = conformed.frame
     found = [
-        conformed.row_reasons.with_columns(rule=pl.lit(f"{spec.name}: unreadable value")).select(
-            rules.REASONS_SCHEMA.keys()
+        conformed.failures.select(
+            ROW, rule=pl.format("{}.{}: unreadable value", pl.lit(spec.name), pl.col("column")),
+            reason="reason",
         ),
-        rules.pandera_reasons(spec, frame),
-        rules.duplicate_key_reasons(spec, frame),
+        rules.pandera_reasons(spec, frame, conformed.failures),
+        rules.non_finite_reasons(spec, frame),
         rules.future_reasons(spec, frame, reference_time),
     ]
     if spec.parent is not None:
@@ -85,11 +107,16 @@ def validate_table(
         found.append(rules.before_signup_reasons(spec, frame, parents["households"]))
     if spec.name == "subscription_changes":
         found.append(rules.churn_agreement_reasons(frame, parents["households"]))
+        found.append(rules.plan_history_reasons(frame))
+    if spec.name == "pet_health_observations":
+        found.append(rules.measurement_range_reasons(frame))
     if spec.name == "activity_events":
         if "members" in parents:
             found.append(rules.member_reasons(frame, parents["members"]))
         if event_mapping is not None:
             found.append(rules.event_payload_reasons(frame, event_mapping))
+    invalid = pl.concat(found)[ROW].unique()
+    found.append(rules.duplicate_key_reasons(spec, frame, invalid))
 
     reasons = (
         pl.concat(found)
@@ -100,7 +127,12 @@ def validate_table(
     flagged = frame.join(reasons, on=ROW, how="left")
     bad = pl.col(REASON).is_not_null()
     valid = flagged.filter(~bad).drop(ROW, RULES, REASON)
-    quarantine = flagged.filter(bad).sort(ROW)
-    if valid.height + quarantine.height != raw.height:  # an invariant, not an input error
+    quarantine = (
+        flagged.filter(bad)
+        .join(_originals(conformed.failures), on=ROW, how="left")
+        .sort(ROW)
+    )
+    if valid.height + quarantine.height != frame.height:  # an invariant, not an input error
         raise AssertionError(f"{spec.name}: valid + quarantined != input rows")
-    return ValidationResult(spec.name, valid, quarantine, conformed.extra_columns)
+    return ValidationResult(spec.name, valid, quarantine, conformed.extra_columns,
+                            conformed.sources)

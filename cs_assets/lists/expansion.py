@@ -53,6 +53,7 @@ from datetime import date, datetime, timedelta
 import polars as pl
 
 from cs_assets.contract.events import EventKind as K
+from cs_assets.contract.tables import plan_history_order
 from cs_assets.features.daily import instant
 from cs_assets.lists import (
     HH,
@@ -151,7 +152,7 @@ def _free_in_window(households: pl.LazyFrame, changes: pl.LazyFrame,
     present = households.filter(churned.is_null() | (churned >= start)).select(
         HH, _from=pl.max_horizontal(pl.col("created_at"), pl.lit(start, UTC_TS)))
     plan_at_start = present.sort("_from").join_asof(
-        changes.select(HH, "changed_at", "to_plan").sort("changed_at"),
+        changes.sort(plan_history_order()).select(HH, "changed_at", "to_plan"),
         left_on="_from", right_on="changed_at", by=HH, strategy="backward",
         check_sortedness=False,
     ).filter(pl.col("to_plan").fill_null(FREE) == FREE).select(HH)

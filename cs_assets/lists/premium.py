@@ -34,6 +34,7 @@ from datetime import date, timedelta
 import polars as pl
 
 from cs_assets.contract.events import EventKind
+from cs_assets.contract.tables import plan_history_order
 from cs_assets.features.daily import instant
 from cs_assets.lists import HH, DowngradeSave, Frame, ListsConfig, before, one_day
 
@@ -100,7 +101,7 @@ def _eligible_clicks(events: pl.LazyFrame, changes: pl.LazyFrame,
     clicks = events.filter(pl.col("event_kind") == EventKind.DOWNGRADE_CLICKED.value)
     return (
         clicks.select(HH, "occurred_at").sort("occurred_at")
-        .join_asof(changes.select(HH, "changed_at", plan="to_plan").sort("changed_at"),
+        .join_asof(changes.sort(plan_history_order()).select(HH, "changed_at", plan="to_plan"),
                    left_on="occurred_at", right_on="changed_at", by=HH, strategy="backward",
                    allow_exact_matches=False, check_sortedness=False)
         .filter(pl.col("plan").is_in(cfg.plans))

@@ -31,6 +31,7 @@ from functools import partial
 
 import polars as pl
 
+from cs_assets.contract.tables import plan_history_order
 from cs_assets.features.daily import instant
 from cs_assets.playbooks.effect import playbook_effectiveness
 from cs_assets.reports.render import (
@@ -80,7 +81,7 @@ def plan_as_of(subscription_changes: pl.DataFrame, at: datetime) -> pl.DataFrame
     """household_id, plan, mrr: each household's last change strictly before `at`."""
     return (
         subscription_changes.filter(pl.col("changed_at") < at)
-        .sort("changed_at", maintain_order=True)
+        .sort(plan_history_order())
         .group_by(HH)
         .agg(plan=pl.col("to_plan").last(), mrr=pl.col("mrr_after").last())
     )

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from cs_assets.contract.events import EventKind as K
+from cs_assets.contract.tables import plan_history_order
 
 HH = "household_id"
 PAID_PLANS = ("Premium", "Enterprise")
@@ -88,7 +89,8 @@ def _initial_count(table: pl.DataFrame, at_column: str, name: str, base: pl.Lazy
 
 def _plans(changes: pl.DataFrame, reference_time: datetime) -> pl.LazyFrame:
     """Plan at signup, first paid instant, and plan / MRR as of the reference time."""
-    history = changes.lazy().filter(pl.col("changed_at") < reference_time).sort("changed_at")
+    history = changes.lazy().filter(pl.col("changed_at") < reference_time).sort(
+        plan_history_order())
     paid = pl.col("to_plan").is_in(PAID_PLANS)
     return history.group_by(HH).agg(
         # The `new` row; a history without one starts at its earliest plan.

@@ -47,6 +47,7 @@ from typing import Self
 import polars as pl
 from pydantic import Field, model_validator
 
+from cs_assets.contract.tables import plan_history_order
 from cs_assets.features.daily import instant
 from cs_assets.team.assignments import PAID_PLANS
 from cs_assets.validated_config import StrictModel, Violation
@@ -184,7 +185,7 @@ def issue_referral_codes(
 def _signup_plans(subscription_changes: pl.DataFrame, at: datetime) -> pl.LazyFrame:
     return (
         subscription_changes.lazy().filter(pl.col("changed_at") < at)
-        .sort("changed_at", "change_id")
+        .sort(plan_history_order())
         .group_by(HH).agg(referee_plan=pl.col("to_plan").first())
     )
 
