@@ -10,6 +10,22 @@ from dagster import ExecuteInProcessResult
 from cs_assets.contract.tables import TABLES
 
 
+def _rate(value: float | None) -> str:
+    """A share, or n/a when nobody was counted (e.g. no silent churner was evaluable)."""
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def _score_line(label: str, row: dict, counts: bool) -> str:
+    """No evaluable churner means no churner's 30-60-day window fit the scored days."""
+    if row["churner_rate"] is None:
+        return f"  {label}: not enough days to measure"
+    churners = f" {row['churners_evaluated']}" if counts else ""
+    silent = f" {row['silent_evaluated']}" if counts else ""
+    return (f"  {label}: {_rate(row['churner_rate'])} of{churners} churners, "
+            f"{_rate(row['silent_rate'])} of{silent} silent churners "
+            f"(non-churners flagged within a month: {_rate(row['false_alarm_rate'])})")
+
+
 def _early_warning_lines(rates: pl.DataFrame) -> list[str]:
     by_score = {row["score"]: row for row in rates.iter_rows(named=True)}
     new, old = by_score["health_score"], by_score["health_score_old"]
@@ -17,12 +33,8 @@ def _early_warning_lines(rates: pl.DataFrame) -> list[str]:
         "",
         f"Early warning (the lowest {new['budget']:.0%} of households flagged each day; "
         "flagged 30-60 days before churning):",
-        f"  new health score: {new['churner_rate']:.1%} of {new['churners_evaluated']} churners, "
-        f"{new['silent_rate']:.1%} of {new['silent_evaluated']} silent churners "
-        f"(non-churners flagged within a month: {new['false_alarm_rate']:.1%})",
-        f"  old health score: {old['churner_rate']:.1%} of churners, "
-        f"{old['silent_rate']:.1%} of silent churners "
-        f"(non-churners flagged within a month: {old['false_alarm_rate']:.1%})",
+        _score_line("new health score", new, counts=True),
+        _score_line("old health score", old, counts=False),
     ]
 
 

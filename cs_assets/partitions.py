@@ -6,9 +6,33 @@ before that midnight, so today's partition can run early in the morning (`end_of
 """
 
 import os
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
 
 from dagster import DailyPartitionsDefinition
 
+from cs_assets.resources import ConfigError, parse_reference_time
+
+DEFAULT_START = "2025-01-01"
+
+
+def partitions_start(env: Mapping[str, str]) -> date:
+    """CS_PARTITIONS_START as a date, no later than CS_REFERENCE_TIME (unset: today, UTC): a
+    later start leaves no day to run, and Dagster would not say why."""
+    value = env.get("CS_PARTITIONS_START", "").strip() or DEFAULT_START
+    try:
+        start = date.fromisoformat(value)
+    except ValueError as exc:
+        raise ConfigError(f"CS_PARTITIONS_START: not an ISO date (YYYY-MM-DD): {value!r}") from exc
+    if reference := env.get("CS_REFERENCE_TIME", ""):
+        latest, name = parse_reference_time(reference).date(), "CS_REFERENCE_TIME"
+    else:
+        latest, name = datetime.now(UTC).date(), "today"
+    if start > latest:
+        raise ConfigError(f"CS_PARTITIONS_START: {value} is after {name} ({latest})")
+    return start
+
+
 daily_partitions = DailyPartitionsDefinition(
-    start_date=os.environ.get("CS_PARTITIONS_START", "2025-01-01"), end_offset=1, timezone="UTC"
+    start_date=partitions_start(os.environ).isoformat(), end_offset=1, timezone="UTC"
 )

@@ -1,8 +1,9 @@
 """Channels: every template renders and refuses a missing variable; a message carries its step's
 Message-ID and, for marketing only, List-Unsubscribe. Against a real SMTP server (aiosmtpd):
 each due step is sent once however often dispatch runs, an outage delays mail but loses none,
-opted-out households get transactional email only, and a connection lost during DATA leaves
-the step in_doubt. Without SMTP settings messages land in the outbox only."""
+opted-out households get transactional email only, an address that can never work is skipped
+and a connection lost during DATA leaves the step in_doubt. Without SMTP settings messages land
+in the outbox only."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ from cs_assets.channels.tables import (
     csm_tasks,
     in_app_notifications,
 )
+from cs_assets.resources import ConfigError, check_mail_settings
 from cs_assets.state import delivery as d
 from cs_assets.state.schema import csm_assignments, outbox, step_executions
 from cs_assets.state.store import (
@@ -335,14 +337,32 @@ def test_settings_from_env():
         SmtpSettings.from_env({**env, "CS_SMTP_STARTTLS": "false"})
     with pytest.raises(ValueError, match="CS_SMTP_FROM"):
         SmtpSettings.from_env({"CS_SMTP_HOST": "smtp.example.test"})
-    with pytest.raises(ValueError, match="CS_SMTP_PORT"):
-        SmtpSettings.from_env({**env, "CS_SMTP_PORT": "smtp"})
+    for port in ("smtp", "0", "99999", "²"):
+        with pytest.raises(ValueError, match="CS_SMTP_PORT"):
+            SmtpSettings.from_env({**env, "CS_SMTP_PORT": port})
     with pytest.raises(ValueError, match="CS_UNSUBSCRIBE_SECRET"):
         UnsubscribeSettings.from_env({"CS_UNSUBSCRIBE_URL": "https://x.test/u"}, sending=True)
     with pytest.raises(ValueError, match="https"):
         UnsubscribeSettings(SECRET, url="http://x.test/u")
     demo = UnsubscribeSettings.from_env({}, sending=False)
     assert demo.mailto.endswith(".invalid") and demo.url is None
+
+
+def test_settings_refuse_a_header_injection_and_a_password_that_would_be_ignored_or_in_clear():
+    env = {"CS_SMTP_HOST": "smtp.example.test", "CS_SMTP_FROM": "cs@example.test"}
+    assert SmtpSettings.from_env({**env, "CS_SMTP_FROM": "PetForce <cs@example.test>\n"})
+    for sender in ("cs@example.test\r\nBcc: all@example.test", "cs@example.test\nx", "a\x00b"):
+        with pytest.raises(ValueError, match="CS_SMTP_FROM"):
+            SmtpSettings.from_env({**env, "CS_SMTP_FROM": sender})
+    in_clear = {**env, "CS_SMTP_PASSWORD": "hunter2", "CS_SMTP_STARTTLS": "false"}
+    with pytest.raises(ValueError, match="CS_SMTP_PASSWORD needs CS_SMTP_STARTTLS"):
+        SmtpSettings.from_env(in_clear)
+    with pytest.raises(ValueError, match="CS_SMTP_PASSWORD needs CS_SMTP_USER"):
+        SmtpSettings.from_env({**env, "CS_SMTP_PASSWORD": "hunter2"})
+    relay = SmtpSettings.from_env({**env, "CS_SMTP_STARTTLS": "false"})
+    assert (relay.user, relay.password, relay.starttls) == (None, None, False)
+    with pytest.raises(ConfigError, match="CS_SMTP_PORT"):  # as the code location loads
+        check_mail_settings({**env, "CS_SMTP_PORT": "99999"})
 
 
 # --- email against a real SMTP server -------------------------------------------------------
@@ -419,6 +439,29 @@ def test_recipient_refused_for_good_is_skipped_without_its_address(engine, port)
     assert reason.startswith("recipient refused: 550") and "@" not in reason
     assert not inbox.messages
     assert [row.status for row in outbox_rows(engine)] == ["failed"]
+
+
+@pytest.mark.parametrize("smtp", [True, False], ids=["smtp", "outbox_only"])
+def test_recipient_address_that_can_never_work_is_skipped_without_it(engine, port, smtp):
+    bad = [address("hh_1") + "\nBcc: all@example.test", address("hh_2") + "\r",
+           f"{address('hh_3')}, {address('hh_1')}", "Zoë <hh_4@example.test>", "zoë@example.test",
+           "hh_6", ""]
+    recipients = {f"hh_{i}": to for i, to in enumerate(bad, 1)}
+    for household in recipients:
+        schedule(engine, household, [(EMAIL, MARKETING)])
+    inbox, clock = Inbox(), Clock()
+    channel = EmailChannel(engine, smtp_settings(port) if smtp else None, UNSUBSCRIBE, clock)
+
+    def send(step: d.Step) -> None:
+        hh = step.household_id
+        channel.send(step, Recipient(hh, recipients[hh], "Zoë"), SAMPLES[step.template])
+
+    with smtp_server(inbox, port):
+        assert d.dispatch(engine, "w1", send, clock) == {d.SKIPPED: len(bad)}
+    with engine.connect() as conn:
+        reasons = set(conn.execute(sa.select(step_executions.c.skipped_reason)).scalars())
+    assert reasons == {"recipient address is not a valid email address", "no email address"}
+    assert not inbox.messages and not outbox_rows(engine)
 
 
 def test_connection_lost_during_data_is_in_doubt_and_not_resent(engine, port):

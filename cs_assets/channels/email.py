@@ -4,10 +4,12 @@ Settings come from the environment the caller passes (e.g. `os.environ`):
 
     CS_SMTP_HOST           SMTP server; empty or unset: no server, messages land in the outbox
                            table only (the demo default)
-    CS_SMTP_PORT           default 587
-    CS_SMTP_FROM           the From address; required with a host
+    CS_SMTP_PORT           1 to 65535, default 587
+    CS_SMTP_FROM           the From address; required with a host, no CR, LF or other control
+                           character
     CS_SMTP_USER           login, when the server wants one (needs STARTTLS)
-    CS_SMTP_PASSWORD       the login's password; only ever read from the environment
+    CS_SMTP_PASSWORD       the login's password (needs CS_SMTP_USER and STARTTLS); only ever
+                           read from the environment
     CS_SMTP_STARTTLS       true (default) or false, e.g. for a relay on localhost
     CS_UNSUBSCRIBE_URL     https page that records an unsubscribe; gets `?token=...`
     CS_UNSUBSCRIBE_MAILTO  mailbox that records one; the subject carries the token
@@ -74,6 +76,10 @@ TEMPLATES = Path(__file__).with_name("templates")
 OUTBOX_SENDER = "customer-success@cs-assets.invalid"
 OUTBOX_MAILTO = "unsubscribe@cs-assets.invalid"
 OUTBOX_SECRET = b"outbox-only: nothing is sent"
+# A bare ASCII addr-spec: what RCPT TO (smtplib speaks ASCII, no SMTPUTF8) and a one-address
+# To header can carry. No display name, no list, no whitespace or CR / LF (header injection).
+ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 _jinja = environment(TEMPLATES)
 _jinja.globals["product"] = PRODUCT
@@ -166,8 +172,18 @@ class SmtpSettings:
     timeout: float = 30.0  # seconds per socket operation
 
     def __post_init__(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise ValueError(f"CS_SMTP_PORT must be between 1 and 65535, got {self.port}")
+        if CONTROL.search(self.sender):
+            raise ValueError("CS_SMTP_FROM must not contain control characters such as CR or LF")
         if self.user and not self.starttls:
             raise ValueError("CS_SMTP_USER needs CS_SMTP_STARTTLS: the password would go in clear")
+        if self.password and not self.starttls:
+            raise ValueError(
+                "CS_SMTP_PASSWORD needs CS_SMTP_STARTTLS: the password would go in clear"
+            )
+        if self.password and not self.user:
+            raise ValueError("CS_SMTP_PASSWORD needs CS_SMTP_USER: without it nobody logs in")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SmtpSettings | None:
@@ -179,7 +195,7 @@ class SmtpSettings:
         if not sender:
             raise ValueError("CS_SMTP_FROM is required with CS_SMTP_HOST")
         port = env.get("CS_SMTP_PORT", "").strip() or "587"
-        if not port.isdigit():
+        if not (port.isascii() and port.isdigit()):
             raise ValueError(f"CS_SMTP_PORT must be a port number, got {port!r}")
         return cls(
             host=host,
@@ -300,14 +316,19 @@ class EmailChannel:
 
     def send(self, step: Step, recipient: Recipient, context: Mapping[str, object]) -> None:
         """Send one step (raises what `dispatch` maps): SkipStep when the household refused
-        marketing email or the server refused for good; OutcomeUnknown when the connection
-        was lost during DATA; anything else when it certainly did not go out."""
+        marketing email, the address can never work or the server refused for good;
+        OutcomeUnknown when the connection was lost during DATA; anything else when it
+        certainly did not go out. Skip reasons never quote the address."""
         if recipient.household_id != step.household_id:
             raise ValueError(f"step {step.step_id} is for another household")
         if step.template not in TRANSACTIONAL_TEMPLATES and (
             recipient.opted_out or opted_out(self.engine, EMAIL, [step.household_id])
         ):
             raise SkipStep("opted out of marketing email")
+        if not recipient.address:
+            raise SkipStep("no email address")
+        if not ADDRESS.fullmatch(recipient.address):
+            raise SkipStep("recipient address is not a valid email address")
         url, mailto = self.unsubscribe.links(step.household_id)
         msg = build_message(
             message_id=step.message_id,
