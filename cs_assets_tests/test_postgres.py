@@ -72,6 +72,10 @@ def test_postgres_source_matches_parquet_source(fresh_pg_url, tmp_path):
     tables["nps_responses"] = f.frame("nps_responses", [
         dict(response_id="n_1", household_id="hh_1", responded_at=f.ts(40), score=9,
              comment='Easy, "simple"\nand fast'),
+        dict(response_id="n_2", household_id="hh_1", responded_at=f.ts(41), score=8,
+             comment="\\N"),  # a literal backslash-N is text, not NULL
+        dict(response_id="n_3", household_id="hh_1", responded_at=f.ts(42), score=7,
+             comment=""),
     ])
     tables["activity_events"] = pl.concat([tables["activity_events"], f.frame(
         "activity_events",
@@ -103,6 +107,8 @@ def test_postgres_source_matches_parquet_source(fresh_pg_url, tmp_path):
             key = TABLES[name].key
             assert a.sort(key).equals(b.sort(key)), (name, output)
     assert from_postgres.output_for_node("ingest_activity_events", "quarantine").height == 1
+    comments = from_postgres.output_for_node("ingest_nps_responses", "valid").sort("response_id")
+    assert comments["comment"].to_list()[1:] == ["\\N", ""]
 
 
 def test_materialization_on_the_production_instance_config(fresh_pg_url, tmp_path,

@@ -22,9 +22,12 @@ def apply_contract_ddl(engine: sa.Engine) -> None:
 
 
 def copy_table(engine: sa.Engine, schema: str, table: str, frame: pl.DataFrame) -> None:
-    """Append `frame` to `<schema>.<table>` with COPY; identifiers quoted by psycopg2.sql."""
+    """Append `frame` to `<schema>.<table>` with COPY; identifiers quoted by psycopg2.sql.
+    Every text value is quoted, so only a null (unquoted `\\N`) loads as NULL: a literal
+    `\\N` or an empty string stays text."""
     buffer = io.BytesIO()
-    frame.write_csv(buffer, null_value="\\N", datetime_format="%Y-%m-%dT%H:%M:%S%.6f%z")
+    frame.write_csv(buffer, null_value="\\N", quote_style="non_numeric",
+                    datetime_format="%Y-%m-%dT%H:%M:%S%.6f%z")
     buffer.seek(0)
     statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true, NULL {})").format(
         sql.Identifier(schema, table),
