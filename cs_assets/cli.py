@@ -157,6 +157,7 @@ def _unsubscribe(args: argparse.Namespace) -> None:
     """Record an unsubscribe from a link's token (verified with CS_UNSUBSCRIBE_SECRET) or, for
     a request that came another way (support, a reply), from the household id."""
     from cs_assets.channels.email import household_from_token, record_unsubscribe
+    from cs_assets.resources import default_state_url
     from cs_assets.state.delivery import utc_now
     from cs_assets.state.store import state_engine
 
@@ -168,7 +169,7 @@ def _unsubscribe(args: argparse.Namespace) -> None:
         household = household_from_token(args.token, secret.encode())
         if household is None:
             sys.exit("token not valid for CS_UNSUBSCRIBE_SECRET: nothing recorded")
-    engine = state_engine(os.environ.get("CS_STATE_URL") or None)
+    engine = state_engine(os.environ.get("CS_STATE_URL") or default_state_url())
     record_unsubscribe(engine, household, utc_now())
     engine.dispose()
     print(f"household {household}: opted out of marketing email")

@@ -44,6 +44,13 @@ def cs_home(env: Mapping[str, str] = os.environ) -> Path:
     return Path(env.get("CS_HOME", ".cs_home")).expanduser().resolve()
 
 
+def default_state_url(env: Mapping[str, str] = os.environ) -> str:
+    """The embedded default's state database: SQLite under $CS_HOME."""
+    path = cs_home(env) / "state.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
 def parse_reference_time(value: str, key: str = "CS_REFERENCE_TIME") -> datetime:
     """An ISO date or instant; naive values are UTC."""
     try:
@@ -176,12 +183,12 @@ class ScorecardResource(ConfigurableResource):
 class StateResource(ConfigurableResource):
     """The platform's own state database (SQLite under $CS_HOME, or PostgreSQL)."""
 
-    url: str = Field(default="", description="CS_STATE_URL (a secret); $CS_HOME/state.db if empty")
+    url: str = Field(description="CS_STATE_URL (a secret); sqlite:///$CS_HOME/state.db if unset")
 
     def engine(self):
         from cs_assets.state.store import state_engine
 
-        return state_engine(self.url or None)
+        return state_engine(self.url)
 
 
 class SegmentsResource(ConfigurableResource):
@@ -326,7 +333,8 @@ def resources_from_env(env: Mapping[str, str] = os.environ) -> dict[str, object]
             path=_checked_path(env, "CS_SEGMENTS", load_segment_config, SegmentConfigError)),
         "voc": VocResource(path=_checked_path(env, "CS_VOC", load_voc_config, VocConfigError)),
         # The URL may hold a password: Dagster shows the variable's name, not its value.
-        "state": StateResource(url=EnvVar("CS_STATE_URL") if env.get("CS_STATE_URL") else ""),
+        "state": StateResource(url=EnvVar("CS_STATE_URL") if env.get("CS_STATE_URL")
+                               else default_state_url(env)),
         "team": TeamResource(
             path=_checked_path(env, "CS_TEAM", load_team_config, TeamConfigError),
             referral_secret=EnvVar("CS_REFERRAL_SECRET") if env.get("CS_REFERRAL_SECRET")

@@ -223,6 +223,15 @@ def test_a_table_emptied_since_the_last_ingestion_stops_downstream(tmp_path):
                                  "the source was emptied or not found")
     assert "reads_events" not in _materialized(second) and not second.success
     assert _check(second, "reviews", "not_empty").severity == AssetCheckSeverity.WARN
+    third = _ingest(raw, tmp_path / "out", instance)  # still lost: still blocked
+    check = _check(third, "activity_events", "not_empty")
+    assert check.severity == AssetCheckSeverity.ERROR and "last ingestion had 3" in (
+        check.description)
+    assert "reads_events" not in _materialized(third)
+    instance.wipe_assets([AssetKey("activity_events")])  # emptied on purpose: history wiped
+    fourth = _ingest(raw, tmp_path / "out", instance)
+    assert _check(fourth, "activity_events", "not_empty").severity == AssetCheckSeverity.WARN
+    assert "reads_events" in _materialized(fourth)
 
 
 @pytest.mark.parametrize("mapping, blocks", [
@@ -304,3 +313,15 @@ def test_event_names_are_read_as_written(tmp_path):
     path.write_text("event_types:\n  on: login\n  no: task_completed\n  404: session\n")
     assert load_event_mapping(path) == {
         "on": EventKind.LOGIN, "no": EventKind.TASK_COMPLETED, "404": EventKind.SESSION}
+
+
+def test_a_mapping_broken_after_load_fails_the_events_once_naming_it(tmp_path):
+    f.write_raw(tmp_path / "raw", f.minimal_raw())
+    path = tmp_path / "mapping.yaml"
+    path.write_text("event_types: {}\n")
+    result = _ingest(tmp_path / "raw", tmp_path / "out", DagsterInstance.ephemeral(),
+                     event_mapping_path=str(path))
+    events = [e for e in result.all_events if e.step_key == "ingest_activity_events"]
+    assert [e.event_type_value for e in events if "RETRY" in e.event_type_value] == []
+    failure = next(e for e in events if e.event_type_value == "STEP_FAILURE")
+    assert "event_types: maps no event type" in str(failure.event_specific_data.error)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from cs_assets.resources import resources_from_env
 from cs_assets.state import delivery as d
 from cs_assets.state.schema import enrolments, metadata, opt_outs, step_executions
 from cs_assets.state.store import (
@@ -147,9 +148,9 @@ def test_sql_file_matches_the_metadata(fresh_pg_url):
         assert from_file[table] == from_metadata[table], table
 
 
-def test_state_engine_defaults_to_sqlite_under_cs_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("CS_HOME", str(tmp_path / "home"))
-    engine = state_engine()
+def test_state_engine_defaults_to_sqlite_under_cs_home(tmp_path):
+    resources = resources_from_env({"CS_HOME": str(tmp_path / "home")})
+    engine = resources["state"].engine()
     assert engine.dialect.name == "sqlite"
     assert set(sa.inspect(engine).get_table_names()) == set(metadata.tables)
     engine.dispose()

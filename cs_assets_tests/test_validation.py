@@ -282,11 +282,12 @@ def test_non_finite_numbers_are_quarantined_showing_the_value():
     payments = f.frame("payments", [
         dict(payment_id=f"pay_{i}", household_id="hh_1", due_at=f.ts(30), paid_at=f.ts(30),
              amount=amount, status="paid")
-        for i, amount in enumerate([100.0, float("inf"), float("nan")])
+        for i, amount in enumerate([100.0, float("inf"), float("nan"), None])
     ])
     assert quarantined(run("payments", payments, households=f.households())) == {
         "pay_1": "amount inf is not a finite number",
         "pay_2": "amount NaN is not a finite number",
+        "pay_3": "amount is null",  # a null is still a null, not a non-finite number
     }
     changes = f.subscription_changes().with_columns(
         mrr_after=pl.when(pl.col("change_id") == "sc_2").then(float("inf"))

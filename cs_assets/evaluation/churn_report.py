@@ -78,29 +78,32 @@ def _world(root: Path, households: int, seed: int, ph_only: bool) -> Path:
     return root
 
 
+def world_env(root: Path) -> dict[str, str]:
+    """The environment of one world: its own home, raw data, state and MLflow store, with
+    everything else (configuration files, thresholds) as the caller's environment sets it."""
+    return {**os.environ, "CS_HOME": str(root), "CS_RAW_DIR": str(root / "raw"),
+            "CS_REFERENCE_TIME": END.isoformat(),
+            "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow' / 'mlflow.db'}",
+            "CS_MLFLOW_ARTIFACT_ROOT": (root / "mlflow" / "artifacts").as_uri(),
+            "CS_STATE_URL": f"sqlite:///{root / 'state.db'}"}
+
+
 def _materialize(root: Path, assets: list[str]) -> dict[str, float]:
-    """Materialize `assets` (and the raw tables) on `root`, fresh MLflow store; step seconds."""
+    """Materialize `assets` (and the raw tables) on `root`, fresh MLflow store; step seconds.
+    Resources come from the function the definitions use, on the world's environment."""
     from dagster import AssetSelection, DagsterInstance, materialize
 
     from cs_assets.definitions import defs
-    from cs_assets.resources import (
-        PolarsParquetIOManager,
-        RawSourceResource,
-        ScorecardResource,
-    )
+    from cs_assets.resources import resources_from_env
 
     shutil.rmtree(root / "mlflow", ignore_errors=True)
+    shutil.rmtree(root / "storage", ignore_errors=True)
+    (root / "state.db").unlink(missing_ok=True)
     (root / "mlflow").mkdir()
     result = materialize(
         list(defs.assets),
         selection=AssetSelection.groups("raw") | AssetSelection.assets(*assets),
-        resources={
-            "raw_source": RawSourceResource(parquet_dir=str(root / "raw"),
-                                            reference_time=END.isoformat()),
-            "scorecard": ScorecardResource(),
-            "io_manager": PolarsParquetIOManager(base_dir=str(root / "out")),
-            "mlflow": _mlflow(root),
-        },
+        resources=resources_from_env(world_env(root)),
         instance=DagsterInstance.ephemeral(),
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
     )
@@ -114,15 +117,14 @@ def _materialize(root: Path, assets: list[str]) -> dict[str, float]:
 
 
 def _mlflow(root: Path):
-    from cs_assets.resources import MlflowResource
+    from cs_assets.resources import mlflow_from_env
 
-    return MlflowResource(tracking_uri=f"sqlite:///{root / 'mlflow' / 'mlflow.db'}",
-                          artifact_root=(root / "mlflow" / "artifacts").as_uri())
+    return mlflow_from_env(world_env(root))
 
 
 def _scored(root: Path) -> tuple[pl.DataFrame, str, pl.DataFrame]:
     """The holdout with the champion's probability, both oracles and both health scores."""
-    training = pl.read_parquet(root / "out" / "churn_training_set.parquet")
+    training = pl.read_parquet(root / "storage" / "churn_training_set.parquet")
     test = out_of_time_split(training, holdout_days=HOLDOUT_DAYS).test
     champion = load_champion(_mlflow(root).client())
     scored = holdout_scores(champion.model, test, champion.columns)
@@ -220,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
         full, ["churn_snapshots", "churn_training_set", "churn_model", "survival_model"])
     scored, version, churn = _scored(full)
     judged = _judge(scored, churn)
-    candidates = pl.read_parquet(full / "out" / "churn_model.parquet")
+    candidates = pl.read_parquet(full / "storage" / "churn_model.parquet")
     ph = _world(base / "ph_only", args.households, args.seed, ph_only=True)
     if not args.reuse:
         _materialize(ph, ["churn_snapshots", "survival_model"])

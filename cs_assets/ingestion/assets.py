@@ -17,6 +17,7 @@ from dagster import (
     multi_asset,
 )
 
+from cs_assets.contract.events import EventMappingError
 from cs_assets.contract.tables import TABLES, TableSpec
 from cs_assets.ingestion.conform import ROW, ContractSchemaError
 from cs_assets.ingestion.rules import event_kind_expr
@@ -33,6 +34,9 @@ def _rule_table(result: ValidationResult) -> str:
     if not counts:
         return "No row was quarantined."
     return markdown_table(pl.DataFrame({"rule": list(counts), "rows": list(counts.values())}))
+
+
+LAST_ROWS = "last_nonempty_input_rows"
 
 
 def _not_empty(spec: TableSpec, result: ValidationResult, previous_rows: int | None):
@@ -132,11 +136,13 @@ def _check_specs(spec: TableSpec) -> list[AssetCheckSpec]:
 
 
 def _last_ingested_rows(context: AssetExecutionContext, table: str) -> int | None:
-    """Input rows of the table's last materialization before this run's."""
+    """Input rows of the table's last ingestion that had rows: an emptied table stays blocked
+    on every later ingestion until it has rows again (or its materializations are wiped)."""
     event = context.instance.get_latest_materialization_event(AssetKey(table))
     if event is None or event.asset_materialization is None:
         return None
-    rows = event.asset_materialization.metadata.get("input_rows")
+    metadata = event.asset_materialization.metadata
+    rows = metadata.get(LAST_ROWS, metadata.get("input_rows"))
     return None if rows is None else int(rows.value)
 
 
@@ -165,9 +171,9 @@ def build_ingestion_asset(spec: TableSpec):
         retry_policy=RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL),
     )
     def _ingest(context: AssetExecutionContext, raw_source: RawSourceResource, **parent_frames):
-        mapping = raw_source.event_mapping() if spec.name == "activity_events" else None
         previous_rows = _last_ingested_rows(context, spec.name)
-        try:
+        try:  # retrying cannot fix the shape of the data or a bad mapping
+            mapping = raw_source.event_mapping() if spec.name == "activity_events" else None
             raw = raw_source.read(spec.name)
             result = validate_table(
                 spec,
@@ -176,7 +182,7 @@ def build_ingestion_asset(spec: TableSpec):
                 parents=parent_frames,
                 event_mapping=mapping,
             )
-        except ContractSchemaError as exc:  # retrying cannot fix the shape of the data
+        except (ContractSchemaError, EventMappingError) as exc:
             raise Failure(description=str(exc), allow_retries=False) from exc
         valid = result.valid
         if mapping is not None:
@@ -189,6 +195,7 @@ def build_ingestion_asset(spec: TableSpec):
             metadata={
                 "dagster/row_count": valid.height,
                 "input_rows": result.input_rows,
+                LAST_ROWS: result.input_rows or previous_rows or 0,
                 "quarantined_rows": result.quarantine.height,
                 "source_files": result.sources,
                 "ignored_extra_columns": MetadataValue.json(

@@ -71,6 +71,7 @@ def pandera_reasons(spec: TableSpec, frame: pl.DataFrame,
     floats = [c for c, t in spec.columns.items() if t == pl.Float64]
     cases = cases.filter(
         ~(pl.col("column").is_in(floats) & pl.col("failure_case").is_in(NON_FINITE))
+        .fill_null(False)  # a null case (a null in a required column) is not non-finite
     )
     if converted is not None and converted.height:
         cases = cases.join(

@@ -39,18 +39,9 @@ class StepPlan:
     condition: str | None = None  # judged on the due day before the step may be claimed
 
 
-def state_engine(url: str | None = None) -> sa.Engine:
-    """An engine on the state database with its tables created if missing.
-
-    Default: SQLite file `$CS_HOME/state.db`. PostgreSQL URLs need the psycopg2 driver
-    (`postgresql+psycopg2://`)."""
-    if url is None:
-        # Imported here: resources imports Dagster, which this library does not otherwise need.
-        from cs_assets.resources import cs_home
-
-        path = cs_home() / "state.db"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{path}"
+def state_engine(url: str) -> sa.Engine:
+    """An engine on the state database with its tables created if missing. PostgreSQL URLs
+    need the psycopg2 driver (`postgresql+psycopg2://`)."""
     engine = sa.create_engine(url)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)

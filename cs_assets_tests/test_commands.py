@@ -1,0 +1,86 @@
+"""Every command the README documents runs end to end at a tiny scale, as a user starts it
+(a fresh process, its own CS_HOME): the `cs-assets` subcommands and the `make evaluate*` /
+`make bench*` entry points. The figures they print are judged elsewhere; here a command that
+no longer starts, or ends in an error, fails."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+BIN = Path(sys.executable).parent
+END = "2026-11-01"
+
+
+def run(args: list[str], home: Path, **env: str) -> str:
+    """Run a command with CS_HOME (and DAGSTER_HOME) under `home`; its stdout, or a failure
+    quoting the end of its output."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("CS_", "MLFLOW_"))}
+    environ |= {"CS_HOME": str(home), "DAGSTER_HOME": str(home / "dagster_home"), **env}
+    proc = subprocess.run(args, env=environ, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"{args} exited {proc.returncode}:\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+def json_line(stdout: str) -> dict:
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def test_demo_runs_end_to_end_with_every_check_passing(tmp_path):
+    out = run([str(BIN / "cs-assets"), "demo", "--households", "60", "--days", "1",
+               "--end-date", END], tmp_path)
+    assert "Checks not passing: none" in out
+    assert (tmp_path / "reports" / "weekly").is_dir() and (tmp_path / "state.db").is_file()
+
+
+@pytest.mark.postgres
+def test_simulate_then_load_postgres(tmp_path, fresh_pg_url):
+    raw = tmp_path / "raw"
+    out = run([str(BIN / "cs-assets"), "simulate", "--households", "60", "--end-date", END,
+               "--out", str(raw)], tmp_path)
+    assert "events in" in out and (raw / "households.parquet").is_file()
+    out = run([str(BIN / "cs-assets"), "load-postgres", "--raw-dir", str(raw)], tmp_path,
+              CS_RAW_POSTGRES_URL=fresh_pg_url)
+    engine = sa.create_engine(fresh_pg_url)
+    with engine.connect() as conn:
+        households = conn.execute(sa.text("SELECT count(*) FROM raw.households")).scalar_one()
+    engine.dispose()
+    assert households == 60 and "raw.households: 60 rows" in out
+
+
+def test_unsubscribe_by_household(tmp_path):
+    out = run([str(BIN / "cs-assets"), "unsubscribe", "--household", "hh_000001"], tmp_path)
+    assert "opted out of marketing email" in out
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT household_id FROM opt_outs")).scalars().all() == [
+            "hh_000001"]
+    engine.dispose()
+
+
+def test_make_evaluate(tmp_path):
+    line = json_line(run([sys.executable, "-m", "cs_assets.evaluation.churn_report",
+                          "--households", "120"], tmp_path))
+    assert line["holdout_rows"] > 0 and line["champion_version"] == "1"
+    assert {c["candidate"] for c in line["candidates"]} >= {"logistic", "hist_gbm"}
+
+
+def test_make_bench(tmp_path):
+    line = json_line(run([sys.executable, "-m", "cs_assets.benchmarks.features_bench",
+                          "--households", "200", "--cache", str(tmp_path / "bench")], tmp_path))
+    assert line["households"] == 200 and line["events"] > 0
+    assert set(line["seconds"]) == {"project", "duckdb", "pandas"}
+
+
+def test_make_bench_training(tmp_path):
+    line = json_line(run([sys.executable, "-m", "cs_assets.benchmarks.training_bench",
+                          "--households", "80", "--rows", "1000", "--big-rows", "2000"],
+                         tmp_path))
+    assert line["households"] == 80 and line["observations"] > 0
+    assert [r["candidate"] for r in line["results"]] == ["spec_gbm", "hist_gbm", "hist_gbm"]
