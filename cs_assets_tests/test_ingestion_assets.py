@@ -298,6 +298,9 @@ def test_a_huge_value_is_cut_in_every_reason_and_preview(tmp_path):
     ("event_types:\n  app_login: [login, session]\n",
      r"event_types\.app_login: expected the name of a canonical kind, got list"),
     ("event_types: {}\n", "event_types: maps no event type"),
+    ("event_types:\n  ? [a, b]\n  : login\n", "a key must be a plain name"),
+    ("event_types:\n  app_login: login\nevent_type:\n  x: login\n",
+     r"unknown key\(s\) \['event_type'\]"),
     ("event_types:\n  app_login: on\n",
      r"event_types\.app_login: expected the name of a canonical kind, got bool True"),
 ])

@@ -58,6 +58,9 @@ def load_event_mapping(path: Path | str | None = None) -> dict[str, EventKind]:
     raw = read_yaml(path, EventMappingError, "event mapping", loader=TextKeyLoader)
     if not isinstance(raw, dict) or not isinstance(raw.get("event_types"), dict):
         raise EventMappingError(f"{path}: expected a mapping under key 'event_types'")
+    if unknown := sorted(set(raw) - {"event_types"}):
+        raise EventMappingError(f"{path}: unknown key(s) {unknown}; the file has only "
+                                "'event_types'")
     if not raw["event_types"]:
         raise EventMappingError(f"{path}: event_types: maps no event type to a canonical kind")
     valid = sorted(k.value for k in EventKind)
