@@ -10,8 +10,10 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 from dagster import AssetSelection, DagsterInstance, materialize
+from polars.testing import assert_frame_equal
 
 from cs_assets.churn.registry import CHALLENGER, CHAMPION, EXPERIMENT, MODEL_NAME
+from cs_assets.contract.tables import TABLES
 from cs_assets.definitions import defs
 from cs_assets.resources import (
     ListsResource,
@@ -392,6 +394,35 @@ def test_what_the_platform_sent_feeds_back_into_the_lists(world, tmp_path):
     # ... and counts as proactive outreach in the household's features
     assert outreach(after, checked) == outreach(before, checked) + 1
     assert after["issued_referral_codes"].equals(codes)
+
+
+def test_a_day_has_the_same_features_in_the_daily_asset_and_the_training_snapshots(
+        world, tmp_path):
+    """Both assets build their inputs with one function, the platform's own outreach
+    included: the reference day's features agree in every column."""
+    root = tmp_path / "parity"
+    (root / "out").mkdir(parents=True)
+    (root / "raw").symlink_to(world / "raw")
+    for path in (world / "out").iterdir():
+        if path.suffix == ".parquet" and path.stem in TABLES:
+            (root / "out" / path.name).symlink_to(path)
+    engine = sa.create_engine(f"sqlite:///{root / 'state.db'}")
+    state_tables.metadata.create_all(engine)
+    checked = pl.read_parquet(world / "out" / "households.parquet")["household_id"][:3]
+    with engine.begin() as conn:
+        conn.execute(sa.insert(state_tables.checkins), [dict(
+            household_id=h, kind="proactive", sent_at=datetime(2026, 10, 20, tzinfo=UTC))
+            for h in checked])
+    engine.dispose()
+    assert _run(root, "unused", AssetSelection.assets("household_features"),
+                partition_key=LAST_DAY).success
+    assert _run(root, "unused", AssetSelection.assets("churn_snapshots"),
+                {"churn_snapshots": {"config": {"every_days": 10_000}}}).success
+    daily = pl.read_parquet(root / "out" / "household_features" / f"{LAST_DAY}.parquet")
+    snapshots = pl.read_parquet(root / "out" / "churn_snapshots.parquet").filter(
+        pl.col("as_of") == END).select(daily.columns)
+    assert daily.height > 0 and daily.filter(pl.col("proactive_outreach_90d") > 0).height == 3
+    assert_frame_equal(snapshots.sort("household_id"), daily.sort("household_id"))
 
 
 def test_playbooks_enrol_send_and_serve_on_simulator_data(trained, tmp_path):

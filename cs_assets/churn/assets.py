@@ -42,11 +42,16 @@ from cs_assets.churn.risk import RISK_SEGMENTS, risk_segment
 from cs_assets.churn.snapshots import features_and_scores
 from cs_assets.churn.training import best, holdout_scores, score_holdout, train_candidate
 from cs_assets.features.assets import unique_per_household_day
-from cs_assets.features.household import FeatureInputs
+from cs_assets.features.inputs import FEATURE_TABLES, feature_inputs
 from cs_assets.figures import figure_png, markdown_image
 from cs_assets.metadata import as_frame, by_partition, markdown_table
 from cs_assets.partitions import daily_partitions
-from cs_assets.resources import MlflowResource, RawSourceResource, ScorecardResource
+from cs_assets.resources import (
+    MlflowResource,
+    RawSourceResource,
+    ScorecardResource,
+    StateResource,
+)
 from cs_assets.scoring import KEYS
 
 OWNERS = ["team:data-science"]
@@ -80,6 +85,7 @@ class ChurnModelConfig(Config):
     owners=OWNERS,
     check_specs=[AssetCheckSpec("one_row_per_household_per_day", asset="churn_snapshots",
                                 blocking=True)],
+    ins={name: AssetIn() for name in FEATURE_TABLES},
     description="Features and health scores of every active household on weekly as-of days "
     "(anchored on the reference day) back to the first signup: the history the churn "
     "training set and the survival model's first-90-day health read.",
@@ -89,23 +95,13 @@ def churn_snapshots(
     config: SnapshotConfig,
     raw_source: RawSourceResource,
     scorecard: ScorecardResource,
-    households: pl.DataFrame,
-    members: pl.DataFrame,
-    pets: pl.DataFrame,
-    activity_events: pl.DataFrame,
-    support_tickets: pl.DataFrame,
-    subscription_changes: pl.DataFrame,
-    payments: pl.DataFrame,
-    pet_health_observations: pl.DataFrame,
+    state: StateResource,
+    **tables: pl.DataFrame,
 ):
     reference = raw_source.reference_instant()
-    since = households["created_at"].min().date()
+    since = tables["households"]["created_at"].min().date()
     days = snapshot_days(reference, since, config.every_days)
-    inputs = FeatureInputs.build(
-        households=households, members=members, pets=pets, activity_events=activity_events,
-        support_tickets=support_tickets, subscription_changes=subscription_changes,
-        payments=payments, pet_health_observations=pet_health_observations, as_of_days=days,
-    )
+    inputs = feature_inputs(tables, state.engine(), days)
     frame = features_and_scores(inputs, days, scorecard.load())
     yield Output(frame, metadata={"dagster/row_count": frame.height, "as_of_days": len(days),
                                   "first_day": str(days[0]), "last_day": str(days[-1])})

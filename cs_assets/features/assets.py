@@ -8,19 +8,17 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetIn,
     BackfillPolicy,
     Output,
     asset,
 )
 
-from cs_assets.features.household import FeatureInputs, features_for_days
+from cs_assets.features.household import features_for_days
+from cs_assets.features.inputs import FEATURE_TABLES, feature_inputs
 from cs_assets.metadata import by_partition
 from cs_assets.partitions import daily_partitions
 from cs_assets.resources import StateResource
-from cs_assets.state.daily import read_rows
-from cs_assets.state.schema import checkins
-
-OUTREACH_SCHEMA = {"household_id": pl.String, "sent_at": pl.Datetime("us", "UTC")}
 
 
 def unique_per_household_day(frame: pl.DataFrame) -> AssetCheckResult:
@@ -41,33 +39,17 @@ def unique_per_household_day(frame: pl.DataFrame) -> AssetCheckResult:
     owners=["team:data-platform"],
     check_specs=[AssetCheckSpec("one_row_per_household_per_day", asset="household_features",
                                 blocking=True)],
+    ins={name: AssetIn() for name in FEATURE_TABLES},
     description="One row per household active at the as-of instant (midnight UTC starting the "
     "partition day), from data strictly before it: usage trends (30 days vs the 30 before), "
     "engagement, adoption, support, value, payment and Premium inputs; plan, MRR and payment "
     "status as of the day from their histories.",
 )
-def household_features(
-    context: AssetExecutionContext,
-    households: pl.DataFrame,
-    members: pl.DataFrame,
-    pets: pl.DataFrame,
-    activity_events: pl.DataFrame,
-    support_tickets: pl.DataFrame,
-    subscription_changes: pl.DataFrame,
-    payments: pl.DataFrame,
-    pet_health_observations: pl.DataFrame,
-    state: StateResource,
-):
+def household_features(context: AssetExecutionContext, state: StateResource,
+                       **tables: pl.DataFrame):
     keys = context.partition_keys
-    # proactive outreach the platform made (its check-ins); each day counts only earlier ones
-    outreach = read_rows(state.engine(), checkins, OUTREACH_SCHEMA)
     days = [date.fromisoformat(k) for k in keys]
-    inputs = FeatureInputs.build(
-        households=households, members=members, pets=pets, activity_events=activity_events,
-        support_tickets=support_tickets, subscription_changes=subscription_changes,
-        payments=payments, pet_health_observations=pet_health_observations, outreach=outreach,
-        as_of_days=days,  # reduce only the windows these days look at
-    )
+    inputs = feature_inputs(tables, state.engine(), days)
     frame = features_for_days(inputs, days)
     per_day = frame.group_by("as_of").len().sort("as_of")
     yield Output(

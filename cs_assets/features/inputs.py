@@ -1,0 +1,30 @@
+"""The inputs of the household features, built in one place for the daily features and the
+training snapshots: a day's features are the same whichever asset computes them, including
+what the platform itself did (its proactive check-ins count as outreach)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+
+import polars as pl
+import sqlalchemy as sa
+
+from cs_assets.features.household import FeatureInputs
+from cs_assets.state.daily import read_rows
+from cs_assets.state.schema import checkins
+
+FEATURE_TABLES = ("households", "members", "pets", "activity_events", "support_tickets",
+                  "subscription_changes", "payments", "pet_health_observations")
+OUTREACH_SCHEMA = {"household_id": pl.String, "sent_at": pl.Datetime("us", "UTC")}
+
+
+def feature_inputs(tables: Mapping[str, pl.DataFrame], state: sa.Engine,
+                   days: Sequence[date]) -> FeatureInputs:
+    """The raw tables and the platform's outreach, reduced for `days` (each day counts only
+    the outreach sent before it)."""
+    return FeatureInputs.build(
+        **{name: tables[name] for name in FEATURE_TABLES},
+        outreach=read_rows(state, checkins, OUTREACH_SCHEMA),
+        as_of_days=days,  # reduce only the windows these days look at
+    )
