@@ -4,15 +4,15 @@
       ->   churn_risk_job           churn predictions from the champion model
       ->   cs_lists_job             segments, journey, CSM assignment, upsell and cross-sell,
                                     NPS survey eligibility, advocacy, serving table
-      ->   playbook_enrolment_job   (playbook_enrolment_sensor) enrolments, exits, conditions,
-                                    playbook effectiveness
+      ->   playbook_enrolment_job   enrolments, exits, conditions, playbook effectiveness
     */15   playbook_dispatch_job    sends the steps due (at the playbooks' send hour, 10:00)
 
-Each arrow is a sensor that fires when the step before has finished, successfully or not:
-a failing step is logged, recorded in the state database's `workflow_alerts` and shown by
-the run-failure sensor, and the next step still runs on what exists (an enrolment run
-without a list only holds back the playbooks reading it). `CS_WORKFLOW_HOUR` (UTC, default
-6) moves the start; the send hour is `send_hour_utc` in the playbooks file.
+Each arrow is `daily_workflow_sensor` firing when the step before has finished for the day,
+successfully or not: a failing step is logged, recorded in the state database's
+`workflow_alerts` and shown by the run-failure sensor, and the next step still runs on what
+exists (an enrolment run without a list only holds back the playbooks reading it).
+`CS_WORKFLOW_HOUR` (UTC, default 6) moves the start; the send hour is `send_hour_utc` in the
+playbooks file.
 """
 
 import json
@@ -20,8 +20,6 @@ import os
 from datetime import UTC, datetime
 
 from dagster import (
-    AssetKey,
-    AssetRecordsFilter,
     AssetSelection,
     DagsterRunStatus,
     DefaultSensorStatus,
@@ -39,17 +37,13 @@ from dagster import (
 )
 
 from cs_assets.partitions import daily_partitions
-from cs_assets.playbooks.definitions import ASSET_COLUMNS
 from cs_assets.resources import ConfigError, StateResource
 from cs_assets.state.schema import workflow_alerts
 from cs_assets.state.store import insert_ignoring_duplicates
 
 PARTITION_TAG = "dagster/partition"
 RUN_BATCH = 100  # finished runs read per job and tick
-EVENT_BATCH = 1000  # materializations read per asset and tick
 FINISHED = [DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED]
-BUSY = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
-        DagsterRunStatus.STARTED]
 
 
 def workflow_hour(env=os.environ) -> int:
@@ -82,7 +76,10 @@ playbook_dispatch_job = define_asset_job(
     partitions_def=daily_partitions,
     description="The dispatcher: send the steps that are due. Safe to run concurrently.")
 
-CHAIN = {health_updates_job.name: churn_risk_job, churn_risk_job.name: cs_lists_job}
+# Each step runs when the one before it finished for that day. Enrolment reads the lists, so it
+# starts only after the day's lists step: never on features and scores alone.
+CHAIN = {health_updates_job.name: churn_risk_job, churn_risk_job.name: cs_lists_job,
+         cs_lists_job.name: playbook_enrolment_job}
 WORKFLOW_JOBS = [health_updates_job, churn_risk_job, cs_lists_job, playbook_enrolment_job,
                  playbook_dispatch_job]
 
@@ -102,7 +99,7 @@ def playbook_dispatch_schedule(context: ScheduleEvaluationContext):
 
 
 @sensor(
-    jobs=[churn_risk_job, cs_lists_job], minimum_interval_seconds=30,
+    jobs=list(CHAIN.values()), minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.RUNNING,
     description="Chains the daily workflow: when a step's run for a day finishes, successful "
     "or not, the next step runs for that day. A failure is logged and does not stop the chain.",
@@ -141,55 +138,6 @@ def daily_workflow_sensor(context: SensorEvaluationContext):
     return requests or SkipReason("no workflow step finished since the last tick")
 
 
-WATCHED = sorted(ASSET_COLUMNS)
-
-
-def _busy(context: SensorEvaluationContext, partition: str) -> bool:
-    return bool(context.instance.get_run_records(
-        RunsFilter(statuses=BUSY, tags={PARTITION_TAG: partition}), limit=1))
-
-
-@sensor(
-    job=playbook_enrolment_job, minimum_interval_seconds=30,
-    default_status=DefaultSensorStatus.RUNNING,
-    description="Watches the scoring and segment assets a playbook trigger reads; once a day's "
-    "runs have settled, enrols that day. The run key carries the newest materialization seen, "
-    "so a re-evaluation never launches twice and a re-materialized day is enrolled again "
-    "(idempotent in the state database).",
-)
-def playbook_enrolment_sensor(context: SensorEvaluationContext):
-    if context.cursor is None:  # a new sensor enrols days materialized from now on
-        latest = [
-            record.storage_id
-            for name in WATCHED
-            for record in context.instance.fetch_materializations(AssetKey(name), limit=1).records
-        ]
-        context.update_cursor(json.dumps({"after": max(latest, default=0), "waiting": {}}))
-        return SkipReason("started watching the playbook trigger assets")
-    cursor = json.loads(context.cursor)
-    waiting: dict[str, int] = cursor["waiting"]
-    newest, ceiling = cursor["after"], float("inf")
-    for name in WATCHED:
-        result = context.instance.fetch_materializations(
-            AssetRecordsFilter(asset_key=AssetKey(name), after_storage_id=cursor["after"]),
-            limit=EVENT_BATCH, ascending=True)
-        if len(result.records) == EVENT_BATCH:  # more to read: stop the cursor at its last
-            ceiling = min(ceiling, result.records[-1].storage_id)
-        for record in result.records:
-            partition = record.partition_key
-            newest = max(newest, record.storage_id)
-            if partition is not None:
-                waiting[partition] = max(waiting.get(partition, 0), record.storage_id)
-    requests = []
-    for partition in sorted(waiting):
-        if _busy(context, partition):
-            continue  # the day's runs are still writing; enrol once they are done
-        requests.append(RunRequest(partition_key=partition,
-                                   run_key=f"enrol:{partition}:{waiting.pop(partition)}"))
-    context.update_cursor(json.dumps({"after": min(newest, ceiling), "waiting": waiting}))
-    return requests or SkipReason("no new day to enrol")
-
-
 @run_failure_sensor(
     monitored_jobs=WORKFLOW_JOBS, default_status=DefaultSensorStatus.RUNNING,
     description="Alerts on a failed workflow step: an error in the log and a row in the state "
@@ -207,4 +155,4 @@ def workflow_failure_alert(context: RunFailureSensorContext, state: StateResourc
 
 
 SCHEDULES = [workflow_schedule, playbook_dispatch_schedule]
-SENSORS = [daily_workflow_sensor, playbook_enrolment_sensor, workflow_failure_alert]
+SENSORS = [daily_workflow_sensor, workflow_failure_alert]

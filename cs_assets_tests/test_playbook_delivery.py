@@ -1,9 +1,9 @@
 """The playbook engine end to end against real servers: PostgreSQL for the state and aiosmtpd
-for email. The enrolment sensor evaluated twice launches one enrolment and every step goes out
-once; a dispatcher process killed after the server accepted its message leaves that step
-in_doubt, never resent and shown by the asset check, while the rest go out once; two
-dispatcher processes send each step once; an SMTP outage delays mail and loses none; opted-out
-households get no marketing email and held-out households get nothing at all."""
+for email. The workflow sensor evaluated twice after a day's lists launches one enrolment and
+every step goes out once; a dispatcher process killed after the server accepted its message
+leaves that step in_doubt, never resent and shown by the asset check, while the rest go out
+once; two dispatcher processes send each step once; an SMTP outage delays mail and loses none;
+opted-out households get no marketing email and held-out households get nothing at all."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 from dagster import (
-    AssetMaterialization,
     DagsterInstance,
-    RunRequest,
+    DagsterRun,
+    DagsterRunStatus,
     SkipReason,
     build_sensor_context,
     materialize,
@@ -49,7 +49,7 @@ from cs_assets.state.schema import (
 )
 from cs_assets.state.store import state_engine
 from cs_assets.team.referrals import CODE_SCHEMA
-from cs_assets.workflow import playbook_enrolment_sensor
+from cs_assets.workflow import daily_workflow_sensor
 from cs_assets_tests.smtp import Inbox, free_port, smtp_server
 from cs_assets_tests.test_playbook_engine import assignments, features, tiers
 
@@ -136,18 +136,17 @@ def test_sensor_twice_enrols_once_and_every_step_goes_out_once(tmp_path, fresh_p
     root = tmp_path / "storage"
     write_day(root)
     instance = DagsterInstance.ephemeral()
-    started = playbook_enrolment_sensor(build_sensor_context(instance=instance))
-    assert isinstance(started, SkipReason)
     cursor = build_sensor_context(instance=instance)
-    playbook_enrolment_sensor(cursor)
-    for name in ("health_tiers", "household_features", "csm_assignments", "trend_alerts"):
-        instance.report_runless_asset_event(AssetMaterialization(name, partition=KEY))
+    assert isinstance(daily_workflow_sensor(cursor), SkipReason)
+    lists = DagsterRun(job_name="cs_lists_job", status=DagsterRunStatus.SUCCESS,
+                       tags={"dagster/partition": KEY})
+    instance.add_run(lists)  # the day's lists step finished
     requests = []
     for _ in range(2):  # the sensor re-fires before its cursor was saved
         context = build_sensor_context(instance=instance, cursor=cursor.cursor)
-        requests += playbook_enrolment_sensor(context)
-    assert {(r.partition_key, r.run_key) for r in requests} == {
-        (KEY, requests[0].run_key)} and all(isinstance(r, RunRequest) for r in requests)
+        requests += daily_workflow_sensor(context)
+    assert {(r.job_name, r.partition_key, r.run_key) for r in requests} == {
+        ("playbook_enrolment_job", KEY, f"playbook_enrolment_job:{KEY}:{lists.run_id}")}
     for request in requests:  # even if both were launched, enrolment is idempotent
         assert run("playbook_enrolments", request.partition_key, root, fresh_pg_url,
                    instance).success

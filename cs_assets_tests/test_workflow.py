@@ -1,6 +1,7 @@
 """The daily workflow's wiring: a finished step (successful or failed) starts the next for the
-same day, once per run; a failed step is recorded as an alert; the unsubscribe command
-records opt-outs only for valid tokens; schedules' settings fail at load with their name."""
+same day, once per run, and enrolment only after the day's lists; a failed step is recorded as
+an alert; the unsubscribe command records opt-outs only for valid tokens; schedules' settings
+fail at load with their name."""
 
 from __future__ import annotations
 
@@ -47,16 +48,45 @@ def test_a_finished_step_starts_the_next_for_its_day_even_after_a_failure():
     assert isinstance(daily_workflow_sensor(start), SkipReason)  # starts watching from now
     ok = finished(instance, "health_updates_job", DagsterRunStatus.SUCCESS, "2026-03-02")
     failed = finished(instance, "churn_risk_job", DagsterRunStatus.FAILURE, "2026-03-02")
-    finished(instance, "cs_lists_job", DagsterRunStatus.SUCCESS, "2026-03-02")  # chain's end
+    lists = finished(instance, "cs_lists_job", DagsterRunStatus.SUCCESS, "2026-03-02")
+    finished(instance, "playbook_enrolment_job", DagsterRunStatus.SUCCESS, "2026-03-02")  # end
     tick = build_sensor_context(instance=instance, cursor=start.cursor)
     requests = daily_workflow_sensor(tick)
     assert all(isinstance(r, RunRequest) for r in requests)
     assert sorted((r.job_name, r.partition_key, r.run_key) for r in requests) == [
         ("churn_risk_job", "2026-03-02", f"churn_risk_job:2026-03-02:{ok.run_id}"),
         ("cs_lists_job", "2026-03-02", f"cs_lists_job:2026-03-02:{failed.run_id}"),
+        ("playbook_enrolment_job", "2026-03-02",
+         f"playbook_enrolment_job:2026-03-02:{lists.run_id}"),
     ]
     again = daily_workflow_sensor(build_sensor_context(instance=instance, cursor=tick.cursor))
     assert isinstance(again, SkipReason)  # nothing new finished
+
+
+def test_a_day_runs_step_by_step_and_enrols_only_after_its_lists():
+    """The daemon's order: each tick sees only what has finished; the health run's end, or the
+    churn step's, never starts the enrolment (it would enrol on features and scores alone)."""
+    instance = DagsterInstance.ephemeral()
+    context = build_sensor_context(instance=instance)
+    daily_workflow_sensor(context)
+    day = "2026-11-01"
+
+    def tick() -> list[str]:
+        nonlocal context
+        context = build_sensor_context(instance=instance, cursor=context.cursor)
+        result = daily_workflow_sensor(context)
+        return [] if isinstance(result, SkipReason) else [r.job_name for r in result]
+
+    assert tick() == []
+    finished(instance, "health_updates_job", DagsterRunStatus.SUCCESS, day)
+    assert tick() == ["churn_risk_job"]
+    assert tick() == []  # the churn run is still going: nothing else starts
+    finished(instance, "churn_risk_job", DagsterRunStatus.SUCCESS, day)
+    assert tick() == ["cs_lists_job"]
+    finished(instance, "cs_lists_job", DagsterRunStatus.FAILURE, day)
+    assert tick() == ["playbook_enrolment_job"]  # on what exists, after the lists' failure
+    finished(instance, "playbook_enrolment_job", DagsterRunStatus.SUCCESS, day)
+    assert tick() == []
 
 
 @op
