@@ -45,15 +45,15 @@ mlflow-ui: install
 # The churn lifecycle on simulator data (12,000 households; the full world and the pure
 # proportional-hazards one) against the simulator's truth; ends with a JSON line.
 evaluate: install
-	$(BIN)/python -m cs_assets.evaluation.churn_report
+	$(BIN)/python -m cs_assets.dev.evaluation.churn_report
 
 # Early warning of the new vs old health score on the demo data, daily (after make demo).
 evaluate-health: install
-	$(BIN)/python -m cs_assets.evaluation.run --raw-dir $(CS_HOME)/raw --days 180
+	$(BIN)/python -m cs_assets.dev.evaluation.run --raw-dir $(CS_HOME)/raw --days 180
 
 # The spec's GBM and HistGradientBoosting on 250k (and 1M) observation rows: times and AUCs.
 bench-training: install
-	$(BIN)/python -m cs_assets.benchmarks.training_bench
+	$(BIN)/python -m cs_assets.dev.benchmarks.training_bench
 
 # household_features at the bench scale (200,000 households x 120 days): the project's polars
 # code vs pandas vs DuckDB, each in its own process; prints times, ratios, peak memory and a
@@ -63,7 +63,7 @@ bench-training: install
 BENCH_REPEAT ?= 3
 BENCH_COMPRESSION ?= snappy
 bench: install
-	$(BIN)/python -m cs_assets.benchmarks.features_bench --repeat $(BENCH_REPEAT) \
+	$(BIN)/python -m cs_assets.dev.benchmarks.features_bench --repeat $(BENCH_REPEAT) \
 		--compression $(BENCH_COMPRESSION)
 
 clean:

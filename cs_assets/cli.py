@@ -10,8 +10,8 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from cs_assets.resources import cs_home
-from cs_assets.simulator.engine import COMPRESSIONS, RAW_COMPRESSION, simulate
+from cs_assets.dev.simulator.engine import COMPRESSIONS, RAW_COMPRESSION, simulate
+from cs_assets.settings import cs_home
 
 DEMO_INSTANCE_YAML = """\
 # Embedded demo instance (SQLite under this folder). Production uses the repo's dagster.yaml.
@@ -92,8 +92,8 @@ def _demo(args: argparse.Namespace) -> None:
     warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
 
     from cs_assets.definitions import DAILY_HEALTH, defs
-    from cs_assets.demo_summary import summarize
-    from cs_assets.reports.report_assets import quarterly_partitions, weekly_partitions
+    from cs_assets.defs.reports.assets import quarterly_partitions, weekly_partitions
+    from cs_assets.dev.demo_summary import summarize
 
     first_day = args.end_date - timedelta(days=args.days - 1)
     last = args.end_date.isoformat()
@@ -145,7 +145,8 @@ def _early_warning(home: Path, raw_dir: Path):
     """New vs old score at a 10% daily alert budget, on the days the demo just scored."""
     import polars as pl
 
-    from cs_assets.evaluation.early_warning import churn_frame, early_warning_rates
+    from cs_assets.churn.early_warning import early_warning_rates
+    from cs_assets.dev.evaluation.raw_folder import churn_frame
 
     scores = pl.read_parquet(home / "storage" / "health_scores" / "*.parquet",
                              columns=["household_id", "as_of", "health_score", "health_score_old"])
@@ -157,7 +158,7 @@ def _unsubscribe(args: argparse.Namespace) -> None:
     """Record an unsubscribe from a link's token (verified with CS_UNSUBSCRIBE_SECRET) or, for
     a request that came another way (support, a reply), from the household id."""
     from cs_assets.channels.email import household_from_token, record_unsubscribe
-    from cs_assets.resources import default_state_url
+    from cs_assets.settings import default_state_url
     from cs_assets.state.delivery import utc_now
     from cs_assets.state.store import state_engine
 

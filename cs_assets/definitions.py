@@ -7,40 +7,44 @@ from dagster import (
     define_asset_job,
 )
 
-from cs_assets.churn.assets import (
+from cs_assets.defs.churn.assets import (
     churn_model,
     churn_predictions,
     churn_snapshots,
     churn_training_set,
 )
-from cs_assets.features.assets import household_features
-from cs_assets.health.assets import health_scores_asset, health_tiers_asset, trend_alerts_asset
-from cs_assets.ingestion.assets import ingestion_assets
-from cs_assets.lists.assets import list_assets
-from cs_assets.partitions import daily_partitions
-from cs_assets.playbooks.assets import (
+from cs_assets.defs.churn.survival import survival_model
+from cs_assets.defs.features.assets import household_features
+from cs_assets.defs.playbooks.assets import (
     playbook_deliveries_asset,
     playbook_effectiveness_asset,
     playbook_enrolments_asset,
 )
-from cs_assets.reports.report_assets import report_assets, report_jobs, report_schedules
-from cs_assets.reports.war_story_assets import war_story_assets
-from cs_assets.resources import resources_from_env
-from cs_assets.segments.assets import (
+from cs_assets.defs.raw.assets import ingestion_assets
+from cs_assets.defs.reports.assets import report_assets, report_jobs, report_schedules
+from cs_assets.defs.reports.war_stories import war_story_assets
+from cs_assets.defs.scoring.assets import (
+    health_scores_asset,
+    health_tiers_asset,
+    trend_alerts_asset,
+)
+from cs_assets.defs.segments.assets import (
     journey_stages_asset,
     journey_transitions_asset,
     micro_segment_summary_asset,
     micro_segments_asset,
 )
-from cs_assets.serving import health_snapshot_asset
-from cs_assets.survival.assets import survival_model
-from cs_assets.team.assets import team_assets
-from cs_assets.voc.assets import (
+from cs_assets.defs.segments.lists import list_assets
+from cs_assets.defs.segments.team import team_assets
+from cs_assets.defs.segments.voc import (
     feedback_escalations_asset,
     nps_themes_asset,
     survey_eligibility_asset,
 )
-from cs_assets.workflow import SCHEDULES, SENSORS, WORKFLOW_JOBS
+from cs_assets.defs.serving.assets import health_snapshot_asset
+from cs_assets.defs.shared.partitions import daily_partitions
+from cs_assets.defs.shared.resources import resources_from_env
+from cs_assets.defs.workflow import SCHEDULES, SENSORS, WORKFLOW_JOBS
 
 DAILY_HEALTH = AssetSelection.groups("raw", "features", "scoring")
 CHURN_TRAINING = AssetSelection.assets(churn_snapshots, churn_training_set, churn_model,

@@ -8,9 +8,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from cs_assets.benchmarks import duckdb_features, features_bench, pandas_features
-from cs_assets.benchmarks import project_features as project
-from cs_assets.simulator import SCALES, Scale, simulate
+from cs_assets.dev.benchmarks import duckdb_features, features_bench, pandas_features
+from cs_assets.dev.benchmarks import project_features as project
+from cs_assets.dev.simulator import SCALES, Scale, simulate
 
 END = features_bench.END_DATE
 ENGINES = {"pandas": pandas_features, "duckdb": duckdb_features}

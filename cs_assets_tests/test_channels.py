@@ -38,7 +38,8 @@ from cs_assets.channels.tables import (
     csm_tasks,
     in_app_notifications,
 )
-from cs_assets.resources import ConfigError, check_mail_settings
+from cs_assets.defs.shared.resources import check_mail_settings
+from cs_assets.settings import ConfigError
 from cs_assets.state import delivery as d
 from cs_assets.state.schema import csm_assignments, outbox, step_executions
 from cs_assets.state.store import (

@@ -15,7 +15,7 @@ from polars.testing import assert_frame_equal
 from cs_assets.churn.registry import CHALLENGER, CHAMPION, EXPERIMENT, MODEL_NAME
 from cs_assets.contract.tables import TABLES
 from cs_assets.definitions import defs
-from cs_assets.resources import (
+from cs_assets.defs.shared.resources import (
     ListsResource,
     MailResource,
     MlflowResource,
@@ -28,7 +28,7 @@ from cs_assets.resources import (
     TeamResource,
     VocResource,
 )
-from cs_assets.simulator.engine import simulate
+from cs_assets.dev.simulator.engine import simulate
 from cs_assets.state import schema as state_tables
 
 pytestmark = pytest.mark.xdist_group("churn_assets")

@@ -65,21 +65,21 @@ def test_unsubscribe_by_household(tmp_path):
 
 
 def test_make_evaluate(tmp_path):
-    line = json_line(run([sys.executable, "-m", "cs_assets.evaluation.churn_report",
+    line = json_line(run([sys.executable, "-m", "cs_assets.dev.evaluation.churn_report",
                           "--households", "120"], tmp_path))
     assert line["holdout_rows"] > 0 and line["champion_version"] == "1"
     assert {c["candidate"] for c in line["candidates"]} >= {"logistic", "hist_gbm"}
 
 
 def test_make_bench(tmp_path):
-    line = json_line(run([sys.executable, "-m", "cs_assets.benchmarks.features_bench",
+    line = json_line(run([sys.executable, "-m", "cs_assets.dev.benchmarks.features_bench",
                           "--households", "200", "--cache", str(tmp_path / "bench")], tmp_path))
     assert line["households"] == 200 and line["events"] > 0
     assert set(line["seconds"]) == {"project", "duckdb", "pandas"}
 
 
 def test_make_bench_training(tmp_path):
-    line = json_line(run([sys.executable, "-m", "cs_assets.benchmarks.training_bench",
+    line = json_line(run([sys.executable, "-m", "cs_assets.dev.benchmarks.training_bench",
                           "--households", "80", "--rows", "1000", "--big-rows", "2000"],
                          tmp_path))
     assert line["households"] == 80 and line["observations"] > 0

@@ -5,8 +5,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 
-from cs_assets.demo_summary import summarize
-from cs_assets.evaluation.early_warning import early_warning_rates
+from cs_assets.churn.early_warning import early_warning_rates
+from cs_assets.dev.demo_summary import summarize
 
 D0 = date(2026, 1, 1)
 

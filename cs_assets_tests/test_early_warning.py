@@ -10,15 +10,15 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from cs_assets.evaluation.early_warning import (
+from cs_assets.churn.early_warning import (
     early_warning_by_mechanism,
     early_warning_rates,
     evaluable_churners,
-    evaluate_raw_folder,
     flag_lowest,
     flag_quota,
 )
-from cs_assets.evaluation.run import as_of_days, main
+from cs_assets.dev.evaluation.raw_folder import evaluate_raw_folder
+from cs_assets.dev.evaluation.run import as_of_days, main
 
 D0 = date(2026, 1, 1)
 
@@ -284,7 +284,7 @@ MIN_SILENT_NET_GAIN = 0.05
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory) -> Path:
-    from cs_assets.simulator.engine import simulate
+    from cs_assets.dev.simulator.engine import simulate
 
     out = tmp_path_factory.mktemp("early_warning_raw")
     simulate(out, households=SIM_HOUSEHOLDS, end_date=SIM_END, seed=SIM_SEED, scale="demo")

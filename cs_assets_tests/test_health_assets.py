@@ -7,12 +7,8 @@ import pytest
 from dagster import DagsterInstance, materialize
 
 from cs_assets.definitions import defs
-from cs_assets.resources import (
-    ConfigError,
-    ScorecardResource,
-    StateResource,
-    resources_from_env,
-)
+from cs_assets.defs.shared.resources import ScorecardResource, StateResource, resources_from_env
+from cs_assets.settings import ConfigError
 from cs_assets_tests import factories as f
 from cs_assets_tests.test_ingestion_assets import resources as raw_resources
 

@@ -7,13 +7,13 @@ from dagster_shared.serdes import serialize_value
 
 from cs_assets.contract.events import EventKind, EventMappingError, load_event_mapping
 from cs_assets.definitions import defs
-from cs_assets.ingestion.assets import BLOCKING_CHECK, ingestion_assets
-from cs_assets.resources import (
-    ConfigError,
+from cs_assets.defs.raw.assets import BLOCKING_CHECK, ingestion_assets
+from cs_assets.defs.shared.resources import (
     PolarsParquetIOManager,
     RawSourceResource,
     resources_from_env,
 )
+from cs_assets.settings import ConfigError
 from cs_assets_tests import factories as f
 
 

@@ -4,7 +4,8 @@ from datetime import date
 
 import polars as pl
 
-from cs_assets.metadata import as_frame, by_partition, markdown_table
+from cs_assets.defs.shared.partitions import as_frame, by_partition
+from cs_assets.display import markdown_table
 
 
 def test_inputs_spanning_partitions_become_one_contiguous_frame():

@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from cs_assets.partitions import partitions_start
-from cs_assets.resources import ConfigError
+from cs_assets.defs.shared.partitions import partitions_start
+from cs_assets.settings import ConfigError
 
 
 def test_start_is_an_iso_date_defaulting_to_2025():
@@ -39,6 +39,6 @@ def test_start_is_not_after_the_reference_time_or_today():
 def test_a_start_in_the_future_fails_the_import():
     env = {**os.environ, "CS_PARTITIONS_START": "2999-01-01"}
     env.pop("CS_REFERENCE_TIME", None)
-    proc = subprocess.run([sys.executable, "-c", "import cs_assets.partitions"], env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", "import cs_assets.defs.shared.partitions"],
+                          env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "CS_PARTITIONS_START: 2999-01-01" in proc.stderr

@@ -29,16 +29,17 @@ from dagster import (
 
 from cs_assets.channels.email import EmailChannel
 from cs_assets.definitions import defs
-from cs_assets.playbooks import is_holdout, load_playbooks
-from cs_assets.playbooks.assets import recipients
-from cs_assets.playbooks.runner import run_day
-from cs_assets.playbooks.sender import Sender
-from cs_assets.resources import (
+from cs_assets.defs.playbooks.assets import recipients
+from cs_assets.defs.shared.resources import (
     PolarsParquetIOManager,
     StateResource,
     TeamResource,
     resources_from_env,
 )
+from cs_assets.defs.workflow import daily_workflow_sensor
+from cs_assets.playbooks import is_holdout, load_playbooks
+from cs_assets.playbooks.runner import run_day
+from cs_assets.playbooks.sender import Sender
 from cs_assets.state import delivery as d
 from cs_assets.state.schema import (
     csm_tasks,
@@ -49,7 +50,6 @@ from cs_assets.state.schema import (
 )
 from cs_assets.state.store import state_engine
 from cs_assets.team.referrals import CODE_SCHEMA
-from cs_assets.workflow import daily_workflow_sensor
 from cs_assets_tests.smtp import Inbox, free_port, smtp_server
 from cs_assets_tests.test_playbook_engine import assignments, features, tiers
 

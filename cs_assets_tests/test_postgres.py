@@ -10,9 +10,9 @@ import sqlalchemy as sa
 from dagster import AssetKey, AssetSelection, DagsterInstance, materialize
 
 from cs_assets.contract.tables import TABLES
-from cs_assets.ingestion.assets import ingestion_assets
+from cs_assets.defs.raw.assets import ingestion_assets
+from cs_assets.defs.shared.resources import PolarsParquetIOManager, RawSourceResource
 from cs_assets.ingestion.postgres_load import apply_contract_ddl, copy_table
-from cs_assets.resources import PolarsParquetIOManager, RawSourceResource
 from cs_assets_tests import factories as f
 
 pytestmark = pytest.mark.postgres

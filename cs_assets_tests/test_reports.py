@@ -13,12 +13,12 @@ import pytest
 from dagster import AssetSpec, DagsterInstance, RunRequest, build_schedule_context, materialize
 
 from cs_assets.contract.events import load_event_mapping
+from cs_assets.defs.reports.assets import ebr_schedule, report_assets
+from cs_assets.defs.shared.partitions import daily_partitions
+from cs_assets.defs.shared.resources import ListsResource, PolarsParquetIOManager, StateResource
 from cs_assets.ingestion.rules import event_kind_expr
-from cs_assets.partitions import daily_partitions
 from cs_assets.reports.ebr import deck_html, deck_markdown, ebr_decks
-from cs_assets.reports.report_assets import ebr_schedule, report_assets
 from cs_assets.reports.weekly import weekly_html, weekly_markdown, weekly_report
-from cs_assets.resources import ListsResource, PolarsParquetIOManager, StateResource
 from cs_assets.state import schema as state_tables
 from cs_assets.state.store import state_engine
 from cs_assets_tests.factories import frame

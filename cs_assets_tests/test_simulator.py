@@ -18,10 +18,10 @@ import pytest
 
 from cs_assets.contract.events import load_event_mapping
 from cs_assets.contract.tables import TABLES
-from cs_assets.simulator import SCALES, Scale, SimulationParams, simulate
-from cs_assets.simulator.hazards import HazardInputs, known_window_hazard
-from cs_assets.simulator.params import MECHANISMS
-from cs_assets.simulator.timegrid import ChunkGrid
+from cs_assets.dev.simulator import SCALES, Scale, SimulationParams, simulate
+from cs_assets.dev.simulator.hazards import HazardInputs, known_window_hazard
+from cs_assets.dev.simulator.params import MECHANISMS
+from cs_assets.dev.simulator.timegrid import ChunkGrid
 
 END = dt.date(2026, 11, 1)
 REF = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from cs_assets.resources import resources_from_env
+from cs_assets.defs.shared.resources import resources_from_env
 from cs_assets.state import delivery as d
 from cs_assets.state.schema import enrolments, metadata, opt_outs, step_executions
 from cs_assets.state.store import (

@@ -11,8 +11,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from cs_assets.simulator.engine import simulate
-from cs_assets.simulator.params import Scale, SimulationParams
+from cs_assets.dev.simulator.engine import simulate
+from cs_assets.dev.simulator.params import Scale, SimulationParams
 from cs_assets.survival import (
     fit_cox,
     health_segment,

@@ -11,7 +11,9 @@ import pytest
 from dagster import DagsterInstance, materialize
 
 from cs_assets.contract.events import load_event_mapping
-from cs_assets.ingestion.assets import ingestion_assets
+from cs_assets.defs.raw.assets import ingestion_assets
+from cs_assets.defs.reports.war_stories import war_story_assets
+from cs_assets.defs.shared.resources import PolarsParquetIOManager, RawSourceResource
 from cs_assets.ingestion.rules import event_kind_expr
 from cs_assets.reports.war_stories import (
     churn_by_ticket_bucket,
@@ -19,8 +21,6 @@ from cs_assets.reports.war_stories import (
     weekly_comparison,
     weeks_before_churn,
 )
-from cs_assets.reports.war_story_assets import war_story_assets
-from cs_assets.resources import PolarsParquetIOManager, RawSourceResource
 from cs_assets_tests import factories as f
 
 R = f.REFERENCE  # 2026-06-01 00:00 UTC

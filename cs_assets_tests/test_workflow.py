@@ -24,15 +24,16 @@ from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 
 from cs_assets.channels.email import unsubscribe_token
 from cs_assets.cli import main
-from cs_assets.resources import ConfigError, StateResource
-from cs_assets.state.schema import opt_outs, workflow_alerts
-from cs_assets.state.store import state_engine
-from cs_assets.workflow import (
+from cs_assets.defs.shared.resources import StateResource
+from cs_assets.defs.workflow import (
     daily_workflow_sensor,
     playbook_dispatch_schedule,
     workflow_failure_alert,
     workflow_hour,
 )
+from cs_assets.settings import ConfigError
+from cs_assets.state.schema import opt_outs, workflow_alerts
+from cs_assets.state.store import state_engine
 
 
 def finished(instance: DagsterInstance, job_name: str, status: DagsterRunStatus,

@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
-from cs_assets.evaluation.early_warning import early_warning_rates
+from cs_assets.churn.early_warning import early_warning_rates
 
 RISK = "churn_probability"
 

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 import polars as pl
 
 from cs_assets.contract.tables import TableSpec
-from cs_assets.metadata import escaped
+from cs_assets.display import escaped
 
 ROW = "_source_row"
 MASKED = "<masked>"

@@ -13,8 +13,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import polars as pl
 
+from cs_assets.display import markdown_table
 from cs_assets.figures import data_uri, figure_png
-from cs_assets.metadata import markdown_table
 from cs_assets.templating import environment
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"

@@ -288,7 +288,7 @@ in_app_notifications = sa.Table(
 
 
 # The serving table: the latest health snapshot per household, for a CRM or BI tool to read
-# (cs_assets/serving.py). A day replaces a household's row only if it is not older.
+# (cs_assets/defs/serving/assets.py). A day replaces a household's row only if it is not older.
 health_snapshot = sa.Table(
     "health_snapshot",
     metadata,
@@ -306,7 +306,7 @@ health_snapshot = sa.Table(
     sa.Index("health_snapshot_tier", "tier"),
 )
 
-# A daily-workflow step that failed (cs_assets/workflow.py), one row per failed run, so the
+# A daily-workflow step that failed (cs_assets/defs/workflow.py), one row per failed run, so the
 # failure is visible to whoever watches the state database as well as in the Dagster UI.
 workflow_alerts = sa.Table(
     "workflow_alerts",

@@ -1,0 +1,51 @@
+"""The `household_features` asset: daily partitions, backfilled in one run per range."""
+
+from datetime import date
+
+import polars as pl
+from dagster import (
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetIn,
+    BackfillPolicy,
+    Output,
+    asset,
+)
+
+from cs_assets.defs.shared.checks import unique_per_household_day
+from cs_assets.defs.shared.partitions import by_partition, daily_partitions
+from cs_assets.defs.shared.resources import StateResource
+from cs_assets.features.household import features_for_days
+from cs_assets.features.inputs import FEATURE_TABLES, feature_inputs
+
+
+@asset(
+    partitions_def=daily_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    group_name="features",
+    kinds={"polars", "parquet"},
+    owners=["team:data-platform"],
+    check_specs=[AssetCheckSpec("one_row_per_household_per_day", asset="household_features",
+                                blocking=True)],
+    ins={name: AssetIn() for name in FEATURE_TABLES},
+    description="One row per household active at the as-of instant (midnight UTC starting the "
+    "partition day), from data strictly before it: usage trends (30 days vs the 30 before), "
+    "engagement, adoption, support, value, payment and Premium inputs; plan, MRR and payment "
+    "status as of the day from their histories.",
+)
+def household_features(context: AssetExecutionContext, state: StateResource,
+                       **tables: pl.DataFrame):
+    keys = context.partition_keys
+    days = [date.fromisoformat(k) for k in keys]
+    inputs = feature_inputs(tables, state.engine(), days)
+    frame = features_for_days(inputs, days)
+    per_day = frame.group_by("as_of").len().sort("as_of")
+    yield Output(
+        by_partition(frame, keys),
+        metadata={
+            "dagster/row_count": frame.height,
+            "days": len(keys),
+            "households_last_day": int(per_day["len"][-1]) if per_day.height else 0,
+        },
+    )
+    yield unique_per_household_day(frame)

@@ -1,0 +1,247 @@
+"""Playbook assets: the day's enrolments, the deliveries of due steps, and the measured effect.
+
+`playbook_enrolments` reads every asset a trigger may name; a missing partition (its asset
+failed or did not run) only holds back the playbooks that need it, so one failing list never
+stops the others. `playbook_deliveries` is one dispatcher pass; its checks surface steps a
+person must look at.
+"""
+
+import os
+import socket
+from datetime import date, timedelta
+
+import polars as pl
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetIn,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    Output,
+    RetryPolicy,
+    TimeWindowPartitionMapping,
+    asset,
+)
+
+from cs_assets.channels.email import Recipient
+from cs_assets.defs.shared.partitions import (
+    OPTIONAL_INPUT,
+    by_partition,
+    daily_partitions,
+    days_of,
+    present_frame,
+)
+from cs_assets.defs.shared.resources import (
+    MailResource,
+    PlaybooksResource,
+    StateResource,
+    TeamResource,
+)
+from cs_assets.display import markdown_table
+from cs_assets.features.daily import instant
+from cs_assets.playbooks.definitions import ASSET_COLUMNS
+from cs_assets.playbooks.effect import EFFECT_SCHEMA, playbook_effectiveness
+from cs_assets.playbooks.runner import run_day
+from cs_assets.playbooks.sender import Sender
+from cs_assets.state import schema as state_tables
+from cs_assets.state.daily import read_rows
+from cs_assets.state.delivery import (
+    dispatch,
+    expire_leases,
+    in_doubt_steps,
+    unjudged_steps,
+    utc_now,
+)
+from cs_assets.state.store import record_opt_out
+from cs_assets.team.referrals import CODE_COLUMNS, CODE_SCHEMA
+
+COMMON = dict(
+    partitions_def=daily_partitions,
+    group_name="playbooks",
+    owners=["team:customer-success"],
+)
+RAW_FLAG = "raw_flag"  # opt-out source: households.email_opt_out
+# Trigger assets: a missing day is read as absent (its playbooks wait), not as an error.
+TRIGGER_INS = {name: AssetIn(name, metadata=OPTIONAL_INPUT) for name in sorted(ASSET_COLUMNS)}
+
+
+@asset(
+    name="playbook_enrolments",
+    **COMMON,
+    backfill_policy=BackfillPolicy.single_run(),
+    kinds={"polars", "sql"},
+    ins={**TRIGGER_INS, "households": AssetIn("households"),
+         "referral_codes": AssetIn("referral_codes")},
+    description="Who entered which playbook on the day (holdout drawn), written to the state "
+    "database with their scheduled steps. The same run ends enrolments that exited "
+    "(responded, recovered, churned, opted out), judges the day's conditional steps, brings "
+    "due messages' content up to date and records the raw email opt-out flags.",
+)
+def playbook_enrolments_asset(
+    context: AssetExecutionContext,
+    state: StateResource,
+    playbooks: PlaybooksResource,
+    team: TeamResource,
+    households: pl.DataFrame,
+    referral_codes: pl.DataFrame,
+    **triggers,
+):
+    engine, catalog = state.engine(), playbooks.load()
+    frames = {name: frame for name, loaded in triggers.items()
+              if (frame := present_frame(loaded)) is not None}
+    # both sources of codes: the product's and the ones the platform issued
+    frames["referral_codes"] = pl.concat([
+        referral_codes.select(CODE_COLUMNS),
+        read_rows(engine, state_tables.referral_codes_issued, CODE_SCHEMA).select(CODE_COLUMNS),
+    ])
+    names = {m.id: m.display_name for m in team.load().assignments.roster}
+    flagged = households.filter(pl.col("email_opt_out").fill_null(False))["household_id"]
+    now = utc_now()
+    record_opt_out(engine, flagged, "email", RAW_FLAG, now)
+    parts, lines = [], []
+    for day in days_of(context):  # in order: a day's cooldowns read the days before
+        report = run_day(engine, catalog, frames, day, now, names)
+        parts.append(report.enrolled)
+        lines.append((day.isoformat(), report.enrolled.height,
+                      int(report.enrolled["holdout"].sum()), dict(report.exits),
+                      dict(report.conditions), report.refreshed))
+        for playbook, missing in report.missing_assets.items():
+            context.log.warning(f"{day}: {playbook} waits: no data from {', '.join(missing)}")
+    out = pl.concat(parts, how="vertical_relaxed").with_columns(as_of=pl.col("enrolled_on"))
+    per_playbook = out.group_by("playbook").agg(
+        enrolled=pl.len(), held_out=pl.col("holdout").sum()).sort("playbook")
+    days = pl.DataFrame(lines, orient="row", schema=["day", "enrolled", "held_out", "exits",
+                                                     "conditions", "contexts_refreshed"])
+    return Output(by_partition(out, context.partition_keys), metadata={
+        "dagster/row_count": out.height,
+        "opted_out_raw_flag": len(flagged),
+        "by_playbook": MetadataValue.md(markdown_table(per_playbook)),
+        "by_day": MetadataValue.md(markdown_table(days.with_columns(
+            pl.col("exits", "conditions").map_elements(str, return_dtype=pl.String)))),
+        "waiting_playbooks": MetadataValue.md(markdown_table(pl.DataFrame(
+            {"playbook": list(report.missing_assets),
+             "missing": [", ".join(v) for v in report.missing_assets.values()]},
+            schema={"playbook": pl.String, "missing": pl.String}))),
+    })
+
+
+def recipients(households: pl.DataFrame) -> dict[str, Recipient]:
+    """Where each household's email goes, from the raw households table."""
+    return {
+        row["household_id"]: Recipient(row["household_id"], row["email"] or "",
+                                       row["owner_name"], bool(row["email_opt_out"]))
+        for row in households.select(
+            "household_id", "email", "owner_name", "email_opt_out").iter_rows(named=True)
+    }
+
+
+@asset(
+    name="playbook_deliveries",
+    **COMMON,
+    kinds={"sql", "email"},
+    deps=["playbook_enrolments"],
+    ins={"households": AssetIn("households")},
+    retry_policy=RetryPolicy(max_retries=2, delay=30),
+    check_specs=[
+        AssetCheckSpec("no_steps_in_doubt", asset="playbook_deliveries",
+                       description="Steps whose sender died after claiming them: they may "
+                       "have gone out, so they are never resent; a person checks the mail "
+                       "provider's log and records them as sent or skipped."),
+        AssetCheckSpec("no_step_waiting_on_its_condition", asset="playbook_deliveries",
+                       description="Conditional steps due more than a day ago that no "
+                       "enrolment run judged (their assets were missing)."),
+    ],
+    description="One dispatcher pass: claims the steps due by the end of the partition day "
+    "(never after now), sends them over their channel (email over SMTP, or the outbox only "
+    "without SMTP settings; CSM tasks; in-app notifications) and records each outcome: sent, "
+    "retrying with backoff, deferred by the marketing-email cap, skipped with a reason, or "
+    "in_doubt.",
+)
+def playbook_deliveries_asset(
+    context: AssetExecutionContext, state: StateResource, mail: MailResource,
+    playbooks: PlaybooksResource, households,
+):
+    engine = state.engine()
+    day = date.fromisoformat(context.partition_key)
+    now = utc_now()
+    expired = expire_leases(engine, now)
+    owner = f"{socket.gethostname()}:{os.getpid()}:{context.run_id}"
+    sender = Sender(engine, mail.channel(engine), recipients(households),
+                    marketing_per_day=playbooks.load().marketing_emails_per_day)
+    cutoff = min(now, instant(day + timedelta(days=1)))  # a backfilled day sends its own steps
+    outcomes = dispatch(engine, owner, sender, due_before=cutoff)
+    counts = pl.DataFrame(
+        sorted(outcomes.items()), orient="row", schema={"outcome": pl.String, "steps": pl.Int64})
+    doubtful = in_doubt_steps(engine)
+    table = pl.DataFrame(
+        [(s.step_id, s.playbook, s.household_id, s.template, s.message_id) for s in doubtful],
+        orient="row", schema=["step_id", "playbook", "household_id", "template", "message_id"])
+    stuck = unjudged_steps(engine, cutoff - timedelta(days=1))
+    return MaterializeResult(
+        metadata={
+            "outcomes": MetadataValue.md(markdown_table(counts)),
+            "sent": outcomes.get("sent", 0),
+            "leases_expired_into_in_doubt": expired,
+        },
+        check_results=[
+            AssetCheckResult(
+                check_name="no_steps_in_doubt", passed=not doubtful,
+                severity=AssetCheckSeverity.ERROR,
+                metadata={"in_doubt": len(doubtful),
+                          "steps": MetadataValue.md(markdown_table(table.head(50)))}),
+            AssetCheckResult(
+                check_name="no_step_waiting_on_its_condition", passed=stuck == 0,
+                severity=AssetCheckSeverity.WARN, metadata={"waiting": stuck}),
+        ],
+    )
+
+
+# The value-delivery change is measured for enrolments of the last 120 days whose 60 days are
+# over (churn: for every enrolment); older score partitions are not loaded.
+EFFECT_LOOKBACK_DAYS = 120
+
+
+@asset(
+    name="playbook_effectiveness",
+    **COMMON,
+    kinds={"polars"},
+    deps=["playbook_enrolments"],
+    ins={
+        "households": AssetIn("households"),
+        "scores": AssetIn(
+            "health_scores",
+            partition_mapping=TimeWindowPartitionMapping(
+                start_offset=-EFFECT_LOOKBACK_DAYS, allow_nonexistent_upstream_partitions=True),
+            metadata=OPTIONAL_INPUT,
+        ),
+    },
+    description="Does each playbook work? Treated against held-out households (intention to "
+    "treat): churn within 60 and 90 days, change in the value-delivery score after 60 days, "
+    "with 95% intervals (Newcombe for rates, Welch for means).",
+)
+def playbook_effectiveness_asset(
+    context: AssetExecutionContext, state: StateResource, households: pl.DataFrame, scores
+):
+    day = date.fromisoformat(context.partition_key)
+    enrolled = read_rows(state.engine(), state_tables.enrolments, {
+        "household_id": pl.String, "playbook": pl.String, "holdout": pl.Boolean,
+        "enrolled_on": pl.Date})
+    scores = present_frame(scores)
+    if scores is None:
+        scores = pl.DataFrame(schema={"household_id": pl.String, "as_of": pl.Date,
+                                      "value_delivery_score": pl.Float64})
+    effect = playbook_effectiveness(enrolled, households.select("household_id", "churned_at"),
+                                    scores, day)
+    shown = effect.filter(pl.col("treated_n") > 0).with_columns(
+        pl.col("treated_value", "holdout_value", "difference", "ci_low", "ci_high",
+               "p_value").round(3))
+    return Output(effect.with_columns(as_of=pl.lit(day)).select("as_of", *EFFECT_SCHEMA),
+                  metadata={
+                      "dagster/row_count": effect.height,
+                      "enrolments": enrolled.height,
+                      "effects": MetadataValue.md(markdown_table(shown)),
+                  })
+

@@ -1,0 +1,85 @@
+"""Voice-of-the-customer assets: who gets which survey today, NPS themes, escalations."""
+
+from datetime import UTC
+
+import polars as pl
+from dagster import AssetExecutionContext, MetadataValue, Output, asset
+
+from cs_assets.defs.segments.assets import COMMON
+from cs_assets.defs.shared.metadata import PREVIEW, counts_table
+from cs_assets.defs.shared.partitions import by_partition, daily_frames, days_of
+from cs_assets.defs.shared.resources import StateResource, VocResource
+from cs_assets.display import markdown_table
+from cs_assets.state import schema as state_tables
+from cs_assets.state.daily import read_rows
+from cs_assets.voc import feedback_escalations, nps_themes, survey_eligibility
+
+SENT_SCHEMA = {"household_id": pl.String, "survey_type": pl.String,
+               "sent_at": pl.Datetime("us", UTC)}
+
+
+@asset(
+    name="survey_eligibility",
+    **COMMON,
+    description="Households due a survey on the day (NPS 30 days after signup, CSAT on a "
+    "resolved ticket, feature survey for early adopters, quarterly NPS, exit survey, annual "
+    "product survey), at most one each, none within the fatigue window of the last survey.",
+)
+def survey_eligibility_asset(
+    context: AssetExecutionContext, households: pl.DataFrame, support_tickets: pl.DataFrame,
+    nps_responses: pl.DataFrame, subscription_changes: pl.DataFrame,
+    activity_events: pl.DataFrame, voc: VocResource, state: StateResource,
+):
+    config = voc.load().surveys
+    # surveys the platform sent (its state database); each day sees only those before it
+    sent = read_rows(state.engine(), state_tables.survey_sends, SENT_SCHEMA)
+    out = daily_frames(context, lambda day: survey_eligibility(
+        day, households=households, support_tickets=support_tickets,
+        nps_responses=nps_responses, subscription_changes=subscription_changes,
+        activity_events=activity_events, surveys_sent=sent, config=config))
+    preview = out.filter(pl.col("as_of") == max(days_of(context))).head(PREVIEW)
+    return Output(by_partition(out, context.partition_keys), metadata={
+        "dagster/row_count": out.height,
+        "surveys_per_type_last_day": counts_table(out, "survey_type"),
+        "preview_last_day": MetadataValue.md(markdown_table(preview.select(
+            "household_id", "survey_type", "trigger", "channel"))),
+    })
+
+
+@asset(
+    name="nps_themes",
+    **COMMON,
+    description="Per theme of the NPS comments of the 30 days before the as-of instant: "
+    "comments mentioning it, positive and negative mentions, net sentiment.",
+)
+def nps_themes_asset(
+    context: AssetExecutionContext, nps_responses: pl.DataFrame, voc: VocResource
+):
+    config = voc.load().themes
+    out = daily_frames(context, lambda day: nps_themes(nps_responses, day, config)
+                       .with_columns(as_of=pl.lit(day)))
+    last = out.filter(pl.col("as_of") == out["as_of"].max()).drop("as_of")
+    return Output(by_partition(out, context.partition_keys), metadata={
+        "dagster/row_count": out.height,
+        "themes_last_day": MetadataValue.md(markdown_table(
+            last.with_columns(pl.col("net_sentiment").round(2)))),
+    })
+
+
+@asset(
+    name="feedback_escalations",
+    **COMMON,
+    description="Themes whose negative NPS mentions in the last 30 days reached the "
+    "threshold, with up to three recent example comments (e-mail addresses redacted).",
+)
+def feedback_escalations_asset(
+    context: AssetExecutionContext, nps_responses: pl.DataFrame, voc: VocResource
+):
+    config, days = voc.load().themes, days_of(context)
+    out = daily_frames(context, lambda day: feedback_escalations(nps_responses, day, config)
+                       .with_columns(as_of=pl.lit(day)))
+    return Output(by_partition(out, context.partition_keys), metadata={
+        "dagster/row_count": out.height,
+        "escalated_themes_last_day": ", ".join(
+            out.filter(pl.col("as_of") == max(days))["theme"].to_list()) or "none",
+    })

@@ -1,0 +1,50 @@
+"""The serving table as an asset: each day's health snapshot written to the state database."""
+
+from datetime import date
+
+from dagster import AssetExecutionContext, AssetIn, MaterializeResult, MetadataValue, asset
+
+from cs_assets.defs.shared.partitions import (
+    OPTIONAL_INPUT,
+    as_frame,
+    daily_partitions,
+    present_frame,
+)
+from cs_assets.defs.shared.resources import StateResource
+from cs_assets.state.delivery import utc_now
+from cs_assets.state.serving import snapshot_rows, upsert_snapshot
+
+
+@asset(
+    name="health_snapshot",
+    partitions_def=daily_partitions,
+    group_name="serving",
+    kinds={"sql"},
+    owners=["team:data-platform"],
+    ins={
+        "tiers": AssetIn("health_tiers"),
+        "predictions": AssetIn("churn_predictions", metadata=OPTIONAL_INPUT),
+        "assignments": AssetIn("csm_assignments", metadata=OPTIONAL_INPUT),
+    },
+    description="The latest health snapshot per household (score, tier, alerts, churn "
+    "probability and risk, reasons, assigned CSM) in the state database's `health_snapshot` "
+    "table, for a CRM or BI tool. A day never overwrites a later day's row.",
+)
+def health_snapshot_asset(
+    context: AssetExecutionContext, state: StateResource, tiers, predictions, assignments
+):
+    day = date.fromisoformat(context.partition_key)
+    rows = snapshot_rows(as_frame(tiers), present_frame(predictions), present_frame(assignments))
+    written = upsert_snapshot(state.engine(), rows, utc_now())
+    tiers_count = rows.group_by("tier").len("households").sort("tier")
+    return MaterializeResult(metadata={
+        "as_of": day.isoformat(),
+        "households": written,
+        "with_churn_probability": int(rows["churn_probability"].is_not_null().sum()),
+        "with_csm": int(rows["csm_id"].is_not_null().sum()),
+        "tiers": MetadataValue.md("\n".join(
+            f"- {t}: {n}" for t, n in tiers_count.iter_rows())),
+    })
+
+
+

@@ -1,0 +1,79 @@
+"""The daily as-of partitions shared by every analytical asset, and how an asset body moves
+between a run's partitions and one frame.
+
+Partition `2026-11-01` is the as-of instant 2026-11-01 00:00 UTC: it uses data strictly
+before that midnight, so today's partition can run early in the morning (`end_offset=1`).
+`CS_PARTITIONS_START` sets the first day (default 2025-01-01).
+"""
+
+import os
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+
+import polars as pl
+from dagster import AssetExecutionContext, DailyPartitionsDefinition
+
+from cs_assets.settings import ConfigError, parse_reference_time
+
+DEFAULT_START = "2025-01-01"
+
+
+def partitions_start(env: Mapping[str, str]) -> date:
+    """CS_PARTITIONS_START as a date, no later than CS_REFERENCE_TIME (unset: today, UTC): a
+    later start leaves no day to run, and Dagster would not say why."""
+    value = env.get("CS_PARTITIONS_START", "").strip() or DEFAULT_START
+    try:
+        start = date.fromisoformat(value)
+    except ValueError as exc:
+        raise ConfigError(f"CS_PARTITIONS_START: not an ISO date (YYYY-MM-DD): {value!r}") from exc
+    if reference := env.get("CS_REFERENCE_TIME", ""):
+        latest, name = parse_reference_time(reference).date(), "CS_REFERENCE_TIME"
+    else:
+        latest, name = datetime.now(UTC).date(), "today"
+    if start > latest:
+        raise ConfigError(f"CS_PARTITIONS_START: {value} is after {name} ({latest})")
+    return start
+
+
+daily_partitions = DailyPartitionsDefinition(
+    start_date=partitions_start(os.environ).isoformat(), end_offset=1, timezone="UTC"
+)
+
+
+def days_of(context: AssetExecutionContext) -> list[date]:
+    return [date.fromisoformat(k) for k in context.partition_keys]
+
+
+def daily_frames(context: AssetExecutionContext, build) -> pl.DataFrame:
+    """`build(day)` for each day of the run, stacked."""
+    return pl.concat([build(day) for day in days_of(context)], how="vertical_relaxed",
+                     rechunk=True)
+
+
+def as_frame(loaded: pl.DataFrame | dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """One frame from an input that spans one partition (a frame) or several (a dict)."""
+    if isinstance(loaded, dict):
+        # rechunk: polars 2.1 panics ("assertion failed: i < self.len()") formatting strings
+        # over frames built from many chunks
+        return pl.concat([loaded[k] for k in sorted(loaded)], how="vertical_relaxed",
+                         rechunk=True)
+    return loaded
+
+
+# An input's metadata for a day that may not exist: it is read as absent, not as an error.
+OPTIONAL_INPUT = {"allow_missing_partitions": True}
+
+
+def present_frame(loaded) -> pl.DataFrame | None:
+    """An input loaded with `OPTIONAL_INPUT`: None when no partition of it exists."""
+    if isinstance(loaded, dict):
+        loaded = {k: v for k, v in loaded.items() if v is not None} or None
+    return None if loaded is None else as_frame(loaded)
+
+
+def by_partition(frame: pl.DataFrame, keys: list[str], column: str = "as_of"):
+    """The output for `keys`: the frame itself for one partition, else a dict per partition."""
+    if len(keys) == 1:
+        return frame
+    day = pl.col(column).cast(pl.String)
+    return {key: frame.filter(day == key) for key in keys}

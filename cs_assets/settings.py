@@ -1,0 +1,34 @@
+"""Settings every layer reads: where the embedded default lives, the reference time, and the
+error a bad setting raises (its message names the variable or key)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A setting is wrong; the message names the environment variable or key."""
+
+
+def cs_home(env: Mapping[str, str] = os.environ) -> Path:
+    """Root of everything the embedded default writes (raw data, outputs, instance, MLflow)."""
+    return Path(env.get("CS_HOME", ".cs_home")).expanduser().resolve()
+
+
+def default_state_url(env: Mapping[str, str] = os.environ) -> str:
+    """The embedded default's state database: SQLite under $CS_HOME."""
+    path = cs_home(env) / "state.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def parse_reference_time(value: str, key: str = "CS_REFERENCE_TIME") -> datetime:
+    """An ISO date or instant; naive values are UTC."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ConfigError(f"{key}: not an ISO date or timestamp: {value!r}") from exc
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
