@@ -27,11 +27,14 @@ demo: install
 
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
-# The code is formatted by hand to 100 columns; the lint rules (line length included) are the gate.
+# The code is formatted by hand to 100 columns; the lint rules (line length included) and the
+# architecture contracts in pyproject.toml ([tool.importlinter]) are the gate.
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 ui: install
 	@mkdir -p $(DAGSTER_HOME)
