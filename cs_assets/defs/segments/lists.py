@@ -89,7 +89,7 @@ def upsell_candidates_asset(
     lists: ListsResource,
 ):
     scored, config = _scored(features, scores), lists.load()
-    # Upsell campaigns sent are the platform's own state (issue 6); none are recorded yet.
+    # Upsell sends are not recorded in the state database yet, so none are excluded here.
     out = daily_frames(context, lambda day: upsell_candidates(
         day, scored, activity_events=activity_events, config=config))
     return list_output(context, out, ["rank", "household_id", "health_score", "upsell_angle"])
