@@ -159,8 +159,8 @@ def _unsubscribe(args: argparse.Namespace) -> None:
     a request that came another way (support, a reply), from the household id."""
     from cs_assets.channels.email import household_from_token, record_unsubscribe
     from cs_assets.settings import default_state_url
-    from cs_assets.state.delivery import utc_now
     from cs_assets.state.store import state_engine
+    from cs_assets.vocabulary import utc_now
 
     household = args.household
     if args.token:

@@ -1,15 +1,20 @@
-"""Building blocks of the validated YAML configuration files (scorecard, segments, VoC):
-strict pydantic models whose errors name the offending key path."""
+"""The validated YAML configuration files (scorecard, segments, lists, team, VoC, playbooks):
+strict pydantic models whose errors name the offending key path, and `ConfigFile`, the one way
+each of them is found, read and validated."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from cs_assets.settings import ConfigError
+
+CONFIG_DIR = Path(__file__).resolve().parent / "config"
 
 
 class Violation(ValueError):
@@ -101,14 +106,31 @@ def parse_model(model: type[M], data: object, error: type[Exception], what: str)
         raise error("; ".join(describe_error(e) for e in exc.errors())) from None
 
 
-def load_model(model: type[M], path: str | Path | None, default: Path,
-               error: type[Exception], what: str,
-               parse: Callable[[object], M] | None = None) -> M:
-    """Read and validate a YAML file (`default` when `path` is None) as `model`, or with
-    `parse` when the config has its own; errors name the file and the keys."""
-    path = Path(path) if path is not None else default
-    data = read_yaml(path, error, what)
-    try:
-        return parse(data) if parse else parse_model(model, data, error, what)
-    except error as exc:
-        raise error(f"{path}: {exc}") from None
+@dataclass(frozen=True)
+class ConfigFile(Generic[M]):
+    """One configuration file: its model, the shipped file under `cs_assets/config`, the
+    environment variable that points at another, and the error its problems raise."""
+
+    model: type[M]
+    file_name: str
+    env_key: str
+    error: type[ConfigError]
+    what: str
+
+    @property
+    def default_path(self) -> Path:
+        return CONFIG_DIR / self.file_name
+
+    def parse(self, data: object) -> M:
+        """Validate a mapping (as read from YAML); the error names the keys."""
+        return parse_model(self.model, data, self.error, self.what)
+
+    def load(self, path: str | Path | None = None) -> M:
+        """Read and validate the file (the shipped one when `path` is None or empty); errors
+        name the file and the keys."""
+        path = Path(path) if path else self.default_path
+        data = read_yaml(path, self.error, self.what)
+        try:
+            return self.parse(data)
+        except self.error as exc:
+            raise self.error(f"{path}: {exc}") from None

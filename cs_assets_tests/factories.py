@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from cs_assets.contract.tables import TABLES
+from cs_assets.playbooks.enrolment import Enrolment
+from cs_assets.state.store import enrol_many, schedule_many
 
 REFERENCE = datetime(2026, 6, 1, tzinfo=UTC)
 SIGNUP = datetime(2026, 1, 1, tzinfo=UTC)
@@ -85,3 +87,15 @@ def minimal_raw() -> dict[str, pl.DataFrame]:
         "activity_events": events(),
         "subscription_changes": subscription_changes(),
     }
+
+
+def enrol(engine, playbook: str, household_id: str, enrolled_on, *, holdout: bool, now,
+          key: str | None = None, context: dict | None = None) -> int:
+    """One household enrolled the way the runner records a batch; returns its id."""
+    row = Enrolment(playbook, household_id, enrolled_on, holdout, key, context).row()
+    return enrol_many(engine, [row], now)[0]
+
+
+def schedule_steps(engine, enrolment_id: int, steps) -> None:
+    """An enrolment's `StepPlan`s scheduled the way the runner schedules a batch."""
+    schedule_many(engine, {enrolment_id: [step.row() for step in steps]})

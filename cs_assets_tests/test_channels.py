@@ -39,17 +39,12 @@ from cs_assets.channels.tables import (
     in_app_notifications,
 )
 from cs_assets.defs.shared.resources import check_mail_settings
+from cs_assets.playbooks.enrolment import StepPlan
 from cs_assets.settings import ConfigError
 from cs_assets.state import delivery as d
 from cs_assets.state.schema import csm_assignments, outbox, step_executions
-from cs_assets.state.store import (
-    StepPlan,
-    enrol,
-    opted_out,
-    record_opt_out,
-    schedule_steps,
-    state_engine,
-)
+from cs_assets.state.store import opted_out, record_opt_out, state_engine
+from cs_assets_tests.factories import enrol, schedule_steps
 from cs_assets_tests.smtp import Inbox, free_port, smtp_server
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -175,7 +170,7 @@ def schedule(engine, household: str, steps: list[tuple[str, str]]) -> None:
 
 
 def email_sender(channel: EmailChannel, raw_opt_out: frozenset[str] = frozenset()):
-    def send(step: d.Step) -> None:
+    def send(step: d.DueStep) -> None:
         hh = step.household_id
         recipient = Recipient(hh, address(hh), "Zoë", opted_out=hh in raw_opt_out)
         channel.send(step, recipient, SAMPLES[step.template])
@@ -453,7 +448,7 @@ def test_recipient_address_that_can_never_work_is_skipped_without_it(engine, por
     inbox, clock = Inbox(), Clock()
     channel = EmailChannel(engine, smtp_settings(port) if smtp else None, UNSUBSCRIBE, clock)
 
-    def send(step: d.Step) -> None:
+    def send(step: d.DueStep) -> None:
         hh = step.household_id
         channel.send(step, Recipient(hh, recipients[hh], "Zoë"), SAMPLES[step.template])
 

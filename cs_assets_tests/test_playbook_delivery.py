@@ -31,6 +31,7 @@ from cs_assets.channels.email import EmailChannel
 from cs_assets.definitions import defs
 from cs_assets.defs.playbooks.assets import recipients
 from cs_assets.defs.shared.resources import (
+    MailResource,
     PolarsParquetIOManager,
     StateResource,
     TeamResource,
@@ -109,6 +110,7 @@ def resources(root: Path, url: str) -> dict:
     return {
         **resources_from_env({"CS_HOME": str(root / "home")}),
         "io_manager": PolarsParquetIOManager(base_dir=str(root)),
+        "mail": MailResource.from_env(),  # the `smtp` fixture's server, when it is used
         "state": StateResource(url=url),
         "team": TeamResource(referral_secret="test-referral-secret"),
     }

@@ -24,6 +24,7 @@ from cs_assets.playbooks import content as c
 from cs_assets.playbooks.runner import run_day
 from cs_assets.playbooks.sender import Sender
 from cs_assets.state import delivery as d
+from cs_assets.state.health_snapshot import snapshot_rows, upsert_snapshot
 from cs_assets.state.schema import (
     checkins,
     enrolments,
@@ -34,7 +35,6 @@ from cs_assets.state.schema import (
     step_executions,
     survey_sends,
 )
-from cs_assets.state.serving import snapshot_rows, upsert_snapshot
 from cs_assets.state.store import record_opt_out, state_engine
 
 D0 = date(2026, 3, 2)

@@ -32,7 +32,8 @@ from cs_assets.playbooks import (
 )
 from cs_assets.state.delivery import TRANSACTIONAL_CHANNELS
 from cs_assets.state.schema import EXIT_STATUSES, SKIPPED, step_executions
-from cs_assets.state.store import enrol, schedule_steps, state_engine
+from cs_assets.state.store import state_engine
+from cs_assets_tests.factories import enrol, schedule_steps
 
 AS_OF = date(2026, 6, 1)
 AT = datetime(2026, 6, 1, tzinfo=UTC)
@@ -231,7 +232,7 @@ def test_unreadable_and_non_mapping_files(tmp_path):
     with pytest.raises(PlaybookConfigError, match="cannot read playbooks config"):
         load_playbooks(tmp_path / "missing.yaml")
     (tmp_path / "list.yaml").write_text("- a\n", encoding="utf-8")
-    with pytest.raises(PlaybookConfigError, match="must be a mapping, got list"):
+    with pytest.raises(PlaybookConfigError, match="must be a mapping of sections, got list"):
         load_playbooks(tmp_path / "list.yaml")
 
 

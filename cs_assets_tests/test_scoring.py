@@ -10,7 +10,6 @@ import polars as pl
 import pytest
 
 from cs_assets.scoring import (
-    KEYS,
     Scorecard,
     component_frame,
     engagement,
@@ -31,6 +30,7 @@ from cs_assets.scoring import (
     value_delivery,
     weighted_health,
 )
+from cs_assets.vocabulary import KEYS
 
 SC = Scorecard()
 AS_OF = date(2026, 6, 1)
@@ -496,6 +496,15 @@ def test_health_tiers(health, alerts, tier):
         "household_id": "hh_0", "as_of": AS_OF, "health_score": health, "alert_count": alerts,
         "tier": tier,
     }
+
+
+def test_the_tier_rule_in_force_is_the_configured_one():
+    """The UI shows the cut-offs a CS_SCORECARD file sets, not the spec's."""
+    changed = SC.model_copy(update={"tiers": SC.tiers.model_copy(update={"critical_below": 35})})
+    assert SC.tiers.rule().startswith("critical when health < 40 or 3+ alerts; at risk when < 60")
+    assert changed.tiers.rule().startswith("critical when health < 35 or 3+ alerts")
+    scores = pl.DataFrame({"household_id": ["hh_0"], "as_of": [AS_OF], "health_score": [38]})
+    assert one(health_tiers(scores, _alerts([0]), changed), "tier") == "at_risk"
 
 
 # --- explanations ---------------------------------------------------------------------------

@@ -16,18 +16,18 @@ import pytest
 import sqlalchemy as sa
 
 from cs_assets.defs.shared.resources import resources_from_env
+from cs_assets.playbooks import load_playbooks
+from cs_assets.playbooks.enrolment import StepPlan
 from cs_assets.state import delivery as d
 from cs_assets.state.schema import enrolments, metadata, opt_outs, step_executions
 from cs_assets.state.store import (
-    StepPlan,
-    enrol,
     exit_enrolment,
     message_id,
     opted_out,
     record_opt_out,
-    schedule_steps,
     state_engine,
 )
+from cs_assets_tests.factories import enrol, schedule_steps
 
 DDL = Path(__file__).resolve().parents[1] / "sql" / "010_platform_state.sql"
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -73,7 +73,7 @@ def recorder(log: Path, block_on: str | None = None):
     """A sender that appends each message id to `log` (the 'server' accepted it); on
     `block_on` it hangs after accepting, like a process stuck before recording the send."""
 
-    def send(step: d.Step) -> None:
+    def send(step: d.DueStep) -> None:
         with log.open("a") as out:
             out.write(step.message_id + "\n")
         if step.message_id == block_on:
@@ -216,7 +216,7 @@ def test_a_failed_send_is_retried_with_backoff_and_sent_once(engine):
     seed(engine, 1)
     calls = []
 
-    def flaky(step: d.Step) -> None:
+    def flaky(step: d.DueStep) -> None:
         calls.append(step.attempts)
         if len(calls) <= 2:
             raise ConnectionError("421 try again later")
@@ -251,7 +251,7 @@ def test_a_failed_send_is_retried_with_backoff_and_sent_once(engine):
 def test_a_step_that_keeps_failing_is_skipped_with_the_reason(engine):
     seed(engine, 1)
 
-    def down(step: d.Step) -> None:
+    def down(step: d.DueStep) -> None:
         raise OSError("connection refused")
 
     backoff = d.Backoff(base=timedelta(seconds=1), cap=timedelta(seconds=2), max_attempts=3)
@@ -283,7 +283,7 @@ def test_every_due_step_ends_with_an_outcome_and_skips_keep_their_reason(engine)
     assert exit_enrolment(engine, ids[4], "churned", T0 + LEASE) == 0  # the first exit wins
     sent = []
 
-    def send(step: d.Step) -> None:
+    def send(step: d.DueStep) -> None:
         if step.household_id == "hh_0005":
             raise d.SkipStep("condition false: already recovered")
         if step.household_id == "hh_0000":
@@ -326,7 +326,7 @@ def test_a_step_held_while_its_enrolment_exits_is_skipped_not_retried(engine):
     assert exit_enrolment(engine, enrolment, "recovered", T0) == 0  # the claim is left to "a"
     assert d.mark_failed(engine, step.step_id, "a", "421", T0) == "retrying"
 
-    def must_not_send(step: d.Step) -> None:
+    def must_not_send(step: d.DueStep) -> None:
         raise AssertionError("sent after the enrolment ended")
 
     assert d.dispatch(engine, "b", must_not_send, lambda: T0 + LEASE) == {"skipped": 1}
@@ -391,3 +391,23 @@ def test_a_killed_dispatcher_leaves_its_step_in_doubt_and_it_is_never_resent(url
     counts = sends(tmp_path)
     assert len(counts) == 6 and set(counts.values()) == {1}
     engine.dispose()
+
+
+def test_a_campaigns_sends_are_read_back_for_its_lists(engine):
+    """The upsell list leaves out who the upsell playbooks pitched: their sent steps only,
+    not another playbook's, not a step still pending."""
+    pitched = enrol(engine, "upsell", "hh_1", DAY, holdout=False, now=T0)
+    waiting = enrol(engine, "upsell", "hh_2", DAY, holdout=False, now=T0)
+    other = enrol(engine, "win_back", "hh_3", DAY, holdout=False, now=T0)
+    for enrolment in (pitched, waiting, other):
+        schedule_steps(engine, enrolment, [StepPlan(0, T0, "email", "t0")])
+    with engine.begin() as conn:
+        conn.execute(step_executions.update()
+                     .where(step_executions.c.enrolment_id.in_([pitched, other]))
+                     .values(status="sent", sent_at=T0))
+    assert d.sends_of(engine, ["upsell"]) == [("hh_1", T0)]
+    assert d.sends_of(engine, []) == []
+
+
+def test_the_shipped_upsell_campaign_is_found_by_its_trigger():
+    assert load_playbooks().triggered_by("upsell_candidates") == ["upsell"]

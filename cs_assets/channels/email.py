@@ -48,14 +48,14 @@ import sqlalchemy as sa
 
 from cs_assets.state.delivery import (
     TRANSACTIONAL_CHANNELS,
+    DueStep,
     OutcomeUnknown,
     SkipStep,
-    Step,
-    utc_now,
 )
 from cs_assets.state.schema import OUTBOX_STATUSES, outbox
 from cs_assets.state.store import insert_ignoring_duplicates, opted_out, record_opt_out
 from cs_assets.templating import environment
+from cs_assets.vocabulary import utc_now
 
 EMAIL = "email"
 (EMAIL_TRANSACTIONAL,) = TRANSACTIONAL_CHANNELS
@@ -314,7 +314,7 @@ class EmailChannel:
         smtp = SmtpSettings.from_env(env)
         return cls(engine, smtp, UnsubscribeSettings.from_env(env, sending=smtp is not None))
 
-    def send(self, step: Step, recipient: Recipient, context: Mapping[str, object]) -> None:
+    def send(self, step: DueStep, recipient: Recipient, context: Mapping[str, object]) -> None:
         """Send one step (raises what `dispatch` maps): SkipStep when the household refused
         marketing email, the address can never work or the server refused for good;
         OutcomeUnknown when the connection was lost during DATA; anything else when it
@@ -354,7 +354,7 @@ class EmailChannel:
             # Any other exception would be read as "not sent" and retried: a second email.
             raise OutcomeUnknown("sent, but the outbox could not record it") from exc
 
-    def _record(self, step: Step, msg: EmailMessage) -> None:
+    def _record(self, step: DueStep, msg: EmailMessage) -> None:
         payload = {
             "headers": {name: str(value) for name, value in msg.items() if name != "To"},
             "text": msg.get_body(("plain",)).get_content(),

@@ -12,9 +12,10 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 
-from cs_assets.state.delivery import SkipStep, Step, utc_now
+from cs_assets.state.delivery import DueStep, SkipStep
 from cs_assets.state.schema import PRIORITIES, csm_assignments, csm_tasks, in_app_notifications
 from cs_assets.state.store import insert_ignoring_duplicates
+from cs_assets.vocabulary import utc_now
 
 CSM_TASK = "csm_task"
 IN_APP = "in_app"
@@ -60,7 +61,7 @@ class CsmTaskChannel:
     def __init__(self, engine: sa.Engine, now: Callable[[], datetime] = utc_now) -> None:
         self.engine, self.now = engine, now
 
-    def send(self, step: Step, task: Task) -> None:
+    def send(self, step: DueStep, task: Task) -> None:
         csm_id = self._assignee(step)
         _write(
             self.engine,
@@ -77,7 +78,7 @@ class CsmTaskChannel:
             ),
         )
 
-    def _assignee(self, step: Step) -> str:
+    def _assignee(self, step: DueStep) -> str:
         day = step.due_at.date()
         with self.engine.connect() as conn:
             row = conn.execute(
@@ -103,7 +104,7 @@ class InAppChannel:
     def __init__(self, engine: sa.Engine, now: Callable[[], datetime] = utc_now) -> None:
         self.engine, self.now = engine, now
 
-    def send(self, step: Step, notification: Notification) -> None:
+    def send(self, step: DueStep, notification: Notification) -> None:
         _write(
             self.engine,
             in_app_notifications,

@@ -13,8 +13,8 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 
-HH = "household_id"
-DAY = "as_of"
+from cs_assets.vocabulary import AS_OF, HH, UTC_TS
+
 LABEL = "churned_30d"
 
 
@@ -42,17 +42,17 @@ def label_observations(
     `churn` holds `household_id, churned_at` (null: has not churned). Rows whose label window
     `[d, d + label_days)` ends after `reference` are dropped.
     """
-    start = pl.col(DAY).cast(pl.Datetime("us", "UTC"))
+    start = pl.col(AS_OF).cast(UTC_TS)
     end = start + pl.duration(days=label_days)
     churned_at = pl.col("churned_at")
     return (
         snapshots.join(churn.select(HH, "churned_at"), on=HH, how="left")
-        .filter(end <= pl.lit(reference).cast(pl.Datetime("us", "UTC")))
+        .filter(end <= pl.lit(reference).cast(UTC_TS))
         .with_columns(
             (churned_at.is_not_null() & (churned_at >= start) & (churned_at < end)).alias(LABEL)
         )
         .drop("churned_at")
-        .sort(DAY, HH)
+        .sort(AS_OF, HH)
     )
 
 
@@ -73,14 +73,14 @@ def out_of_time_split(
     closes before the first test day (`d + label_days <= first test day`), so no training label
     looks into the test period.
     """
-    days = observations.select(pl.col(DAY).unique().sort())[DAY]
+    days = observations.select(pl.col(AS_OF).unique().sort())[AS_OF]
     if days.is_empty():
         raise ValueError("no observations to split")
     last = days.max()
     test_first = days.filter(days > last - timedelta(days=holdout_days)).min()
     train_last = test_first - timedelta(days=label_days)
-    train = observations.filter(pl.col(DAY) <= train_last)
-    test = observations.filter(pl.col(DAY) >= test_first)
+    train = observations.filter(pl.col(AS_OF) <= train_last)
+    test = observations.filter(pl.col(AS_OF) >= test_first)
     if train.is_empty():
         raise ValueError(
             f"no training observations on or before {train_last}: the history is shorter than "

@@ -37,8 +37,8 @@ from datetime import timedelta
 
 import polars as pl
 
-HH = "household_id"
-DAY = "as_of"
+from cs_assets.vocabulary import AS_OF, HH
+
 FLAGGED = "flagged"
 SILENT = "silent_decline"
 SCORE_COLS = ("health_score", "health_score_old")
@@ -62,7 +62,7 @@ def flag_quota(active: int, budget: float) -> int:
 
 def _quota_expr(budget: float) -> pl.Expr:
     """`flag_quota` per as-of day, as an expression."""
-    active = pl.len().over(DAY).cast(pl.Float64)
+    active = pl.len().over(AS_OF).cast(pl.Float64)
     return (active * budget).round(9).ceil().cast(pl.Int64)
 
 
@@ -76,12 +76,12 @@ def flag_lowest(scores: pl.DataFrame, score_col: str, budget: float) -> pl.DataF
     by as-of day and rank.
     """
     _check_budget(budget)
-    frame = scores.select(HH, DAY, score_col)
-    if frame.select(pl.struct(HH, DAY).is_duplicated().any()).item():
+    frame = scores.select(HH, AS_OF, score_col)
+    if frame.select(pl.struct(HH, AS_OF).is_duplicated().any()).item():
         raise ValueError("scores must have one row per (household_id, as_of)")
     return (
-        frame.sort([DAY, score_col, HH], nulls_last=True)
-        .with_columns(flag_rank=(pl.int_range(pl.len()).over(DAY) + 1).cast(pl.Int64))
+        frame.sort([AS_OF, score_col, HH], nulls_last=True)
+        .with_columns(flag_rank=(pl.int_range(pl.len()).over(AS_OF) + 1).cast(pl.Int64))
         .with_columns((pl.col("flag_rank") <= _quota_expr(budget)).alias(FLAGGED))
     )
 
@@ -106,7 +106,7 @@ def evaluable_churners(
     lead_min, lead_max = lead_days
     if not 0 <= lead_min <= lead_max:
         raise ValueError(f"lead_days must be (min, max) with 0 <= min <= max, got {lead_days!r}")
-    days = scores.select(pl.col(DAY).unique().sort())
+    days = scores.select(pl.col(AS_OF).unique().sort())
     if days.is_empty():
         return pl.DataFrame(
             schema={
@@ -116,20 +116,20 @@ def evaluable_churners(
                 "window_days": pl.UInt32,
             }
         )
-    first, last = days[DAY].min(), days[DAY].max()
+    first, last = days[AS_OF].min(), days[AS_OF].max()
     lo = pl.col("churn_day") - timedelta(days=lead_max)
     hi = pl.col("churn_day") - timedelta(days=lead_min)
     inside = _churn_days(churn).filter((lo >= first) & (hi <= last))
-    in_window = (pl.col(DAY) >= lo) & (pl.col(DAY) <= hi)
+    in_window = (pl.col(AS_OF) >= lo) & (pl.col(AS_OF) <= hi)
     expected = (
         inside.join(days, how="cross").filter(in_window).group_by(HH).agg(window_days=pl.len())
     )
     present = (
-        scores.select(HH, DAY)
+        scores.select(HH, AS_OF)
         .join(inside, on=HH)
         .filter(in_window)
         .group_by(HH)
-        .agg(present=pl.col(DAY).n_unique())
+        .agg(present=pl.col(AS_OF).n_unique())
     )
     return (
         inside.join(expected, on=HH)
@@ -144,10 +144,10 @@ def _warned(
     flags: pl.DataFrame, churners: pl.DataFrame, lead_days: tuple[int, int]
 ) -> pl.DataFrame:
     """Each evaluable churner with `warned`: flagged on some as-of day of its lead window."""
-    lead = (pl.col("churn_day") - pl.col(DAY)).dt.total_days()
+    lead = (pl.col("churn_day") - pl.col(AS_OF)).dt.total_days()
     hits = (
         flags.filter(pl.col(FLAGGED))
-        .select(HH, DAY)
+        .select(HH, AS_OF)
         .join(churners.select(HH, "churn_day"), on=HH)
         .filter(lead.is_between(*lead_days))
         .select(HH)
@@ -162,19 +162,19 @@ def _non_churner_windows(flags: pl.DataFrame, span: int) -> pl.DataFrame:
     .. `d`) and `full_window` (that window lies inside the scored range and the household has a
     row on every scored day of it): the non-churner counterpart of a churner's lead window."""
     window = f"{span}d"
-    days = flags.select(pl.col(DAY).unique().sort())
-    first = days[DAY].min()
-    one = pl.col(DAY).is_not_null().cast(pl.Int64)
-    expected = days.with_columns(expected=one.rolling_sum_by(DAY, window))
+    days = flags.select(pl.col(AS_OF).unique().sort())
+    first = days[AS_OF].min()
+    one = pl.col(AS_OF).is_not_null().cast(pl.Int64)
+    expected = days.with_columns(expected=one.rolling_sum_by(AS_OF, window))
     return (
-        flags.sort(HH, DAY)
+        flags.sort(HH, AS_OF)
         .with_columns(
-            window_hit=pl.col(FLAGGED).cast(pl.Int64).rolling_max_by(DAY, window).over(HH) > 0,
-            present=one.rolling_sum_by(DAY, window).over(HH),
+            window_hit=pl.col(FLAGGED).cast(pl.Int64).rolling_max_by(AS_OF, window).over(HH) > 0,
+            present=one.rolling_sum_by(AS_OF, window).over(HH),
         )
-        .join(expected, on=DAY, how="left")
+        .join(expected, on=AS_OF, how="left")
         .with_columns(
-            full_window=(pl.col(DAY) - timedelta(days=span - 1) >= first)
+            full_window=(pl.col(AS_OF) - timedelta(days=span - 1) >= first)
             & (pl.col("present") == pl.col("expected"))
         )
     )
@@ -268,8 +268,8 @@ def early_warning_rates(
                 "budget": budget,
                 "lead_min_days": lead_min,
                 "lead_max_days": lead_max,
-                "as_of_days": flags[DAY].n_unique(),
-                "flagged_per_day": flags[FLAGGED].sum() / max(flags[DAY].n_unique(), 1),
+                "as_of_days": flags[AS_OF].n_unique(),
+                "flagged_per_day": flags[FLAGGED].sum() / max(flags[AS_OF].n_unique(), 1),
                 **stats,
                 **quiet,
             }

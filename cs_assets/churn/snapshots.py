@@ -8,7 +8,8 @@ from datetime import date
 import polars as pl
 
 from cs_assets.features.household import FeatureInputs, features_for_days
-from cs_assets.scoring import KEYS, Scorecard, health_scores
+from cs_assets.scoring import Scorecard, health_scores
+from cs_assets.vocabulary import KEYS
 
 
 def features_and_scores(

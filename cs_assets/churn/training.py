@@ -11,10 +11,11 @@ import polars as pl
 from sklearn.base import BaseEstimator
 
 from cs_assets.churn.candidates import CANDIDATES
-from cs_assets.churn.dataset import DAY, HH, LABEL, Split
+from cs_assets.churn.dataset import LABEL, Split
 from cs_assets.churn.design import design_matrix
 from cs_assets.churn.explain import mean_abs_shap
 from cs_assets.churn.metrics import RISK, classification_metrics, early_warning_recall
+from cs_assets.vocabulary import AS_OF, HH
 
 IMPORTANCE_ROWS = 2000  # holdout rows explained for the global importance (exact SHAP is costly)
 
@@ -33,7 +34,7 @@ def holdout_scores(model: BaseEstimator, test: pl.DataFrame, columns=None) -> pl
     """`household_id, as_of, churned_30d, churn_probability` of `model` on the holdout rows."""
     X = design_matrix(test) if columns is None else design_matrix(test, tuple(columns))
     p = model.predict_proba(X)[:, 1]
-    return test.select(HH, DAY, LABEL).with_columns(pl.Series(RISK, p, dtype=pl.Float64))
+    return test.select(HH, AS_OF, LABEL).with_columns(pl.Series(RISK, p, dtype=pl.Float64))
 
 
 def score_holdout(scored: pl.DataFrame, churn: pl.DataFrame, budget: float) -> dict[str, float]:

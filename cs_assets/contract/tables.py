@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import pandera.polars as pa
 import polars as pl
 
-UTC_TS = pl.Datetime(time_unit="us", time_zone="UTC")
+from cs_assets.vocabulary import UTC_TS
 
 PLANS = ("Free", "Premium", "Enterprise")
 REGIONS = ("US", "EU", "APAC")

@@ -30,13 +30,13 @@ windows are tested on `occurred_at` against midnight instants, not on a derived 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import polars as pl
 
 from cs_assets.contract.events import EventKind as K
+from cs_assets.vocabulary import HH, instant
 
-HH = "household_id"
 KindTest = Callable[..., pl.Expr]
 
 # Household-day counters over the recent windows: column name -> the kind it counts.
@@ -62,11 +62,6 @@ PEAK_HOURS = (7, 8, 18, 19, 20, 21)
 # The point reduction's day mask: bit i is day (as_of - MASK_DAYS + i).
 MASK_DAYS = 60
 
-
-def instant(day: date) -> datetime:
-    """Midnight UTC starting `day`: `occurred_at >= instant(d)` is `day >= d`, without
-    converting every event's time to a date first."""
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def _collect(frame: pl.LazyFrame) -> pl.DataFrame:

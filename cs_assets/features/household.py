@@ -19,7 +19,6 @@ from cs_assets.contract.tables import plan_history_order
 from cs_assets.features.daily import (
     feature_days,
     household_days,
-    instant,
     kind_test,
     last_day_of,
     member_days,
@@ -31,10 +30,10 @@ from cs_assets.features.daily import (
 )
 from cs_assets.features.local_time import LocalClock, span_of
 from cs_assets.scoring.trend import trend
+from cs_assets.vocabulary import HH, UTC_TS, instant
 
 PAID_PLANS = ("Premium", "Enterprise")
 LATE_PAYMENT = timedelta(days=3)
-HH = "household_id"
 # The validated raw tables the features read, parents first.
 FEATURE_INPUTS = ("households", "members", "pets", "activity_events", "support_tickets",
                   "subscription_changes", "payments", "pet_health_observations")
@@ -120,7 +119,7 @@ class FeatureInputs:
             on=HH, how="left",
         ).select(HH, "day", local_hour=local_hour, local_weekday=local_weekday)
         if outreach is None:
-            outreach = pl.DataFrame(schema={HH: pl.String, "sent_at": pl.Datetime("us", "UTC")})
+            outreach = pl.DataFrame(schema={HH: pl.String, "sent_at": UTC_TS})
         inputs = cls(
             households=households, members=members, pets=pets, support_tickets=support_tickets,
             subscription_changes=subscription_changes, payments=payments,

@@ -11,12 +11,13 @@ import polars as pl
 import sqlalchemy as sa
 
 from cs_assets.features.household import FeatureInputs
-from cs_assets.state.daily import read_rows
+from cs_assets.state.day_rows import read_rows
 from cs_assets.state.schema import checkins
+from cs_assets.vocabulary import UTC_TS
 
 FEATURE_TABLES = ("households", "members", "pets", "activity_events", "support_tickets",
                   "subscription_changes", "payments", "pet_health_observations")
-OUTREACH_SCHEMA = {"household_id": pl.String, "sent_at": pl.Datetime("us", "UTC")}
+OUTREACH_SCHEMA = {"household_id": pl.String, "sent_at": UTC_TS}
 
 
 def feature_inputs(tables: Mapping[str, pl.DataFrame], state: sa.Engine,

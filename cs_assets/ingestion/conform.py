@@ -19,6 +19,7 @@ import polars as pl
 
 from cs_assets.contract.tables import TableSpec
 from cs_assets.display import escaped
+from cs_assets.vocabulary import UTC_TS
 
 ROW = "_source_row"
 MASKED = "<masked>"
@@ -118,7 +119,7 @@ def _from_text(col: pl.Series, want: pl.DataType) -> pl.Series:
     if isinstance(want, pl.Datetime):
         fast = col.str.to_datetime(strict=False, time_unit="us", time_zone="UTC")
         slow = pl.Series([_parse_instant(t) if t is not None else None for t in col.to_list()],
-                         dtype=pl.Datetime("us", "UTC"))
+                         dtype=UTC_TS)
         return fast.fill_null(slow)
     if want == pl.Date:
         return pl.Series([_parse_date(t) if t is not None else None for t in col.to_list()],

@@ -21,23 +21,21 @@ strictly before `T`, so a re-run of a day gives the same list. The day's scores 
 from __future__ import annotations
 
 from datetime import date, datetime
-from pathlib import Path
 from typing import Literal
 
 import polars as pl
 from pydantic import Field
 
-from cs_assets.validated_config import StrictModel, load_model, parse_model
+from cs_assets.settings import ConfigError
+from cs_assets.validated_config import ConfigFile, StrictModel
+from cs_assets.vocabulary import HH, UTC_TS
 
-DEFAULT_LISTS_PATH = Path(__file__).resolve().parent.parent / "config" / "lists.yaml"
-HH = "household_id"
-UTC_TS = pl.Datetime("us", "UTC")
 SENT_SCHEMA = {HH: pl.String, "sent_at": UTC_TS}
 Plan = Literal["Free", "Premium", "Enterprise"]
 Frame = pl.DataFrame | pl.LazyFrame
 
 
-class ListsConfigError(ValueError):
+class ListsConfigError(ConfigError):
     """The lists config is missing, unreadable or invalid; the message names the key path."""
 
 
@@ -134,14 +132,10 @@ class ListsConfig(StrictModel):
     cross_sell: CrossSell = CrossSell()
 
 
-def parse_lists_config(data: object) -> ListsConfig:
-    """Validate a mapping (as read from YAML); raise ListsConfigError naming the keys."""
-    return parse_model(ListsConfig, data, ListsConfigError, "lists config")
-
-
-def load_lists_config(path: str | Path | None = None) -> ListsConfig:
-    """Load and validate the YAML file (the shipped one by default)."""
-    return load_model(ListsConfig, path, DEFAULT_LISTS_PATH, ListsConfigError, "lists config")
+LISTS_CONFIG = ConfigFile(ListsConfig, "lists.yaml", "CS_LISTS", ListsConfigError, "lists config")
+parse_lists_config = LISTS_CONFIG.parse
+load_lists_config = LISTS_CONFIG.load
+DEFAULT_LISTS_PATH = LISTS_CONFIG.default_path
 
 
 # ---------------------------------------------------------------- shared by the lists

@@ -22,8 +22,8 @@ from datetime import date, timedelta
 
 import polars as pl
 
-from cs_assets.features.daily import instant
-from cs_assets.lists import HH, Frame, ListsConfig, before, is_active, one_day, sent_before, top
+from cs_assets.lists import Frame, ListsConfig, before, is_active, one_day, sent_before, top
+from cs_assets.vocabulary import HH, instant
 
 CHECKIN_COLUMNS = [HH, "as_of", "rank", "health_score", "plan", "days_since_signup",
                    "last_ticket_at", "last_checkin_at"]

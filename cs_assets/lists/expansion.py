@@ -54,10 +54,7 @@ import polars as pl
 
 from cs_assets.contract.events import EventKind as K
 from cs_assets.contract.tables import plan_history_order
-from cs_assets.features.daily import instant
 from cs_assets.lists import (
-    HH,
-    UTC_TS,
     CrossSell,
     Frame,
     ListsConfig,
@@ -67,6 +64,7 @@ from cs_assets.lists import (
     sent_before,
     top,
 )
+from cs_assets.vocabulary import HH, UTC_TS, instant
 
 FREE = "Free"
 SIGNAL_KINDS: dict[str, K] = {

@@ -35,8 +35,8 @@ import polars as pl
 
 from cs_assets.contract.events import EventKind
 from cs_assets.contract.tables import plan_history_order
-from cs_assets.features.daily import instant
-from cs_assets.lists import HH, DowngradeSave, Frame, ListsConfig, before, one_day
+from cs_assets.lists import DowngradeSave, Frame, ListsConfig, before, one_day
+from cs_assets.vocabulary import HH, instant
 
 RISK_COLUMNS = [HH, "as_of", "plan", "mrr", "days_since_upgrade", "premium_adoption_score",
                 "missing_premium_features"]

@@ -7,14 +7,15 @@ state database (`cs_assets.state`).
 """
 
 from cs_assets.playbooks.conditions import ConditionError, compile_condition
-from cs_assets.playbooks.definitions import (
+from cs_assets.playbooks.config import (
     ASSET_COLUMNS,
     DEFAULT_PLAYBOOKS_PATH,
+    PLAYBOOKS_CONFIG,
     Filter,
     Playbook,
     PlaybookCatalog,
     PlaybookConfigError,
-    Step,
+    PlaybookStep,
     Trigger,
     load_playbooks,
     parse_playbooks,
@@ -35,12 +36,13 @@ __all__ = [
     "EFFECT_SCHEMA",
     "ENROLMENT_COLUMNS",
     "EXISTING_SCHEMA",
+    "PLAYBOOKS_CONFIG",
     "ConditionError",
     "Filter",
     "Playbook",
     "PlaybookCatalog",
     "PlaybookConfigError",
-    "Step",
+    "PlaybookStep",
     "Trigger",
     "compile_condition",
     "is_holdout",

@@ -16,6 +16,8 @@ from itertools import pairwise
 
 import polars as pl
 
+from cs_assets.vocabulary import UTC_TS
+
 
 class ConditionError(ValueError):
     """A `where` expression outside the language or naming an unknown column."""
@@ -85,7 +87,7 @@ class _Compiler:
             and not node.keywords
             and isinstance(node.args[0], ast.Name)
         ):
-            as_of = pl.col("as_of").cast(pl.Datetime("us", "UTC"))
+            as_of = pl.col("as_of").cast(UTC_TS)
             return (as_of - pl.col(self.column(node.args[0]))).dt.total_seconds(
                 fractional=True
             ) / 86_400

@@ -17,13 +17,12 @@ from typing import Any, Self
 import polars as pl
 from pydantic import Field, model_validator
 
-from cs_assets.features.daily import instant
 from cs_assets.features.household import FEATURE_COLUMNS
 from cs_assets.playbooks.conditions import ConditionError, compile_condition
 from cs_assets.team.referrals import held_codes
 from cs_assets.validated_config import StrictModel, Violation
+from cs_assets.vocabulary import HH, instant
 
-HH = "household_id"
 Context = dict[str, Any]
 MISSING = "_missing"  # template -> the value its context lacked
 

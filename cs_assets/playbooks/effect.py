@@ -30,9 +30,8 @@ from datetime import date, timedelta
 import polars as pl
 from scipy import stats
 
-from cs_assets.features.daily import instant
+from cs_assets.vocabulary import HH, UTC_TS, instant
 
-HH = "household_id"
 EFFECT_SCHEMA = {
     "playbook": pl.String,
     "metric": pl.String,
@@ -45,7 +44,6 @@ EFFECT_SCHEMA = {
     "ci_high": pl.Float64,
     "p_value": pl.Float64,
 }
-UTC_TS = pl.Datetime("us", "UTC")
 
 
 def playbook_effectiveness(

@@ -1,8 +1,9 @@
 """Who enters a playbook on an as-of day, who of them is held out, and when each step is due.
 
 Pure functions over the trigger assets' frames (`household_id`, `as_of`, ...) and the
-enrolments already recorded; the wiring writes the result with `cs_assets.state.store.enrol`
-and `schedule_steps`, which are idempotent, so a re-fired sensor enrols no one twice.
+enrolments already recorded; the runner writes the result with `cs_assets.state.store`'s
+`enrol_many` and `schedule_many`, which are idempotent, so a re-fired sensor enrols no one
+twice.
 
 A playbook with several triggers (the segment playbooks: every household daily, and again
 those with health < 60 or churn risk > 0.4) enrols a household matching more than one of them
@@ -15,16 +16,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 
-from cs_assets.playbooks.definitions import SEND_HOUR_UTC, Filter, Playbook
-from cs_assets.scoring.component import KEYS
+from cs_assets.playbooks.config import SEND_HOUR_UTC, Filter, Playbook
 from cs_assets.state.delivery import TRANSACTIONAL_CHANNELS
-from cs_assets.state.store import StepPlan
+from cs_assets.vocabulary import HH, KEYS
 
-HH = "household_id"
 (EMAIL_TRANSACTIONAL,) = TRANSACTIONAL_CHANNELS
 ENROLMENT_COLUMNS = ["playbook", HH, "enrolment_key", "enrolled_on", "holdout"]
 # The recorded enrolments `select_enrolments` reads (the state table's columns).
@@ -34,6 +34,40 @@ EXISTING_SCHEMA = {
     "enrolment_key": pl.String,
     "enrolled_on": pl.Date,
 }
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """One playbook step for one enrolment: `day N: channel, template` resolved to a time."""
+
+    index: int
+    due_at: datetime
+    channel: str
+    template: str
+    condition: str | None = None  # judged on the due day before the step may be claimed
+
+    def row(self) -> dict:
+        """The step as columns of the state's `step_executions`."""
+        return dict(step_index=self.index, due_at=self.due_at, channel=self.channel,
+                    template=self.template, condition=self.condition)
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """A household entering a playbook; `key` defaults to the enrolment day."""
+
+    playbook: str
+    household_id: str
+    enrolled_on: date
+    holdout: bool
+    key: str | None = None
+    context: dict | None = None  # the messages' render contexts (cs_assets.playbooks.content)
+
+    def row(self) -> dict:
+        """The enrolment as columns of the state's `enrolments`."""
+        return dict(playbook=self.playbook, household_id=self.household_id,
+                    enrolment_key=self.key or self.enrolled_on.isoformat(),
+                    enrolled_on=self.enrolled_on, holdout=self.holdout, context=self.context)
 
 
 def matching_rows(flt: Filter, frames: Mapping[str, pl.DataFrame], as_of: date) -> pl.DataFrame:

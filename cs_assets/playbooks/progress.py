@@ -16,12 +16,10 @@ from datetime import date, timedelta
 
 import polars as pl
 
-from cs_assets.features.daily import instant
-from cs_assets.playbooks.definitions import Playbook, PlaybookCatalog
+from cs_assets.playbooks.config import Playbook, PlaybookCatalog
 from cs_assets.playbooks.enrolment import matching_rows
+from cs_assets.vocabulary import HH, UTC_TS, instant
 
-HH = "household_id"
-UTC_TS = pl.Datetime("us", "UTC")
 # Open enrolments as read from the state database, with what the judgments need.
 OPEN_SCHEMA = {
     "enrolment_id": pl.Int64,

@@ -17,15 +17,16 @@ import polars as pl
 import sqlalchemy as sa
 
 from cs_assets.playbooks import content, progress
-from cs_assets.playbooks.definitions import PlaybookCatalog
+from cs_assets.playbooks.config import PlaybookCatalog
 from cs_assets.playbooks.enrolment import (
     ENROLMENT_COLUMNS,
     EXISTING_SCHEMA,
+    Enrolment,
     plan_steps,
     select_enrolments,
     trigger_rows,
 )
-from cs_assets.state.daily import read_rows
+from cs_assets.state.day_rows import read_rows
 from cs_assets.state.schema import (
     PENDING,
     RETRYING,
@@ -36,14 +37,13 @@ from cs_assets.state.schema import (
 )
 from cs_assets.state.store import (
     MESSAGE_ID_DOMAIN,
-    Enrolment,
     enrol_many,
     exit_enrolment,
     opted_out,
     schedule_many,
 )
+from cs_assets.vocabulary import HH
 
-HH = "household_id"
 RESPONSE_EVENTS = ("reply", "click", "open")
 # Assets with a row for every active household on every day they were computed.
 PER_HOUSEHOLD = frozenset({"household_features", "health_scores", "health_tiers",
@@ -105,14 +105,14 @@ def run_day(
         contexts = content.contexts(templates, rows, catalog.content, csm_names)
         # each enrolment with the context built from its own row (joins may reorder rows)
         batch = [
-            Enrolment(name, household, as_of, holdout, key, context)
+            Enrolment(name, household, as_of, holdout, key, context).row()
             for (name, household, key, _, holdout), context in zip(
                 rows.select(ENROLMENT_COLUMNS).iter_rows(), contexts, strict=True
             )
         ]
         ids = enrol_many(engine, batch, now)
-        plan = plan_steps(playbook, as_of, catalog.send_hour_utc)
-        schedule_many(engine, dict.fromkeys(ids, plan), domain=domain)
+        steps = [step.row() for step in plan_steps(playbook, as_of, catalog.send_hour_utc)]
+        schedule_many(engine, {enrolment_id: steps for enrolment_id in ids}, domain=domain)
         new.append(chosen)
     if new:
         report.enrolled = pl.concat(new)

@@ -23,7 +23,7 @@ from cs_assets.channels.tables import (
     Task,
 )
 from cs_assets.playbooks.content import MISSING
-from cs_assets.state.delivery import TRANSACTIONAL_CHANNELS, Defer, SkipStep, Step, utc_now
+from cs_assets.state.delivery import TRANSACTIONAL_CHANNELS, Defer, DueStep, SkipStep
 from cs_assets.state.schema import (
     CLAIMED,
     SENT,
@@ -34,6 +34,7 @@ from cs_assets.state.schema import (
     survey_sends,
 )
 from cs_assets.state.store import insert_ignoring_duplicates
+from cs_assets.vocabulary import utc_now
 
 MARKETING_EMAIL = "email"
 EMAIL_CHANNELS = frozenset({MARKETING_EMAIL}) | TRANSACTIONAL_CHANNELS
@@ -79,7 +80,7 @@ class Sender:
         self.tasks = tasks or CsmTaskChannel(engine)
         self.in_app = in_app or InAppChannel(engine)
 
-    def __call__(self, step: Step) -> None:
+    def __call__(self, step: DueStep) -> None:
         if step.channel == MARKETING_EMAIL and self.marketing_per_day is not None:
             self._check_cap(step)
         context = self._context(step)
@@ -94,7 +95,7 @@ class Sender:
                     )
             raise
 
-    def _send(self, step: Step, context: Mapping[str, Any]) -> None:
+    def _send(self, step: DueStep, context: Mapping[str, Any]) -> None:
         if step.channel in EMAIL_CHANNELS:
             recipient = self.recipients.get(step.household_id)
             if recipient is None or not recipient.address:
@@ -108,7 +109,7 @@ class Sender:
         else:
             raise SkipStep(f"no channel {step.channel!r}")
 
-    def _check_cap(self, step: Step) -> None:
+    def _check_cap(self, step: DueStep) -> None:
         now = self.now()
         steps = step_executions
         own_owner = sa.select(steps.c.lease_owner).where(steps.c.step_id == step.step_id)
@@ -134,7 +135,7 @@ class Sender:
         # the other claims end (sent, deferred or in doubt) by their lease: look again then
         raise Defer(min(held), f"{reason}, {len(held)} being sent by another dispatcher")
 
-    def _context(self, step: Step) -> dict[str, Any]:
+    def _context(self, step: DueStep) -> dict[str, Any]:
         with self.engine.connect() as conn:
             stored = conn.execute(
                 sa.select(enrolments.c.context).where(
@@ -149,7 +150,7 @@ class Sender:
             )
         return context
 
-    def _record(self, step: Step, context: Mapping[str, Any]) -> sa.Table | None:
+    def _record(self, step: DueStep, context: Mapping[str, Any]) -> sa.Table | None:
         """Write the row the lists read back; returns its table (None: nothing to record)."""
         base = dict(household_id=step.household_id, message_id=step.message_id)
         now = step.due_at  # when it was meant to reach them: the lists' time, even in a backfill

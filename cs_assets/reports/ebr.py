@@ -37,9 +37,9 @@ from datetime import date, datetime, timedelta
 import polars as pl
 
 from cs_assets.contract.events import EventKind as K
-from cs_assets.features.daily import instant
 from cs_assets.reports.render import COLOURS, bar_chart, render
-from cs_assets.reports.weekly import HH, plan_as_of
+from cs_assets.reports.weekly import plan_as_of
+from cs_assets.vocabulary import HH, instant
 
 ENTERPRISE = "Enterprise"
 MINUTES_SAVED_PER_TASK = 10

@@ -20,8 +20,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from cs_assets.contract.events import EventKind as K
+from cs_assets.vocabulary import HH
 
-HH = "household_id"
 CHURNED, RETAINED, DOWNGRADED = "churned", "retained", "downgraded"
 
 # --- War story 1: silent churn --------------------------------------------------------------

@@ -32,7 +32,6 @@ from functools import partial
 import polars as pl
 
 from cs_assets.contract.tables import plan_history_order
-from cs_assets.features.daily import instant
 from cs_assets.playbooks.effect import playbook_effectiveness
 from cs_assets.reports.render import (
     Table,
@@ -44,9 +43,8 @@ from cs_assets.reports.render import (
     table,
 )
 from cs_assets.state.schema import IN_DOUBT, SENT, SKIPPED
+from cs_assets.vocabulary import HH, UTC_TS, instant
 
-HH = "household_id"
-UTC_TS = pl.Datetime("us", "UTC")
 TIERS = ("critical", "at_risk", "healthy")
 TOP_AT_RISK = 15
 NPS_WEEKS = 8

@@ -3,9 +3,10 @@ health scores, premium adoption, trend alerts, tiers and explanations. No Dagste
 wrap these. Every weight, threshold and point value comes from the scorecard YAML."""
 
 from cs_assets.scoring.alerts import trend_alerts
-from cs_assets.scoring.component import KEYS, Component, Rule, component_frame
+from cs_assets.scoring.component import Component, Rule, component_frame
 from cs_assets.scoring.config import (
     DEFAULT_SCORECARD_PATH,
+    SCORECARD_CONFIG,
     Scorecard,
     ScorecardError,
     load_scorecard,
@@ -28,7 +29,7 @@ from cs_assets.scoring.value_delivery import value_delivery
 
 __all__ = [
     "DEFAULT_SCORECARD_PATH",
-    "KEYS",
+    "SCORECARD_CONFIG",
     "Component",
     "Rule",
     "Scorecard",

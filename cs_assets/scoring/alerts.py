@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from cs_assets.scoring.component import KEYS
 from cs_assets.scoring.config import Scorecard
 from cs_assets.scoring.trend import trend
+from cs_assets.vocabulary import KEYS
 
 # metric -> (current window column, previous window column)
 ALERT_METRICS = {

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-KEYS = ("household_id", "as_of")
+from cs_assets.vocabulary import KEYS
 
 
 @dataclass(frozen=True)

@@ -8,24 +8,22 @@ is an error at load time that names the key path, e.g. `tiers.critical_below: mu
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
+from cs_assets.settings import ConfigError
 from cs_assets.validated_config import (
+    ConfigFile,
     StrictModel,
     Violation,
     ascending,
-    load_model,
-    parse_model,
 )
 
-DEFAULT_SCORECARD_PATH = Path(__file__).resolve().parent.parent / "config" / "scorecard.yaml"
 WEIGHT_TOLERANCE = 1e-6
 
 
-class ScorecardError(ValueError):
+class ScorecardError(ConfigError):
     """The scorecard file is missing, unreadable or invalid; the message names the key path."""
 
 
@@ -313,8 +311,7 @@ class TrendAlerts(StrictModel):
 
 
 class Tiers(StrictModel):
-    """Critical: health < critical_below or >= critical_min_alerts trend alerts; at risk:
-    health < at_risk_below or >= at_risk_min_alerts; healthy otherwise."""
+    """The daily health check's cut-offs; `rule` says them in words."""
 
     critical_below: float = Field(40, gt=0, le=100)
     critical_min_alerts: int = Field(3, ge=1)
@@ -326,6 +323,12 @@ class Tiers(StrictModel):
         ascending(self, "critical_below", "at_risk_below")
         ascending(self, "at_risk_min_alerts", "critical_min_alerts", strict=False)
         return self
+
+    def rule(self) -> str:
+        """The tiers in force, as the UI and the README's readers say them."""
+        return (f"critical when health < {self.critical_below:g} or "
+                f"{self.critical_min_alerts}+ alerts; at risk when < {self.at_risk_below:g} or "
+                f"{self.at_risk_min_alerts}+ alerts; healthy otherwise")
 
 
 class Explanations(StrictModel):
@@ -349,11 +352,11 @@ class Scorecard(StrictModel):
     explanations: Explanations = Explanations()
 
 
-def parse_scorecard(data: object) -> Scorecard:
-    """Validate a mapping (as read from YAML); raise ScorecardError naming the keys."""
-    return parse_model(Scorecard, data, ScorecardError, "scorecard")
+SCORECARD_CONFIG = ConfigFile(
+    Scorecard, "scorecard.yaml", "CS_SCORECARD", ScorecardError, "scorecard"
+)
+parse_scorecard = SCORECARD_CONFIG.parse
+load_scorecard = SCORECARD_CONFIG.load
+DEFAULT_SCORECARD_PATH = SCORECARD_CONFIG.default_path
 
 
-def load_scorecard(path: str | Path | None = None) -> Scorecard:
-    """Load and validate the YAML file (the shipped one by default)."""
-    return load_model(Scorecard, path, DEFAULT_SCORECARD_PATH, ScorecardError, "scorecard")

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import polars as pl
 
-from cs_assets.scoring.component import KEYS
 from cs_assets.scoring.config import Scorecard
 from cs_assets.scoring.health import health_components
 from cs_assets.scoring.text import signed
+from cs_assets.vocabulary import KEYS
 
 
 def rule_contributions(

@@ -6,12 +6,13 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from cs_assets.scoring.component import KEYS, Component
+from cs_assets.scoring.component import Component
 from cs_assets.scoring.config import HealthWeights, Scorecard
 from cs_assets.scoring.payment import payment_health
 from cs_assets.scoring.support import support_engagement, support_health_old
 from cs_assets.scoring.usage import engagement, feature_adoption, product_usage
 from cs_assets.scoring.value_delivery import value_delivery
+from cs_assets.vocabulary import KEYS
 
 
 def health_components(scorecard: Scorecard) -> dict[str, Component]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from cs_assets.scoring.component import KEYS, count
+from cs_assets.scoring.component import count
 from cs_assets.scoring.config import Scorecard, Tiered
+from cs_assets.vocabulary import KEYS
 
 
 def _tiered(value: pl.Expr, tiers: Tiered) -> pl.Expr:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import polars as pl
 
-from cs_assets.scoring.component import KEYS
 from cs_assets.scoring.config import Scorecard
+from cs_assets.vocabulary import KEYS
 
 
 def health_tiers(scores: pl.DataFrame, alerts: pl.DataFrame, scorecard: Scorecard) -> pl.DataFrame:
-    """household_id, as_of, health_score, alert_count, tier.
+    """household_id, as_of, health_score, alert_count, tier, by `scorecard.tiers.rule()`.
 
-    critical: health < 40 or >= 3 alerts; at_risk: health < 60 or >= 1 alert; healthy otherwise
-    (so health exactly 40 is at_risk and exactly 60 with no alert is healthy).
+    The comparisons are strict: a score exactly at a cut-off is in the better tier.
     """
     cfg = scorecard.tiers
     counts = alerts.group_by(*KEYS).agg(pl.len().cast(pl.Int64).alias("alert_count"))

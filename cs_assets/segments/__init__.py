@@ -9,22 +9,19 @@ value is an error at load time naming the key path, as for the scorecard. Thresh
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Self
 
 from pydantic import Field, model_validator
 
+from cs_assets.settings import ConfigError
 from cs_assets.validated_config import (
+    ConfigFile,
     StrictModel,
     ascending,
-    load_model,
-    parse_model,
 )
 
-DEFAULT_SEGMENTS_PATH = Path(__file__).resolve().parent.parent / "config" / "segments.yaml"
 
-
-class SegmentConfigError(ValueError):
+class SegmentConfigError(ConfigError):
     """The segments file is missing, unreadable or invalid; the message names the key path."""
 
 
@@ -132,12 +129,11 @@ class SegmentConfig(StrictModel):
     journey: Journey = Journey()
 
 
-def parse_segment_config(data: object) -> SegmentConfig:
-    """Validate a mapping (as read from YAML); raise SegmentConfigError naming the keys."""
-    return parse_model(SegmentConfig, data, SegmentConfigError, "segments config")
+SEGMENTS_CONFIG = ConfigFile(
+    SegmentConfig, "segments.yaml", "CS_SEGMENTS", SegmentConfigError, "segments config"
+)
+parse_segment_config = SEGMENTS_CONFIG.parse
+load_segment_config = SEGMENTS_CONFIG.load
+DEFAULT_SEGMENTS_PATH = SEGMENTS_CONFIG.default_path
 
 
-def load_segment_config(path: str | Path | None = None) -> SegmentConfig:
-    """Load and validate the YAML file (the shipped one by default)."""
-    return load_model(SegmentConfig, path, DEFAULT_SEGMENTS_PATH, SegmentConfigError,
-                      "segments config")

@@ -38,11 +38,10 @@ from typing import NamedTuple
 
 import polars as pl
 
-from cs_assets.features.daily import instant
 from cs_assets.segments import SegmentConfig
 from cs_assets.segments.micro import latest_nps
+from cs_assets.vocabulary import HH, instant
 
-HH = "household_id"
 WINDOW = timedelta(days=90)
 SPEC_TRIGGERS = {
     "awareness_onboarding": "signup_completed",

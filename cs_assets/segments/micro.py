@@ -37,10 +37,9 @@ from datetime import date
 
 import polars as pl
 
-from cs_assets.features.daily import instant
 from cs_assets.segments import SegmentConfig
+from cs_assets.vocabulary import HH, instant
 
-HH = "household_id"
 DIMENSIONS = ("usage_intensity", "collaboration_level", "feature_sophistication",
               "lifecycle_stage", "value_perception", "support_dependency")
 SEGMENT_SEPARATOR = " / "

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -34,6 +34,7 @@ from cs_assets.state.schema import (
     step_executions,
 )
 from cs_assets.state.store import exit_reason, opted_out
+from cs_assets.vocabulary import utc_now
 
 # Channels an opt-out does not stop (DESIGN: receipts and account notices are the exception).
 TRANSACTIONAL_CHANNELS = frozenset({"email_transactional"})
@@ -63,7 +64,7 @@ class Backoff:
 
 
 @dataclass(frozen=True)
-class Step:
+class DueStep:
     """A claimed or in-doubt step, with what a sender needs."""
 
     step_id: int
@@ -96,10 +97,6 @@ class Defer(Exception):
 class OutcomeUnknown(Exception):
     """Raised by a sender that cannot tell whether the server accepted the message (e.g. the
     connection dropped after the data was sent): the step becomes in_doubt, not retried."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _claim_ids(conn: sa.Connection, due: sa.Select, values: dict) -> list[int]:
@@ -157,7 +154,7 @@ def claim_due(
     lease: timedelta = DEFAULT_LEASE,
     limit: int = 100,
     due_before: datetime | None = None,
-) -> list[Step]:
+) -> list[DueStep]:
     """Lease up to `limit` steps due at `now` to `owner` (unique per process) until now + lease.
 
     `due_before` (at most `now`) narrows to steps due earlier: a backfill sends a past day's
@@ -186,7 +183,7 @@ def claim_due(
         if not ids:
             return []
         rows = conn.execute(_step_query().where(steps.c.step_id.in_(ids))).all()
-    return [Step(**row._mapping) for row in rows]
+    return [DueStep(**row._mapping) for row in rows]
 
 
 def _finish(
@@ -284,11 +281,11 @@ def expire_leases(engine: sa.Engine, now: datetime) -> int:
         ).rowcount
 
 
-def in_doubt_steps(engine: sa.Engine) -> list[Step]:
+def in_doubt_steps(engine: sa.Engine) -> list[DueStep]:
     """Steps a person must resolve: check the provider's log, then record sent or skipped."""
     with engine.connect() as conn:
         rows = conn.execute(_step_query().where(steps.c.status == IN_DOUBT)).all()
-    return [Step(**row._mapping) for row in rows]
+    return [DueStep(**row._mapping) for row in rows]
 
 
 def unjudged_steps(engine: sa.Engine, due_before: datetime) -> int:
@@ -308,7 +305,7 @@ def unjudged_steps(engine: sa.Engine, due_before: datetime) -> int:
 def dispatch(
     engine: sa.Engine,
     owner: str,
-    send: Callable[[Step], None],
+    send: Callable[[DueStep], None],
     now: Callable[[], datetime] = utc_now,
     *,
     lease: timedelta = DEFAULT_LEASE,
@@ -341,8 +338,8 @@ def dispatch(
 def _deliver(
     engine: sa.Engine,
     owner: str,
-    step: Step,
-    send: Callable[[Step], None],
+    step: DueStep,
+    send: Callable[[DueStep], None],
     now: Callable[[], datetime],
     backoff: Backoff,
     refused: set[tuple[str, str]],
@@ -364,3 +361,15 @@ def _deliver(
     except Exception as exc:
         return mark_failed(engine, step.step_id, owner, repr(exc), now(), backoff)
     return SENT if mark_sent(engine, step.step_id, owner, now()) else None
+
+
+def sends_of(engine: sa.Engine, playbooks: list[str]) -> list[tuple[str, datetime]]:
+    """(household_id, sent_at) of every step the playbooks sent: the lists that leave out
+    households pitched recently read their campaign's own sends here."""
+    query = (
+        sa.select(enrolments.c.household_id, step_executions.c.sent_at)
+        .join(enrolments, enrolments.c.enrolment_id == step_executions.c.enrolment_id)
+        .where(enrolments.c.playbook.in_(playbooks), step_executions.c.status == SENT)
+    )
+    with engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(query)]

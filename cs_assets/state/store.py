@@ -6,8 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -26,17 +25,6 @@ from cs_assets.state.schema import (
 # Right-hand side of generated Message-IDs; pass the sending domain in production.
 MESSAGE_ID_DOMAIN = "cs-assets.invalid"
 HOLDOUT_REASON = "holdout"
-
-
-@dataclass(frozen=True)
-class StepPlan:
-    """One playbook step for one enrolment: `day N: channel, template` resolved to a time."""
-
-    index: int
-    due_at: datetime
-    channel: str
-    template: str
-    condition: str | None = None  # judged on the due day before the step may be claimed
 
 
 def state_engine(url: str) -> sa.Engine:
@@ -78,27 +66,12 @@ def message_id(
     return f"<{hashlib.sha256(token.encode()).hexdigest()[:32]}@{domain}>"
 
 
-@dataclass(frozen=True)
-class Enrolment:
-    """A household entering a playbook; `key` defaults to the enrolment day."""
-
-    playbook: str
-    household_id: str
-    enrolled_on: date
-    holdout: bool
-    key: str | None = None
-    context: dict | None = None  # the messages' render contexts (cs_assets.playbooks.content)
-
-    @property
-    def natural_key(self) -> tuple[str, str, str]:
-        return self.playbook, self.household_id, self.key or self.enrolled_on.isoformat()
-
-
 BATCH = 2000  # rows per statement: well under SQLite's bound-parameter limit
 
 
-def enrol_many(engine: sa.Engine, rows: Sequence[Enrolment], now: datetime) -> list[int]:
-    """The ids of the enrolments, in order, adding those not recorded yet.
+def enrol_many(engine: sa.Engine, rows: Sequence[Mapping], now: datetime) -> list[int]:
+    """The ids of the enrolments (rows of the `enrolments` table without id and time), in
+    order, adding those not recorded yet.
 
     Enrolling the same key again changes nothing (the first holdout and context stay)."""
     natural = (enrolments.c.playbook, enrolments.c.household_id, enrolments.c.enrolment_key)
@@ -109,52 +82,30 @@ def enrol_many(engine: sa.Engine, rows: Sequence[Enrolment], now: datetime) -> l
             insert_ignoring_duplicates(
                 conn,
                 enrolments,
-                [
-                    dict(
-                        playbook=row.playbook,
-                        household_id=row.household_id,
-                        enrolment_key=row.natural_key[2],
-                        enrolled_on=row.enrolled_on,
-                        holdout=row.holdout,
-                        created_at=now,
-                        context=row.context,
-                    )
-                    for row in batch
-                ],
+                [{**row, "created_at": now} for row in batch],
                 [column.name for column in natural],
             )
             found = conn.execute(
                 sa.select(enrolments.c.enrolment_id, *natural).where(
-                    sa.tuple_(*natural).in_([row.natural_key for row in batch])
+                    sa.tuple_(*natural).in_([_natural_key(row) for row in batch])
                 )
             )
             ids.update({tuple(found_row[1:]): found_row[0] for found_row in found})
-    return [ids[row.natural_key] for row in rows]
+    return [ids[_natural_key(row)] for row in rows]
 
 
-def enrol(
-    engine: sa.Engine,
-    playbook: str,
-    household_id: str,
-    enrolled_on: date,
-    *,
-    holdout: bool,
-    now: datetime,
-    key: str | None = None,
-    context: dict | None = None,
-) -> int:
-    """`enrol_many` for one household."""
-    row = Enrolment(playbook, household_id, enrolled_on, holdout, key, context)
-    return enrol_many(engine, [row], now)[0]
+def _natural_key(row: Mapping) -> tuple[str, str, str]:
+    return row["playbook"], row["household_id"], row["enrolment_key"]
 
 
 def schedule_many(
     engine: sa.Engine,
-    plans: Mapping[int, Iterable[StepPlan]],
+    plans: Mapping[int, Iterable[Mapping]],
     *,
     domain: str = MESSAGE_ID_DOMAIN,
 ) -> None:
-    """Add each enrolment's steps; a step already scheduled keeps its state.
+    """Add each enrolment's steps (`step_index`, `channel`, `template`, `due_at`, `condition`);
+    a step already scheduled keeps its state.
 
     A holdout's steps, and an exited enrolment's, are recorded as skipped with the reason,
     so every due step of every enrolment has an outcome."""
@@ -175,20 +126,16 @@ def schedule_many(
                     reason = exit_reason(enrolment.exit_status)
                 rows += [
                     dict(
+                        step,
                         enrolment_id=enrolment.enrolment_id,
-                        step_index=step.index,
-                        channel=step.channel,
-                        template=step.template,
-                        due_at=step.due_at,
-                        next_attempt_at=step.due_at,
+                        next_attempt_at=step["due_at"],
                         status=SKIPPED if reason else PENDING,
                         skipped_reason=reason,
-                        condition=step.condition,
                         message_id=message_id(
                             enrolment.playbook,
                             enrolment.household_id,
                             enrolment.enrolment_key,
-                            step.index,
+                            step["step_index"],
                             domain,
                         ),
                     )
@@ -198,17 +145,6 @@ def schedule_many(
             insert_ignoring_duplicates(
                 conn, step_executions, rows[start : start + BATCH], ["enrolment_id", "step_index"]
             )
-
-
-def schedule_steps(
-    engine: sa.Engine,
-    enrolment_id: int,
-    steps: Iterable[StepPlan],
-    *,
-    domain: str = MESSAGE_ID_DOMAIN,
-) -> None:
-    """`schedule_many` for one enrolment."""
-    schedule_many(engine, {enrolment_id: list(steps)}, domain=domain)
 
 
 def exit_reason(status: str) -> str:

@@ -26,8 +26,8 @@ import polars as pl
 
 from cs_assets.contract.events import EventKind as K
 from cs_assets.contract.tables import plan_history_order
+from cs_assets.vocabulary import HH, UTC_TS
 
-HH = "household_id"
 PAID_PLANS = ("Premium", "Enterprise")
 PREMIUM_FEATURE_KINDS = (
     K.CALENDAR_SYNC_SETUP,
@@ -128,7 +128,7 @@ def _premium_features(
 
 def _early_health(health: pl.DataFrame, base: pl.LazyFrame) -> pl.LazyFrame:
     """Mean health score of the as-of days whose midnight falls in the first 90 days."""
-    as_of = pl.col("as_of").cast(pl.Datetime("us", "UTC"))
+    as_of = pl.col("as_of").cast(UTC_TS)
     return (
         health.lazy()
         .select(HH, "as_of", "health_score")

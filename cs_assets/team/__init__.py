@@ -11,8 +11,7 @@ environment, never from the repository.
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from cs_assets.settings import ConfigError
 from cs_assets.team.assignments import (
     ASSIGNMENT_COLUMNS,
     AssignmentConfig,
@@ -40,12 +39,10 @@ from cs_assets.team.reviews import (
     review_request_candidates,
     review_rewards,
 )
-from cs_assets.validated_config import StrictModel, load_model, parse_model
-
-DEFAULT_TEAM_PATH = Path(__file__).resolve().parent.parent / "config" / "team.yaml"
+from cs_assets.validated_config import ConfigFile, StrictModel
 
 
-class TeamConfigError(ValueError):
+class TeamConfigError(ConfigError):
     """The team config is missing, unreadable or invalid; the message names the key path."""
 
 
@@ -56,14 +53,10 @@ class TeamConfig(StrictModel):
     review_requests: ReviewRequestConfig = ReviewRequestConfig()
 
 
-def parse_team_config(data: object) -> TeamConfig:
-    """Validate a mapping (as read from YAML); raise TeamConfigError naming the keys."""
-    return parse_model(TeamConfig, data, TeamConfigError, "team config")
-
-
-def load_team_config(path: str | Path | None = None) -> TeamConfig:
-    """Load and validate the YAML file (the shipped one by default)."""
-    return load_model(TeamConfig, path, DEFAULT_TEAM_PATH, TeamConfigError, "team config")
+TEAM_CONFIG = ConfigFile(TeamConfig, "team.yaml", "CS_TEAM", TeamConfigError, "team config")
+parse_team_config = TEAM_CONFIG.parse
+load_team_config = TEAM_CONFIG.load
+DEFAULT_TEAM_PATH = TEAM_CONFIG.default_path
 
 
 __all__ = [
@@ -76,6 +69,7 @@ __all__ = [
     "LEADERBOARD_COLUMNS",
     "LEDGER_COLUMNS",
     "REVIEW_REWARD_COLUMNS",
+    "TEAM_CONFIG",
     "AssignmentConfig",
     "LeaderboardConfig",
     "ReviewRequestConfig",

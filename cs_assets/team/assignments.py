@@ -33,11 +33,9 @@ import polars as pl
 from pydantic import Field, model_validator
 
 from cs_assets.contract.tables import REGIONS
-from cs_assets.features.daily import instant
 from cs_assets.validated_config import StrictModel, Violation
+from cs_assets.vocabulary import HH, UTC_TS, instant
 
-HH = "household_id"
-UTC_TS = pl.Datetime("us", "UTC")
 PAID_PLANS = ("Enterprise", "Premium")
 Role = Literal["CSM", "CS Ops", "CS Leadership", "CS Analyst"]
 Region = Literal[REGIONS]

@@ -48,12 +48,10 @@ import polars as pl
 from pydantic import Field, model_validator
 
 from cs_assets.contract.tables import plan_history_order
-from cs_assets.features.daily import instant
 from cs_assets.team.assignments import PAID_PLANS
 from cs_assets.validated_config import StrictModel, Violation
+from cs_assets.vocabulary import HH, UTC_TS, instant
 
-HH = "household_id"
-UTC_TS = pl.Datetime("us", "UTC")
 CODE_PREFIX = "REF-"
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # 32 symbols: 5 bits each, no modulo bias
 CODE_LENGTH = 8

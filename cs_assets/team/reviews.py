@@ -24,12 +24,10 @@ from datetime import date, datetime, timedelta
 import polars as pl
 from pydantic import Field
 
-from cs_assets.features.daily import instant
 from cs_assets.team.referrals import RewardConfig
 from cs_assets.validated_config import StrictModel
+from cs_assets.vocabulary import HH, UTC_TS, instant
 
-HH = "household_id"
-UTC_TS = pl.Datetime("us", "UTC")
 CANDIDATE_COLUMNS = [HH, "nps_score", "nps_responded_at", "last_requested_at"]
 REVIEW_REWARD_COLUMNS = ["review_id", HH, "platform", "submitted_at", "credit_usd"]
 

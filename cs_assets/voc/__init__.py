@@ -6,9 +6,8 @@ at load like the scorecard: a bad value is an error naming its key path.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from cs_assets.validated_config import StrictModel, load_model, parse_model
+from cs_assets.settings import ConfigError
+from cs_assets.validated_config import ConfigFile, StrictModel
 from cs_assets.voc.surveys import SURVEY_COLUMNS, SurveyConfig, survey_eligibility
 from cs_assets.voc.themes import (
     ESCALATION_COLUMNS,
@@ -18,10 +17,8 @@ from cs_assets.voc.themes import (
     nps_themes,
 )
 
-DEFAULT_VOC_PATH = Path(__file__).resolve().parent.parent / "config" / "voc.yaml"
 
-
-class VocConfigError(ValueError):
+class VocConfigError(ConfigError):
     """The VoC config is missing, unreadable or invalid; the message names the key path."""
 
 
@@ -30,14 +27,10 @@ class VocConfig(StrictModel):
     themes: ThemeConfig = ThemeConfig()
 
 
-def parse_voc_config(data: object) -> VocConfig:
-    """Validate a mapping (as read from YAML); raise VocConfigError naming the keys."""
-    return parse_model(VocConfig, data, VocConfigError, "voc config")
-
-
-def load_voc_config(path: str | Path | None = None) -> VocConfig:
-    """Load and validate the YAML file (the shipped one by default)."""
-    return load_model(VocConfig, path, DEFAULT_VOC_PATH, VocConfigError, "voc config")
+VOC_CONFIG = ConfigFile(VocConfig, "voc.yaml", "CS_VOC", VocConfigError, "voc config")
+parse_voc_config = VOC_CONFIG.parse
+load_voc_config = VOC_CONFIG.load
+DEFAULT_VOC_PATH = VOC_CONFIG.default_path
 
 
 __all__ = [
@@ -45,6 +38,7 @@ __all__ = [
     "ESCALATION_COLUMNS",
     "SURVEY_COLUMNS",
     "THEME_COLUMNS",
+    "VOC_CONFIG",
     "SurveyConfig",
     "ThemeConfig",
     "VocConfig",

@@ -37,11 +37,9 @@ import polars as pl
 from pydantic import Field, model_validator
 
 from cs_assets.contract.events import EventKind
-from cs_assets.features.daily import instant
 from cs_assets.validated_config import StrictModel, Violation
+from cs_assets.vocabulary import HH, UTC_TS, instant
 
-HH = "household_id"
-UTC_TS = pl.Datetime("us", "UTC")
 Trigger = Literal["downgrade_or_churn", "support_ticket_resolved", "days_since_signup",
                   "feature_first_used", "annual_cadence", "quarterly_cadence"]
 # Trigger -> survey type, in the default priority order.

@@ -23,8 +23,8 @@ from typing import Self
 import polars as pl
 from pydantic import Field, model_validator
 
-from cs_assets.features.daily import instant
 from cs_assets.validated_config import StrictModel, Violation
+from cs_assets.vocabulary import instant
 
 NON_WORD = r"[\W_]+"
 EMAIL = r"[\w.+-]+@[\w-]+(\.[\w-]+)+"

@@ -9,6 +9,7 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetIn,
+    AssetKey,
     BackfillPolicy,
     Config,
     Failure,
@@ -52,7 +53,7 @@ from cs_assets.defs.shared.resources import (
 from cs_assets.display import markdown_table
 from cs_assets.features.inputs import FEATURE_TABLES, feature_inputs
 from cs_assets.figures import figure_png, markdown_image
-from cs_assets.scoring import KEYS
+from cs_assets.vocabulary import KEYS
 
 OWNERS = ["team:data-science"]
 TOP_RISKY = 15
@@ -70,7 +71,6 @@ class TrainingSetConfig(Config):
 class ChurnModelConfig(Config):
     candidates: list[str] = Field(default=list(CANDIDATES), description="models to train")
     holdout_days: int = Field(default=112, ge=35, description="latest days held out for testing")
-    label_days: int = Field(default=30, ge=1, description="must match the training set's")
     selection_metric: str = Field(default="roc_auc", description="holdout metric to maximize")
     promotion_margin: float = Field(default=0.005, ge=0.0,
                                     description="challenger must beat the champion by this")
@@ -134,6 +134,7 @@ def churn_training_set(
     positives = int(frame[LABEL].sum())
     yield Output(frame, metadata={
         "dagster/row_count": frame.height,
+        "label_days": config.label_days,
         "observation_days": by_day.height,
         "first_day": str(frame["as_of"].min()),
         "last_day": str(frame["as_of"].max()),
@@ -144,6 +145,13 @@ def churn_training_set(
                            passed=0 < positives < frame.height,
                            severity=AssetCheckSeverity.ERROR,
                            metadata={"positives": positives, "rows": frame.height})
+
+
+def training_label_days(context: AssetExecutionContext) -> int:
+    """The label window the training set was built with (its `label_days` metadata), so the
+    holdout's gap always matches the labels."""
+    event = context.instance.get_latest_materialization_event(AssetKey("churn_training_set"))
+    return int(event.asset_materialization.metadata["label_days"].value)
 
 
 def run_tags(context: AssetExecutionContext, days: pl.Series) -> dict[str, str]:
@@ -174,7 +182,7 @@ def churn_model(
     if unknown or not config.candidates:
         raise Failure(f"config.candidates: unknown {unknown}; choose from {sorted(CANDIDATES)}")
     split = out_of_time_split(churn_training_set, holdout_days=config.holdout_days,
-                              label_days=config.label_days)
+                              label_days=training_label_days(context))
     churn = households.select("household_id", "churned_at")
     client = mlflow.client()
     experiment_id = ensure_experiment(client, EXPERIMENT, mlflow.artifact_root)

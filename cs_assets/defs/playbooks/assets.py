@@ -41,22 +41,21 @@ from cs_assets.defs.shared.resources import (
     TeamResource,
 )
 from cs_assets.display import markdown_table
-from cs_assets.features.daily import instant
-from cs_assets.playbooks.definitions import ASSET_COLUMNS
+from cs_assets.playbooks.config import ASSET_COLUMNS
 from cs_assets.playbooks.effect import EFFECT_SCHEMA, playbook_effectiveness
 from cs_assets.playbooks.runner import run_day
 from cs_assets.playbooks.sender import Sender
 from cs_assets.state import schema as state_tables
-from cs_assets.state.daily import read_rows
+from cs_assets.state.day_rows import read_rows
 from cs_assets.state.delivery import (
     dispatch,
     expire_leases,
     in_doubt_steps,
     unjudged_steps,
-    utc_now,
 )
 from cs_assets.state.store import record_opt_out
 from cs_assets.team.referrals import CODE_COLUMNS, CODE_SCHEMA
+from cs_assets.vocabulary import instant, utc_now
 
 COMMON = dict(
     partitions_def=daily_partitions,

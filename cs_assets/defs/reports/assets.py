@@ -50,7 +50,7 @@ from cs_assets.reports.weekly import (
 )
 from cs_assets.settings import cs_home
 from cs_assets.state import schema as state_tables
-from cs_assets.state.daily import read_rows
+from cs_assets.state.day_rows import read_rows
 
 START = daily_partitions.start.strftime("%Y-%m-%d")
 # Monday 00:00 UTC to Monday 00:00 UTC; the latest partition is the last complete week.

@@ -20,13 +20,13 @@ from cs_assets.display import markdown_table
 from cs_assets.figures import figure_png, markdown_image
 from cs_assets.health.plots import score_histogram
 from cs_assets.scoring import (
-    KEYS,
     explain_health,
     health_scores,
     health_tiers,
     premium_adoption,
     trend_alerts,
 )
+from cs_assets.vocabulary import KEYS
 
 TOP_AT_RISK = 15
 COMMON = dict(
@@ -133,14 +133,15 @@ def trend_alerts_asset(
     name="health_tiers",
     **COMMON,
     ins={"scores": AssetIn("health_scores"), "alerts": AssetIn("trend_alerts")},
-    description="The daily health check: critical when health < 40 or 3+ alerts, at risk when "
-    "< 60 or 1+ alert, healthy otherwise.",
+    description="The daily health check: critical, at risk or healthy by the health score and "
+    "the number of trend alerts, with the cut-offs of the scorecard's `tiers` (the rule in "
+    "force is in each materialization's `tier_rule`).",
 )
 def health_tiers_asset(
     context: AssetExecutionContext, scores, alerts, scorecard: ScorecardResource
 ):
-    scores, alerts = as_frame(scores), as_frame(alerts)
-    tiers = health_tiers(scores, alerts, scorecard.load()).join(
+    scores, alerts, config = as_frame(scores), as_frame(alerts), scorecard.load()
+    tiers = health_tiers(scores, alerts, config).join(
         scores.select(*KEYS, "top_reasons"), on=list(KEYS), how="left")
     latest = _latest(tiers)
     counts = dict(latest.group_by("tier").len().iter_rows())
@@ -150,6 +151,7 @@ def health_tiers_asset(
         by_partition(tiers, context.partition_keys),
         metadata={
             "dagster/row_count": tiers.height,
+            "tier_rule": config.tiers.rule(),
             **{f"{tier}_last_day": int(counts.get(tier, 0))
                for tier in ("critical", "at_risk", "healthy")},
             "top_at_risk": MetadataValue.md(markdown_table(worst.select(

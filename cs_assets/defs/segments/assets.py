@@ -21,7 +21,6 @@ from cs_assets.defs.shared.partitions import (
 )
 from cs_assets.defs.shared.resources import SegmentsResource, StateResource
 from cs_assets.display import markdown_table
-from cs_assets.scoring import KEYS
 from cs_assets.segments.journey import (
     TRANSITION_SCHEMA,
     append_transitions,
@@ -30,7 +29,8 @@ from cs_assets.segments.journey import (
 )
 from cs_assets.segments.micro import latest_nps, micro_segments, segment_summary
 from cs_assets.state import schema as state_tables
-from cs_assets.state.daily import replace_day, rows_before
+from cs_assets.state.day_rows import replace_day, rows_before
+from cs_assets.vocabulary import KEYS
 
 COMMON = dict(
     partitions_def=daily_partitions,

@@ -1,14 +1,13 @@
 """The CS team's daily lists as assets: check-ins, Premium risk and save flow, expansion."""
 
-from datetime import UTC
-
 import polars as pl
 from dagster import AssetExecutionContext, AssetIn, asset
 
 from cs_assets.defs.segments.assets import COMMON
 from cs_assets.defs.shared.metadata import list_output
 from cs_assets.defs.shared.partitions import as_frame, daily_frames
-from cs_assets.defs.shared.resources import ListsResource, StateResource
+from cs_assets.defs.shared.resources import ListsResource, PlaybooksResource, StateResource
+from cs_assets.lists import SENT_SCHEMA
 from cs_assets.lists.checkins import proactive_checkin_candidates
 from cs_assets.lists.expansion import (
     cross_sell_opportunities,
@@ -17,11 +16,11 @@ from cs_assets.lists.expansion import (
     upsell_funnel_households,
 )
 from cs_assets.lists.premium import downgrade_save_offers, downgrade_saves, premium_adoption_risks
-from cs_assets.scoring import KEYS
 from cs_assets.state import schema as state_tables
-from cs_assets.state.daily import read_rows
+from cs_assets.state.day_rows import read_rows
+from cs_assets.state.delivery import sends_of
+from cs_assets.vocabulary import KEYS
 
-CHECKIN_SCHEMA = {"household_id": pl.String, "sent_at": pl.Datetime("us", UTC)}
 SCORED = {"features": AssetIn("household_features"), "scores": AssetIn("health_scores")}
 
 
@@ -39,7 +38,7 @@ def proactive_checkin_candidates_asset(
 ):
     scored, config = _scored(features, scores), lists.load()
     # check-ins the platform made (its state database); each day sees only those before it
-    made = read_rows(state.engine(), state_tables.checkins, CHECKIN_SCHEMA)
+    made = read_rows(state.engine(), state_tables.checkins, SENT_SCHEMA)
     out = daily_frames(context, lambda day: proactive_checkin_candidates(
         day, scored, support_tickets=support_tickets, checkins_sent=made, config=config))
     return list_output(context, out, ["rank", "household_id", "health_score", "plan"])
@@ -81,17 +80,24 @@ def downgrade_saves_asset(
     return list_output(context, out, ["household_id", "intent_at", "outcome"])
 
 
+def upsell_sends(state: StateResource, playbooks: PlaybooksResource) -> pl.DataFrame:
+    """What the upsell campaign (the playbooks `upsell_candidates` enrols into) sent: who
+    was pitched when, for the recontact gap and the funnel's awareness stage."""
+    rows = sends_of(state.engine(), playbooks.load().triggered_by("upsell_candidates"))
+    return pl.DataFrame(rows, schema=SENT_SCHEMA, orient="row")
+
+
 @asset(name="upsell_candidates", **COMMON, ins=SCORED,
        description="Free, active, 30+ days, health >= 70 and an intent signal in 30 days; the "
        "upsell angle; the top 50 by health.")
 def upsell_candidates_asset(
     context: AssetExecutionContext, features, scores, activity_events: pl.DataFrame,
-    lists: ListsResource,
+    lists: ListsResource, playbooks: PlaybooksResource, state: StateResource,
 ):
     scored, config = _scored(features, scores), lists.load()
-    # Upsell sends are not recorded in the state database yet, so none are excluded here.
+    sent = upsell_sends(state, playbooks)
     out = daily_frames(context, lambda day: upsell_candidates(
-        day, scored, activity_events=activity_events, config=config))
+        day, scored, activity_events=activity_events, upsell_sent=sent, config=config))
     return list_output(context, out, ["rank", "household_id", "health_score", "upsell_angle"])
 
 
@@ -102,11 +108,12 @@ def upsell_candidates_asset(
 def upsell_funnel_asset(
     context: AssetExecutionContext, households: pl.DataFrame,
     subscription_changes: pl.DataFrame, activity_events: pl.DataFrame, lists: ListsResource,
+    playbooks: PlaybooksResource, state: StateResource,
 ):
-    config = lists.load()
+    config, sent = lists.load(), upsell_sends(state, playbooks)
     out = daily_frames(context, lambda day: upsell_funnel(day, upsell_funnel_households(
         day, households=households, subscription_changes=subscription_changes,
-        activity_events=activity_events, config=config)))
+        activity_events=activity_events, upsell_sent=sent, config=config)))
     return list_output(context, out, ["free_households", "awareness_count",
                                        "consideration_count", "trial_count", "purchase_count",
                                        "purchases_any_path"])

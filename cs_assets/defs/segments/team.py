@@ -20,7 +20,7 @@ from cs_assets.defs.shared.resources import SegmentsResource, StateResource, Tea
 from cs_assets.display import markdown_table
 from cs_assets.segments.micro import nps_advocates
 from cs_assets.state import schema as state_tables
-from cs_assets.state.daily import latest_before, read_rows, replace_day, rows_before
+from cs_assets.state.day_rows import latest_before, read_rows, replace_day, rows_before
 from cs_assets.team.assignments import PREVIOUS_SCHEMA, assign_csms
 from cs_assets.team.referrals import (
     CODE_COLUMNS,

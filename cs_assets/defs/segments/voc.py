@@ -11,7 +11,7 @@ from cs_assets.defs.shared.partitions import by_partition, daily_frames, days_of
 from cs_assets.defs.shared.resources import StateResource, VocResource
 from cs_assets.display import markdown_table
 from cs_assets.state import schema as state_tables
-from cs_assets.state.daily import read_rows
+from cs_assets.state.day_rows import read_rows
 from cs_assets.voc import feedback_escalations, nps_themes, survey_eligibility
 
 SENT_SCHEMA = {"household_id": pl.String, "survey_type": pl.String,

@@ -11,8 +11,8 @@ from cs_assets.defs.shared.partitions import (
     present_frame,
 )
 from cs_assets.defs.shared.resources import StateResource
-from cs_assets.state.delivery import utc_now
-from cs_assets.state.serving import snapshot_rows, upsert_snapshot
+from cs_assets.state.health_snapshot import snapshot_rows, upsert_snapshot
+from cs_assets.vocabulary import utc_now
 
 
 @asset(

@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import dagster_polars
 import polars as pl
@@ -24,13 +24,14 @@ from cs_assets.channels.email import EmailChannel, SmtpSettings, UnsubscribeSett
 from cs_assets.contract.events import EventKind, load_event_mapping
 from cs_assets.ingestion.conform import RawPart
 from cs_assets.ingestion.sources import read_parquet_table, read_postgres_table
-from cs_assets.lists import ListsConfig, ListsConfigError, load_lists_config
-from cs_assets.playbooks.definitions import PlaybookCatalog, PlaybookConfigError, load_playbooks
-from cs_assets.scoring import Scorecard, ScorecardError, load_scorecard
-from cs_assets.segments import SegmentConfig, SegmentConfigError, load_segment_config
+from cs_assets.lists import LISTS_CONFIG, ListsConfig
+from cs_assets.playbooks.config import PLAYBOOKS_CONFIG, PlaybookCatalog
+from cs_assets.scoring import SCORECARD_CONFIG, Scorecard
+from cs_assets.segments import SEGMENTS_CONFIG, SegmentConfig
 from cs_assets.settings import ConfigError, cs_home, default_state_url, parse_reference_time
-from cs_assets.team import TeamConfig, TeamConfigError, load_team_config
-from cs_assets.voc import VocConfig, VocConfigError, load_voc_config
+from cs_assets.team import TEAM_CONFIG, TeamConfig
+from cs_assets.validated_config import ConfigFile
+from cs_assets.voc import VOC_CONFIG, VocConfig
 
 DEFAULT_MAX_INVALID_SHARE = 0.05
 DEFAULT_MIN_MAPPED_EVENT_SHARE = 0.10
@@ -124,6 +125,27 @@ class RawSourceResource(ConfigurableResource):
         return load_event_mapping(self.event_mapping_path or None)
 
 
+class ConfigFileResource(ConfigurableResource):
+    """A YAML configuration (`ConfigFile`): the shipped file, or the one its environment
+    variable names, checked when the code location loads."""
+
+    config_file: ClassVar[ConfigFile]
+    path: str = Field(default="", description="YAML file; the shipped one if empty")
+
+    def load(self):
+        return self.config_file.load(self.path or None)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ, **fields):
+        """The resource on the file `env` names; a bad file fails here, naming the variable."""
+        path = env.get(cls.config_file.env_key, "")
+        try:
+            cls.config_file.load(path or None)
+        except ConfigError as exc:
+            raise ConfigError(f"{cls.config_file.env_key}: {exc}") from exc
+        return cls(path=path, **fields)
+
+
 class MlflowResource(ConfigurableResource):
     """Where MLflow tracks runs and registers models (SQLite + files under $CS_HOME by default)."""
 
@@ -147,13 +169,13 @@ def mlflow_from_env(env: Mapping[str, str] = os.environ) -> MlflowResource:
     )
 
 
-class ScorecardResource(ConfigurableResource):
-    """The scorecard YAML: weights, thresholds, windows and tier cut-offs."""
+class ScorecardResource(ConfigFileResource):
+    """CS_SCORECARD: weights, thresholds, windows and tier cut-offs."""
 
-    path: str = Field(default="", description="CS_SCORECARD: YAML file; the shipped one if empty")
+    config_file = SCORECARD_CONFIG
 
     def load(self) -> Scorecard:
-        return load_scorecard(self.path or None)
+        return super().load()
 
 
 class StateResource(ConfigurableResource):
@@ -167,35 +189,35 @@ class StateResource(ConfigurableResource):
         return state_engine(self.url)
 
 
-class SegmentsResource(ConfigurableResource):
-    """The segments YAML: micro-segment and journey-stage cut-offs."""
+class SegmentsResource(ConfigFileResource):
+    """CS_SEGMENTS: micro-segment and journey-stage cut-offs."""
 
-    path: str = Field(default="", description="CS_SEGMENTS: YAML file; the shipped one if empty")
+    config_file = SEGMENTS_CONFIG
 
     def load(self) -> SegmentConfig:
-        return load_segment_config(self.path or None)
+        return super().load()
 
 
-class ListsResource(ConfigurableResource):
-    """The CS lists YAML: check-ins, Premium save flow, upsell and cross-sell rules."""
+class ListsResource(ConfigFileResource):
+    """CS_LISTS: check-ins, Premium save flow, upsell and cross-sell rules."""
 
-    path: str = Field(default="", description="CS_LISTS: YAML file; the shipped one if empty")
+    config_file = LISTS_CONFIG
 
     def load(self) -> ListsConfig:
-        return load_lists_config(self.path or None)
+        return super().load()
 
 
-class TeamResource(ConfigurableResource):
-    """The team YAML: the CS roster and capacities, rewards, leaderboard tiers, review asks;
+class TeamResource(ConfigFileResource):
+    """CS_TEAM: the CS roster and capacities, rewards, leaderboard tiers, review asks;
     and the secret referral codes are derived from."""
 
-    path: str = Field(default="", description="CS_TEAM: YAML file; the shipped one if empty")
+    config_file = TEAM_CONFIG
     referral_secret: str = Field(
         default="", description="CS_REFERRAL_SECRET (a secret); a random one kept under "
         "$CS_HOME if empty")
 
     def load(self) -> TeamConfig:
-        return load_team_config(self.path or None)
+        return super().load()
 
     def secret(self) -> bytes:
         """The referral secret: set, or created once per $CS_HOME (readable by its owner only),
@@ -210,23 +232,55 @@ class TeamResource(ConfigurableResource):
         return path.read_bytes()
 
 
-class PlaybooksResource(ConfigurableResource):
-    """The playbooks YAML: triggers, steps, exits, holdouts and what the messages quote."""
+class PlaybooksResource(ConfigFileResource):
+    """CS_PLAYBOOKS: triggers, steps, exits, holdouts and what the messages quote."""
 
-    path: str = Field(default="", description="CS_PLAYBOOKS: YAML file; the shipped one if empty")
+    config_file = PLAYBOOKS_CONFIG
 
     def load(self) -> PlaybookCatalog:
-        return load_playbooks(self.path or None)
+        return super().load()
+
+
+MAIL_SECRETS = ("CS_SMTP_PASSWORD", "CS_UNSUBSCRIBE_SECRET")
 
 
 class MailResource(ConfigurableResource):
-    """Email delivery from the environment: CS_SMTP_HOST, CS_SMTP_PORT, CS_SMTP_FROM,
-    CS_SMTP_USER, CS_SMTP_PASSWORD, CS_SMTP_STARTTLS and CS_UNSUBSCRIBE_URL / _MAILTO /
-    _SECRET. Without CS_SMTP_HOST messages land in the outbox table only. Read when a run
-    starts (secrets never enter Dagster's config), checked when the definitions load."""
+    """Email delivery: each field is the `CS_` variable of its name in capitals (CS_SMTP_HOST,
+    ..., CS_UNSUBSCRIBE_SECRET). Without `smtp_host` messages land in the outbox table only.
+    The password and the unsubscribe secret are passed as `EnvVar`s, so their values never
+    enter Dagster's config or the UI."""
+
+    smtp_host: str = ""
+    smtp_port: str = ""
+    smtp_from: str = ""
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: str = ""
+    unsubscribe_url: str = ""
+    unsubscribe_mailto: str = ""
+    unsubscribe_secret: str = ""
+
+    def settings(self) -> dict[str, str]:
+        """The fields set, under their variables' names (what the channel's settings parse)."""
+        return {_variable(name): getattr(self, name) for name in _MAIL_FIELDS
+                if getattr(self, name)}
 
     def channel(self, engine: sa.Engine) -> EmailChannel:
-        return EmailChannel.from_env(engine, os.environ)
+        return EmailChannel.from_env(engine, self.settings())
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> MailResource:
+        """The variables set in `env`; bad values fail here, naming the variable."""
+        check_mail_settings(env)
+        return cls(**{name: EnvVar(key) if key in MAIL_SECRETS else env[key]
+                      for name in _MAIL_FIELDS if env.get(key := _variable(name))})
+
+
+_MAIL_FIELDS = tuple(MailResource.model_fields)
+
+
+def _variable(field: str) -> str:
+    return f"CS_{field.upper()}"
 
 
 def check_mail_settings(env: Mapping[str, str]) -> None:
@@ -238,27 +292,13 @@ def check_mail_settings(env: Mapping[str, str]) -> None:
         raise ConfigError(str(exc)) from exc
 
 
-class VocResource(ConfigurableResource):
-    """The voice-of-the-customer YAML: survey triggers and fatigue, NPS themes, escalations."""
+class VocResource(ConfigFileResource):
+    """CS_VOC: survey triggers and fatigue, NPS themes, escalations."""
 
-    path: str = Field(default="", description="CS_VOC: YAML file; the shipped one if empty")
+    config_file = VOC_CONFIG
 
     def load(self) -> VocConfig:
-        return load_voc_config(self.path or None)
-
-
-def _checked_path(env: Mapping[str, str], key: str, load, errors: type[Exception]) -> str:
-    path = env.get(key, "")
-    try:
-        load(path or None)  # fail at load, naming the bad key
-    except errors as exc:
-        raise ConfigError(f"{key}: {exc}") from exc
-    return path
-
-
-def scorecard_from_env(env: Mapping[str, str] = os.environ) -> ScorecardResource:
-    return ScorecardResource(path=_checked_path(env, "CS_SCORECARD", load_scorecard,
-                                                ScorecardError))
+        return super().load()
 
 
 def _share(env: Mapping[str, str], key: str, default: float) -> float:
@@ -300,25 +340,20 @@ def raw_source_from_env(env: Mapping[str, str] = os.environ) -> RawSourceResourc
 
 
 def resources_from_env(env: Mapping[str, str] = os.environ) -> dict[str, object]:
-    check_mail_settings(env)
     return {
         "raw_source": raw_source_from_env(env),
-        "scorecard": scorecard_from_env(env),
+        "scorecard": ScorecardResource.from_env(env),
         "mlflow": mlflow_from_env(env),
-        "segments": SegmentsResource(
-            path=_checked_path(env, "CS_SEGMENTS", load_segment_config, SegmentConfigError)),
-        "voc": VocResource(path=_checked_path(env, "CS_VOC", load_voc_config, VocConfigError)),
+        "segments": SegmentsResource.from_env(env),
+        "voc": VocResource.from_env(env),
         # The URL may hold a password: Dagster shows the variable's name, not its value.
         "state": StateResource(url=EnvVar("CS_STATE_URL") if env.get("CS_STATE_URL")
                                else default_state_url(env)),
-        "team": TeamResource(
-            path=_checked_path(env, "CS_TEAM", load_team_config, TeamConfigError),
-            referral_secret=EnvVar("CS_REFERRAL_SECRET") if env.get("CS_REFERRAL_SECRET")
+        "team": TeamResource.from_env(
+            env, referral_secret=EnvVar("CS_REFERRAL_SECRET") if env.get("CS_REFERRAL_SECRET")
             else ""),
-        "lists": ListsResource(
-            path=_checked_path(env, "CS_LISTS", load_lists_config, ListsConfigError)),
-        "playbooks": PlaybooksResource(
-            path=_checked_path(env, "CS_PLAYBOOKS", load_playbooks, PlaybookConfigError)),
-        "mail": MailResource(),
+        "lists": ListsResource.from_env(env),
+        "playbooks": PlaybooksResource.from_env(env),
+        "mail": MailResource.from_env(env),
         "io_manager": PolarsParquetIOManager(base_dir=str(cs_home(env) / "storage")),
     }

@@ -26,8 +26,8 @@ from cs_assets.dev.benchmarks.common import (
     as_of_instant,
     table_path,
 )
+from cs_assets.vocabulary import HH
 
-HH = "household_id"
 DAY = pd.Timedelta(days=1)
 
 

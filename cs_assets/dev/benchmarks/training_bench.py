@@ -45,14 +45,7 @@ import polars as pl
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from cs_assets.churn.candidates import CANDIDATES
-from cs_assets.churn.dataset import (
-    DAY,
-    HH,
-    LABEL,
-    label_observations,
-    out_of_time_split,
-    snapshot_days,
-)
+from cs_assets.churn.dataset import LABEL, label_observations, out_of_time_split, snapshot_days
 from cs_assets.churn.design import design_matrix
 from cs_assets.churn.metrics import classification_metrics
 from cs_assets.churn.snapshots import features_and_scores
@@ -60,6 +53,7 @@ from cs_assets.dev.evaluation.raw_folder import load_feature_inputs, reference_t
 from cs_assets.dev.simulator.engine import simulate
 from cs_assets.scoring import DEFAULT_SCORECARD_PATH, load_scorecard
 from cs_assets.settings import cs_home
+from cs_assets.vocabulary import AS_OF, HH
 
 DEFAULT_HOUSEHOLDS = 16_000  # about 1.3M training-period rows at daily as-of days
 END_DATE = date(2026, 11, 1)
@@ -197,9 +191,9 @@ def openmp_threads() -> int | None:
 
 def _period(frame: pl.DataFrame) -> dict[str, Any]:
     return {
-        "first_day": str(frame[DAY].min()),
-        "last_day": str(frame[DAY].max()),
-        "days": frame[DAY].n_unique(),
+        "first_day": str(frame[AS_OF].min()),
+        "last_day": str(frame[AS_OF].max()),
+        "days": frame[AS_OF].n_unique(),
         "rows": frame.height,
         "churn_rate": float(frame[LABEL].mean()),
     }

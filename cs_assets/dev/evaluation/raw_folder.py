@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
-from cs_assets.churn.early_warning import HH, LEAD_DAYS, SCORE_COLS, early_warning_rates
+from cs_assets.churn.early_warning import LEAD_DAYS, SCORE_COLS, early_warning_rates
 from cs_assets.churn.snapshots import features_and_scores
 from cs_assets.contract.events import load_event_mapping
 from cs_assets.contract.tables import TABLES
@@ -20,6 +20,7 @@ from cs_assets.ingestion.rules import event_kind_expr
 from cs_assets.ingestion.sources import read_parquet_table
 from cs_assets.ingestion.validate import lookup_tables, validate_table
 from cs_assets.scoring import Scorecard, load_scorecard
+from cs_assets.vocabulary import HH
 
 
 def reference_time(raw_dir: Path) -> datetime:

@@ -33,6 +33,7 @@ from cs_assets.dev.simulator.ids import household_id, id_width, sequence_id, slo
 from cs_assets.dev.simulator.params import SCALES, Scale, SimulationParams
 from cs_assets.dev.simulator.population import Population, draw_population
 from cs_assets.dev.simulator.timegrid import Calendar, utc_offsets_us
+from cs_assets.vocabulary import UTC_TS
 
 EVENT_ID_WIDTH = 10
 # Per table: extra sort keys after the household, and the generated key (column, prefix).
@@ -103,7 +104,7 @@ def _events_frame(ev: Events, offset: int, first_id: int, width: int) -> pl.Data
         sequence_id("ev_", first_id, EVENT_ID_WIDTH).alias("event_id"),
         household_id(h, width).alias("household_id"),
         pl.when(slot >= 0).then(slot_id("u_", h, slot, width)).alias("user_id"),
-        pl.col("us").cast(pl.Datetime("us", "UTC")).alias("occurred_at"),
+        pl.col("us").cast(UTC_TS).alias("occurred_at"),
         pl.lit(pl.Series(EVENT_TYPES)).gather(pl.col("code")).alias("event_type"),
         pl.col("minutes").fill_nan(None).alias("session_minutes"),
         pl.lit(pl.Series(FEATURE_NAMES))

@@ -49,11 +49,6 @@ def linear_predictor(plan, pets0, members0, engagement, p: SimulationParams) -> 
     )
 
 
-def decline_progress(days: np.ndarray, onset_day: np.ndarray, length: int) -> np.ndarray:
-    """0 before a silent decline, rising linearly to 1 over `length` days, then 1."""
-    return np.clip((days[None, :] - onset_day[:, None]) / length, 0.0, 1.0)
-
-
 def task_level(days_since_onset, p: SimulationParams):
     """Task completions relative to normal: -80 % per 8 weeks from onset, down to 5 %."""
     fall = p.decline_drop * np.maximum(days_since_onset, 0) / p.decline_days

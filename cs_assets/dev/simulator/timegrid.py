@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from cs_assets.vocabulary import UTC_TS
+
 DAY_US = 86_400_000_000
 HOUR_US = 3_600_000_000
 NEVER = np.int64(2**62)  # an instant that never comes (sentinel for "did not happen")
@@ -96,7 +98,7 @@ def to_datetime(name: str, us: np.ndarray, valid: np.ndarray | None = None) -> p
     s = pl.Series(name, us, dtype=pl.Int64)
     if valid is not None:
         s = s.scatter(np.flatnonzero(~valid), None)
-    return s.cast(pl.Datetime("us", "UTC"))
+    return s.cast(UTC_TS)
 
 
 @dataclass(frozen=True)

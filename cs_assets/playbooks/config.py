@@ -12,7 +12,6 @@ holds what the messages quote (links, offers, features: `content.Content`).
 from __future__ import annotations
 
 from itertools import pairwise
-from pathlib import Path
 from typing import Annotated, Literal, Self
 
 import polars as pl
@@ -24,16 +23,16 @@ from cs_assets.lists.expansion import CROSS_SELL_COLUMNS, UPSELL_COLUMNS
 from cs_assets.lists.premium import RISK_COLUMNS
 from cs_assets.playbooks.conditions import ConditionError, compile_condition
 from cs_assets.playbooks.content import BUILDERS, Content
-from cs_assets.scoring.component import KEYS
 from cs_assets.segments.journey import TRANSITION_SCHEMA
 from cs_assets.segments.micro import DIMENSIONS
+from cs_assets.settings import ConfigError
 from cs_assets.team.assignments import ASSIGNMENT_COLUMNS
 from cs_assets.team.referrals import LEADERBOARD_COLUMNS, LEDGER_COLUMNS
 from cs_assets.team.reviews import CANDIDATE_COLUMNS
-from cs_assets.validated_config import StrictModel, Violation, load_model, parse_model
+from cs_assets.validated_config import ConfigFile, StrictModel, Violation
 from cs_assets.voc.surveys import SURVEY_COLUMNS
+from cs_assets.vocabulary import KEYS
 
-DEFAULT_PLAYBOOKS_PATH = Path(__file__).resolve().parent.parent / "config" / "playbooks.yaml"
 SEND_HOUR_UTC = 10  # the spec's executeAutomatedPlaybooks runs at 10am
 
 # The assets a trigger may read and the columns a condition may name. Every one is daily with
@@ -88,6 +87,10 @@ ExitCondition = Literal["responded", "recovered", "churned", "opted_out"]
 NEEDS_AT_RISK = ("still_at_risk", "recovered")  # both are judged by the playbook's `at_risk`
 
 
+class PlaybookConfigError(ConfigError):
+    """The playbooks file is missing, unreadable or invalid; the message names the key path."""
+
+
 class Filter(StrictModel):
     """The day's rows of `asset`, with the columns of the `join` assets added (same household
     and day), that satisfy `where` (every row when absent)."""
@@ -135,7 +138,7 @@ class Trigger(Filter):
         return self
 
 
-class Step(StrictModel):
+class PlaybookStep(StrictModel):
     """`day` N after the enrolment day (0: the enrolment day) at the send hour."""
 
     day: int = Field(ge=0)
@@ -156,7 +159,7 @@ class Playbook(StrictModel):
     source: str = Field(min_length=1)  # where the spec describes it
     triggers: list[Trigger] = Field(min_length=1)
     at_risk: Filter | None = None  # still needs the playbook (still_at_risk; else recovered)
-    steps: list[Step] = Field(min_length=1)
+    steps: list[PlaybookStep] = Field(min_length=1)
     exit_on: list[ExitCondition]
     holdout_share: float = Field(ge=0, le=0.5)
     cooldown_days: int = Field(ge=0)
@@ -205,6 +208,11 @@ class PlaybookCatalog(StrictModel):
     content: Content
     playbooks: dict[Name, Playbook]
 
+    def triggered_by(self, asset: str) -> list[str]:
+        """The playbooks a row of `asset` enrols into (e.g. the upsell campaign's)."""
+        return [name for name, playbook in self.playbooks.items()
+                if any(trigger.asset == asset for trigger in playbook.triggers)]
+
     @model_validator(mode="before")
     @classmethod
     def _name_playbooks(cls, data: object) -> object:
@@ -239,18 +247,11 @@ class PlaybookCatalog(StrictModel):
         return self
 
 
-class PlaybookConfigError(ValueError):
-    """The playbooks file is missing, unreadable or invalid; the message names the key path."""
+PLAYBOOKS_CONFIG = ConfigFile(
+    PlaybookCatalog, "playbooks.yaml", "CS_PLAYBOOKS", PlaybookConfigError, "playbooks config"
+)
+parse_playbooks = PLAYBOOKS_CONFIG.parse
+load_playbooks = PLAYBOOKS_CONFIG.load
+DEFAULT_PLAYBOOKS_PATH = PLAYBOOKS_CONFIG.default_path
 
 
-def parse_playbooks(data: object) -> PlaybookCatalog:
-    """Validate a playbooks mapping (as read from YAML); raise PlaybookConfigError naming keys."""
-    if not isinstance(data, dict):
-        raise PlaybookConfigError(f"playbooks config must be a mapping, got {type(data).__name__}")
-    return parse_model(PlaybookCatalog, data, PlaybookConfigError, "playbooks config")
-
-
-def load_playbooks(path: str | Path | None = None) -> PlaybookCatalog:
-    """Load and validate the playbooks YAML (the shipped one by default)."""
-    return load_model(PlaybookCatalog, path, DEFAULT_PLAYBOOKS_PATH, PlaybookConfigError,
-                      "playbooks config", parse=parse_playbooks)

@@ -11,8 +11,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from cs_assets.state.schema import health_snapshot
 from cs_assets.state.store import BATCH
+from cs_assets.vocabulary import HH
 
-HH = "household_id"
 SNAPSHOT_COLUMNS = [c.name for c in health_snapshot.columns if c.name != "updated_at"]
 
 

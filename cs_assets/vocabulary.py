@@ -1,0 +1,30 @@
+"""The words every table shares: the household key, the as-of instant, the household-day grain
+and the one timestamp type, so that a join or a cast means the same thing everywhere."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import polars as pl
+
+HH = "household_id"
+"""The household key: the customer every table is about."""
+
+AS_OF = "as_of"
+"""The day a row describes (a date): scores, features and lists hold what was known then."""
+
+KEYS = (HH, AS_OF)
+"""The household-day grain of features, scores, alerts, tiers and predictions."""
+
+UTC_TS = pl.Datetime("us", "UTC")
+"""Every instant is stored as microseconds in UTC; local times are derived for display only."""
+
+
+def instant(day: date) -> datetime:
+    """Midnight UTC starting `day`: `occurred_at >= instant(d)` is `day >= d`, without
+    converting every event's time to a date first."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
