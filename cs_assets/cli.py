@@ -87,12 +87,13 @@ def _demo(args: argparse.Namespace) -> None:
 
     import warnings
 
-    from dagster import AssetKey, AssetSelection, DagsterInstance
+    from dagster import DagsterInstance
 
     warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
 
-    from cs_assets.definitions import DAILY_HEALTH, defs
+    from cs_assets.definitions import defs
     from cs_assets.defs.reports.assets import quarterly_partitions, weekly_partitions
+    from cs_assets.defs.workflow import churn_risk_job, cs_lists_job, health_updates_job
     from cs_assets.dev.demo_summary import summarize
 
     first_day = args.end_date - timedelta(days=args.days - 1)
@@ -102,19 +103,19 @@ def _demo(args: argparse.Namespace) -> None:
     week = weekly_partitions.get_partition_keys(current_time=as_of)[-1]  # the last full week
     quarter = quarterly_partitions.get_partition_keys(current_time=as_of)[-1]
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the log is in the UI
-    daily = defs.resolve_job_def("daily_health_job")
+    daily, graph = defs.resolve_job_def("daily_health_job"), defs.resolve_asset_graph()
     steps = [
         (f"raw tables, then features, scores, alerts and tiers for {first_day} .. "
          f"{args.end_date} in one run", daily,
-         {"asset_selection": sorted(DAILY_HEALTH.resolve(defs.resolve_asset_graph())),
+         {"asset_selection": sorted(health_updates_job.selection.resolve(graph)),
           "tags": {"dagster/asset_partition_range_start": first_day.isoformat(),
                    "dagster/asset_partition_range_end": args.end_date.isoformat()}}),
         ("weekly snapshots, churn training set, candidate models in MLflow, survival model",
          defs.resolve_job_def("churn_training_job"), {}),
         (f"churn predictions, segments, journey stages, survey lists and the serving table "
          f"for {args.end_date}",
-         daily, {"asset_selection": [AssetKey("churn_predictions"), *sorted(
-             AssetSelection.groups("segments", "serving").resolve(defs.resolve_asset_graph()))],
+         daily, {"asset_selection": sorted(
+             (churn_risk_job.selection | cs_lists_job.selection).resolve(graph)),
                  "partition_key": args.end_date.isoformat()}),
         (f"playbook enrolments and their measured effect for {args.end_date}",
          defs.resolve_job_def("playbook_enrolment_job"), {"partition_key": last}),

@@ -16,13 +16,16 @@ playbooks file.
 """
 
 import json
+import operator
 import os
 from datetime import UTC, datetime
+from functools import reduce
 
 from dagster import (
     AssetSelection,
     DagsterRunStatus,
     DefaultSensorStatus,
+    Definitions,
     RunFailureSensorContext,
     RunRequest,
     RunsFilter,
@@ -56,33 +59,37 @@ def workflow_hour(env=os.environ) -> int:
 
 health_updates_job = define_asset_job(
     "health_updates_job", selection=AssetSelection.groups("raw", "features", "scoring"),
-    partitions_def=daily_partitions,
     description="Workflow step 1, health score updates: ingest, features, scores, alerts, tiers.")
 churn_risk_job = define_asset_job(
     "churn_risk_job", selection=AssetSelection.assets("churn_predictions"),
-    partitions_def=daily_partitions,
     description="Workflow step 2, churn risk detection: the champion model scores the day.")
 cs_lists_job = define_asset_job(
     "cs_lists_job", selection=AssetSelection.groups("segments", "serving"),
-    partitions_def=daily_partitions,
     description="Workflow step 3: segments, journey stages, CSM task assignment, upsell "
     "detection, NPS survey eligibility, advocacy lists, and the serving table.")
 playbook_enrolment_job = define_asset_job(
     "playbook_enrolment_job",
     selection=AssetSelection.assets("playbook_enrolments", "playbook_effectiveness"),
-    partitions_def=daily_partitions,
     description="Workflow step 4, automated playbooks: enrol, exit, judge conditions, measure.")
 playbook_dispatch_job = define_asset_job(
     "playbook_dispatch_job", selection=AssetSelection.assets("playbook_deliveries"),
-    partitions_def=daily_partitions,
     description="The dispatcher: send the steps that are due. Safe to run concurrently.")
 
 # Each step runs when the one before it finished for that day. Enrolment reads the lists, so it
 # starts only after the day's lists step: never on features and scores alone.
 CHAIN = {health_updates_job.name: churn_risk_job, churn_risk_job.name: cs_lists_job,
          cs_lists_job.name: playbook_enrolment_job}
-WORKFLOW_JOBS = [health_updates_job, churn_risk_job, cs_lists_job, playbook_enrolment_job,
-                 playbook_dispatch_job]
+ANALYTICAL_STEPS = [health_updates_job, churn_risk_job, cs_lists_job]
+
+# The analytical steps in one run, for backfills and the demo: the same assets as the chain's
+# first three steps, each asset once (a single-run backfill reads its inputs once).
+daily_health_job = define_asset_job(
+    "daily_health_job",
+    selection=reduce(operator.or_, [job.selection for job in ANALYTICAL_STEPS]),
+    description="Backfill job: the daily workflow's analytical steps in one run (health "
+    "updates, churn risk, segments and lists, serving table).",
+)
+WORKFLOW_JOBS = [*ANALYTICAL_STEPS, playbook_enrolment_job, playbook_dispatch_job]
 
 workflow_schedule = build_schedule_from_partitioned_job(
     health_updates_job, hour_of_day=workflow_hour(), name="daily_cs_workflow_schedule",
@@ -157,3 +164,5 @@ def workflow_failure_alert(context: RunFailureSensorContext, state: StateResourc
 
 SCHEDULES = [workflow_schedule, playbook_dispatch_schedule]
 SENSORS = [daily_workflow_sensor, workflow_failure_alert]
+
+defs = Definitions(jobs=[*WORKFLOW_JOBS, daily_health_job], schedules=SCHEDULES, sensors=SENSORS)

@@ -43,7 +43,7 @@ from cs_assets.churn.risk import RISK_SEGMENTS, risk_segment
 from cs_assets.churn.snapshots import features_and_scores
 from cs_assets.churn.training import best, holdout_scores, score_holdout, train_candidate
 from cs_assets.defs.shared.checks import unique_per_household_day
-from cs_assets.defs.shared.partitions import as_frame, by_partition, daily_partitions
+from cs_assets.defs.shared.partitions import FRAME_KINDS, as_frame, by_partition, daily_partitions
 from cs_assets.defs.shared.resources import (
     MlflowResource,
     RawSourceResource,
@@ -55,7 +55,6 @@ from cs_assets.features.inputs import FEATURE_TABLES, feature_inputs
 from cs_assets.figures import figure_png, markdown_image
 from cs_assets.vocabulary import KEYS
 
-OWNERS = ["team:data-science"]
 TOP_RISKY = 15
 
 
@@ -80,9 +79,7 @@ class ChurnModelConfig(Config):
 
 
 @asset(
-    group_name="churn",
-    kinds={"polars", "parquet"},
-    owners=OWNERS,
+    kinds=FRAME_KINDS,
     check_specs=[AssetCheckSpec("one_row_per_household_per_day", asset="churn_snapshots",
                                 blocking=True)],
     ins={name: AssetIn() for name in FEATURE_TABLES},
@@ -109,9 +106,7 @@ def churn_snapshots(
 
 
 @asset(
-    group_name="churn",
-    kinds={"polars", "parquet"},
-    owners=OWNERS,
+    kinds=FRAME_KINDS,
     check_specs=[AssetCheckSpec("both_classes_present", asset="churn_training_set",
                                 blocking=True)],
     description="Observations (household active at a weekly as-of day of the last 12 months, "
@@ -163,9 +158,7 @@ def run_tags(context: AssetExecutionContext, days: pl.Series) -> dict[str, str]:
 
 
 @asset(
-    group_name="churn",
     kinds={"scikitlearn", "mlflow"},
-    owners=OWNERS,
     description="Trains the candidates (the spec's GradientBoosting, HistGradientBoosting, "
     "logistic baseline) on earlier observation days and tests them on the latest: one MLflow "
     "run each in experiment `churn`. The best is registered as `cs_churn@challenger` and "
@@ -243,9 +236,7 @@ def _roc_calibration(result) -> MetadataValue:
 @asset(
     partitions_def=daily_partitions,
     backfill_policy=BackfillPolicy.single_run(),
-    group_name="churn",
     kinds={"polars", "parquet", "mlflow"},
-    owners=OWNERS,
     ins={"features": AssetIn("household_features"), "scores": AssetIn("health_scores")},
     deps=["churn_model"],
     check_specs=[

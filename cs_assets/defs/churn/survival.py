@@ -4,7 +4,7 @@ import polars as pl
 from dagster import AssetExecutionContext, AssetIn, MetadataValue, Output, asset
 
 from cs_assets.churn.registry import ensure_experiment
-from cs_assets.defs.churn.assets import OWNERS, run_tags
+from cs_assets.defs.churn.assets import run_tags
 from cs_assets.defs.shared.resources import MlflowResource, RawSourceResource
 from cs_assets.display import markdown_table
 from cs_assets.figures import markdown_image
@@ -16,9 +16,7 @@ from cs_assets.survival.tracking import EXPERIMENT, log_survival
 
 
 @asset(
-    group_name="churn",
     kinds={"lifelines", "mlflow", "parquet"},
-    owners=OWNERS,
     ins={"snapshots": AssetIn("churn_snapshots")},
     description="Cox proportional hazards on the spec's covariates (plan type, initial pets "
     "and members, mean health in the first 90 days, Premium features adopted in the first 30), "

@@ -13,7 +13,7 @@ from dagster import (
 )
 
 from cs_assets.defs.shared.checks import unique_per_household_day
-from cs_assets.defs.shared.partitions import by_partition, daily_partitions
+from cs_assets.defs.shared.partitions import FRAME_KINDS, by_partition, daily_partitions
 from cs_assets.defs.shared.resources import StateResource
 from cs_assets.features.household import features_for_days
 from cs_assets.features.inputs import FEATURE_TABLES, feature_inputs
@@ -22,9 +22,7 @@ from cs_assets.features.inputs import FEATURE_TABLES, feature_inputs
 @asset(
     partitions_def=daily_partitions,
     backfill_policy=BackfillPolicy.single_run(),
-    group_name="features",
-    kinds={"polars", "parquet"},
-    owners=["team:data-platform"],
+    kinds=FRAME_KINDS,
     check_specs=[AssetCheckSpec("one_row_per_household_per_day", asset="household_features",
                                 blocking=True)],
     ins={name: AssetIn() for name in FEATURE_TABLES},

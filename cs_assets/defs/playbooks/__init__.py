@@ -1,0 +1,5 @@
+"""Playbook enrolments, deliveries and their measured effect."""
+
+from cs_assets.defs.shared.group import group_definitions
+
+defs = group_definitions(__name__, owners=["team:customer-success"])

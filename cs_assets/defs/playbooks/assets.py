@@ -57,11 +57,6 @@ from cs_assets.state.store import record_opt_out
 from cs_assets.team.referrals import CODE_COLUMNS, CODE_SCHEMA
 from cs_assets.vocabulary import instant, utc_now
 
-COMMON = dict(
-    partitions_def=daily_partitions,
-    group_name="playbooks",
-    owners=["team:customer-success"],
-)
 RAW_FLAG = "raw_flag"  # opt-out source: households.email_opt_out
 # Trigger assets: a missing day is read as absent (its playbooks wait), not as an error.
 TRIGGER_INS = {name: AssetIn(name, metadata=OPTIONAL_INPUT) for name in sorted(ASSET_COLUMNS)}
@@ -69,7 +64,7 @@ TRIGGER_INS = {name: AssetIn(name, metadata=OPTIONAL_INPUT) for name in sorted(A
 
 @asset(
     name="playbook_enrolments",
-    **COMMON,
+    partitions_def=daily_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     kinds={"polars", "sql"},
     ins={**TRIGGER_INS, "households": AssetIn("households"),
@@ -139,7 +134,7 @@ def recipients(households: pl.DataFrame) -> dict[str, Recipient]:
 
 @asset(
     name="playbook_deliveries",
-    **COMMON,
+    partitions_def=daily_partitions,
     kinds={"sql", "email"},
     deps=["playbook_enrolments"],
     ins={"households": AssetIn("households")},
@@ -205,7 +200,7 @@ EFFECT_LOOKBACK_DAYS = 120
 
 @asset(
     name="playbook_effectiveness",
-    **COMMON,
+    partitions_def=daily_partitions,
     kinds={"polars"},
     deps=["playbook_enrolments"],
     ins={

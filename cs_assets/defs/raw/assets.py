@@ -19,6 +19,7 @@ from dagster import (
 
 from cs_assets.contract.events import EventMappingError
 from cs_assets.contract.tables import TABLES, TableSpec
+from cs_assets.defs.shared.partitions import FRAME_KINDS
 from cs_assets.defs.shared.resources import RawSourceResource
 from cs_assets.display import SHOWN_CHARACTERS, escaped, markdown_table, truncated
 from cs_assets.ingestion.conform import ROW, ContractSchemaError
@@ -151,19 +152,16 @@ def build_ingestion_asset(spec: TableSpec):
 
     @multi_asset(
         name=f"ingest_{spec.name}",
-        group_name="raw",
         outs={
             "valid": AssetOut(
                 key=AssetKey(spec.name),
                 description=f"Validated `{spec.name}` rows. {spec.model.__doc__ or ''}",
-                kinds={"polars", "parquet"},
-                owners=["team:data-platform"],
+                kinds=FRAME_KINDS,
             ),
             "quarantine": AssetOut(
                 key=AssetKey(f"{spec.name}_quarantine"),
                 description=f"`{spec.name}` rows that failed validation, with the reasons.",
-                kinds={"polars", "parquet"},
-                owners=["team:data-platform"],
+                kinds=FRAME_KINDS,
             ),
         },
         ins={p: AssetIn(key=AssetKey(p)) for p in parents},

@@ -58,7 +58,6 @@ weekly_partitions = WeeklyPartitionsDefinition(start_date=START, day_offset=1, t
 # Calendar quarters, keyed by their first day; the latest is the last complete quarter.
 quarterly_partitions = TimeWindowPartitionsDefinition(
     cron_schedule="0 0 1 1,4,7,10 *", start=START, fmt="%Y-%m-%d", timezone="UTC")
-COMMON = dict(group_name="reports", owners=["team:customer-success"])
 HEALTH_COLUMNS = {"household_id": pl.String, "as_of": pl.Date, "health_score": pl.Float64,
                   "top_reasons": pl.String}
 
@@ -90,7 +89,6 @@ def reports_dir() -> Path:
     "<monday>.html): health tiers and their trend, churn rate, GRR and NRR, top at-risk "
     "households with reasons and CSM, alerts by type, playbook activity and churn effect, "
     "NPS and themes, the upsell funnel and journey-stage flow.",
-    **COMMON,
 )
 def weekly_cs_report_asset(
     context: AssetExecutionContext, tiers, alerts, assignments, themes, funnel, transitions,
@@ -133,7 +131,6 @@ def weekly_cs_report_asset(
     "slides (summary, usage with quarter-over-quarter change, business value, goals, feature "
     "adoption, support, next quarter, growth) as HTML (one slide per printed page) and "
     "Markdown under $CS_HOME/reports/ebr/<YYYY-Qn>/.",
-    **COMMON,
 )
 def ebr_decks_asset(
     context: AssetExecutionContext, scores: dict[str, pl.LazyFrame], households: pl.DataFrame,
@@ -176,10 +173,10 @@ report_assets = [weekly_cs_report_asset, ebr_decks_asset]
 
 weekly_report_job = define_asset_job(
     "weekly_report_job", selection=AssetSelection.assets(weekly_cs_report_asset),
-    partitions_def=weekly_partitions, description="The weekly CS report of the week just ended.")
+    description="The weekly CS report of the week just ended.")
 ebr_job = define_asset_job(
     "ebr_job", selection=AssetSelection.assets(ebr_decks_asset),
-    partitions_def=quarterly_partitions, description="The EBR decks of the quarter just ended.")
+    description="The EBR decks of the quarter just ended.")
 # Mondays 08:00 UTC: after the daily job (06:00) has computed Sunday's partition.
 weekly_report_schedule = build_schedule_from_partitioned_job(
     weekly_report_job, hour_of_day=8, day_of_week=1)

@@ -7,9 +7,18 @@ history in the Dagster UI keeps how the tables moved week to week.
 """
 
 import polars as pl
-from dagster import Config, MetadataValue, Output, asset
+from dagster import (
+    AssetSelection,
+    Config,
+    MetadataValue,
+    Output,
+    ScheduleDefinition,
+    asset,
+    define_asset_job,
+)
 from pydantic import Field
 
+from cs_assets.defs.shared.partitions import FRAME_KINDS
 from cs_assets.defs.shared.resources import RawSourceResource
 from cs_assets.display import markdown_table
 from cs_assets.figures import figure_png, markdown_image
@@ -27,8 +36,6 @@ from cs_assets.reports.war_stories import (
     weeks_before_churn,
 )
 
-COMMON = dict(group_name="reports", kinds={"polars", "parquet"},
-              owners=["team:customer-success"])
 DPI = 72  # metadata images live in the event log: keep them small
 
 
@@ -55,7 +62,7 @@ class WindowConfig(Config):
 
 
 @asset(
-    **COMMON,
+    kinds=FRAME_KINDS,
     description="War story 1 (silent churn): mean weekly task completions, active users and "
     "session minutes in the weeks before churn (12 by default), for households that churned "
     "in the last year, beside households still active, anchored 30 days before the reference "
@@ -80,7 +87,7 @@ def war_story_silent_churn(
 
 
 @asset(
-    **COMMON,
+    kinds=FRAME_KINDS,
     description="War story 2 (the support ticket paradox): churn rate and mean CSAT by "
     "tickets (0, 1-2, 3-5, 6+) of households active a window (90 days by default) before "
     "the reference time, tickets counted in the window before that and churn in the window "
@@ -106,7 +113,7 @@ def war_story_support_tickets(
 
 
 @asset(
-    **COMMON,
+    kinds=FRAME_KINDS,
     description="War story 3 (the Premium downgrade crisis): share of households using each "
     "Premium feature (calendar sync, advanced analytics, custom templates, priority support, "
     "Premium onboarding) during their Premium period, and uses per month, for households "
@@ -133,3 +140,13 @@ def war_story_premium_downgrades(
 
 war_story_assets = [war_story_silent_churn, war_story_support_tickets,
                     war_story_premium_downgrades]
+
+war_stories_job = define_asset_job(
+    "war_stories_job",
+    selection=AssetSelection.assets(*war_story_assets),
+    description="War stories 1-3: silent churn trends, the support-ticket paradox, Premium "
+    "feature adoption of downgraders.",
+)
+# Mondays 07:00 UTC, before the weekly report.
+war_stories_schedule = ScheduleDefinition(job=war_stories_job, cron_schedule="0 7 * * 1",
+                                          execution_timezone="UTC")

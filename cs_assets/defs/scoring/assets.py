@@ -7,14 +7,13 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetIn,
-    BackfillPolicy,
     MetadataValue,
     Output,
     asset,
 )
 
 from cs_assets.defs.shared.checks import unique_per_household_day
-from cs_assets.defs.shared.partitions import as_frame, by_partition, daily_partitions
+from cs_assets.defs.shared.partitions import DAILY, as_frame, by_partition
 from cs_assets.defs.shared.resources import ScorecardResource
 from cs_assets.display import markdown_table
 from cs_assets.figures import figure_png, markdown_image
@@ -29,13 +28,6 @@ from cs_assets.scoring import (
 from cs_assets.vocabulary import KEYS
 
 TOP_AT_RISK = 15
-COMMON = dict(
-    partitions_def=daily_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-    group_name="scoring",
-    kinds={"polars", "parquet"},
-    owners=["team:customer-success"],
-)
 SCORE_COLUMNS = ("product_usage_score", "feature_adoption_score", "support_engagement_score",
                  "engagement_score", "payment_health_score", "value_delivery_score",
                  "health_score", "health_score_old")
@@ -52,7 +44,7 @@ def _at_risk_table(frame: pl.DataFrame, columns: list[str]) -> MetadataValue:
 
 @asset(
     name="health_scores",
-    **COMMON,
+    **DAILY,
     check_specs=[
         AssetCheckSpec("scores_within_0_100", asset="health_scores", blocking=True),
         AssetCheckSpec("no_missing_score_for_active_household", asset="health_scores",
@@ -106,7 +98,7 @@ def health_scores_asset(
 
 @asset(
     name="trend_alerts",
-    **COMMON,
+    **DAILY,
     check_specs=[AssetCheckSpec("alerts_point_at_existing_households", asset="trend_alerts")],
     description="The spec's negative-trend alerts: task completions down > 30% with > 10 in "
     "the current window (critical), active users down > 50% (critical), session duration down "
@@ -131,7 +123,7 @@ def trend_alerts_asset(
 
 @asset(
     name="health_tiers",
-    **COMMON,
+    **DAILY,
     ins={"scores": AssetIn("health_scores"), "alerts": AssetIn("trend_alerts")},
     description="The daily health check: critical, at risk or healthy by the health score and "
     "the number of trend alerts, with the cut-offs of the scorecard's `tiers` (the rule in "

@@ -5,7 +5,6 @@ import polars as pl
 from dagster import (
     AssetExecutionContext,
     AssetIn,
-    BackfillPolicy,
     MetadataValue,
     Output,
     asset,
@@ -13,10 +12,10 @@ from dagster import (
 
 from cs_assets.defs.shared.metadata import PREVIEW, counts_table
 from cs_assets.defs.shared.partitions import (
+    DAILY,
     as_frame,
     by_partition,
     daily_frames,
-    daily_partitions,
     days_of,
 )
 from cs_assets.defs.shared.resources import SegmentsResource, StateResource
@@ -32,18 +31,10 @@ from cs_assets.state import schema as state_tables
 from cs_assets.state.day_rows import replace_day, rows_before
 from cs_assets.vocabulary import KEYS
 
-COMMON = dict(
-    partitions_def=daily_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-    group_name="segments",
-    kinds={"polars", "parquet"},
-    owners=["team:customer-success"],
-)
-
 
 @asset(
     name="micro_segments",
-    **COMMON,
+    **DAILY,
     ins={"features": AssetIn("household_features"), "predictions": AssetIn("churn_predictions")},
     description="The spec's six behavioural dimensions (usage intensity, collaboration, "
     "feature sophistication, lifecycle, value perception, support dependency), the segment "
@@ -73,7 +64,7 @@ def micro_segments_asset(
 
 @asset(
     name="micro_segment_summary",
-    **COMMON,
+    **DAILY,
     ins={"segments_frame": AssetIn("micro_segments")},
     description="Per day and segment: households, share of the day's households and mean "
     "churn probability, largest segments first.",
@@ -86,7 +77,7 @@ def micro_segment_summary_asset(context: AssetExecutionContext, segments_frame):
 
 @asset(
     name="journey_stages",
-    **COMMON,
+    **DAILY,
     ins={"features": AssetIn("household_features")},
     description="The spec's journey stage of every household that signed up before the as-of "
     "instant (onboarding, adoption, growth, retention, advocacy, churned) and the rule that "
@@ -109,7 +100,7 @@ def journey_stages_asset(
 
 @asset(
     name="journey_transitions",
-    **COMMON,
+    **DAILY,
     ins={"stages": AssetIn("journey_stages")},
     description="A row (from, to, date, days in the previous stage, trigger) for each "
     "household whose journey stage changed since its last known one. The history lives in "

@@ -3,9 +3,8 @@
 import polars as pl
 from dagster import AssetExecutionContext, AssetIn, asset
 
-from cs_assets.defs.segments.assets import COMMON
 from cs_assets.defs.shared.metadata import list_output
-from cs_assets.defs.shared.partitions import as_frame, daily_frames
+from cs_assets.defs.shared.partitions import DAILY, as_frame, daily_frames
 from cs_assets.defs.shared.resources import ListsResource, PlaybooksResource, StateResource
 from cs_assets.lists import SENT_SCHEMA
 from cs_assets.lists.checkins import proactive_checkin_candidates
@@ -29,7 +28,7 @@ def _scored(features, scores) -> pl.DataFrame:
     return as_frame(features).join(as_frame(scores), on=list(KEYS), how="inner")
 
 
-@asset(name="proactive_checkin_candidates", **COMMON, ins=SCORED,
+@asset(name="proactive_checkin_candidates", **DAILY, ins=SCORED,
        description="War story 2: active, health >= 70, signed up 60+ days ago, no ticket and "
        "no check-in in 90 days; the top 50 by health.")
 def proactive_checkin_candidates_asset(
@@ -44,7 +43,7 @@ def proactive_checkin_candidates_asset(
     return list_output(context, out, ["rank", "household_id", "health_score", "plan"])
 
 
-@asset(name="premium_adoption_risk", **COMMON, ins=SCORED,
+@asset(name="premium_adoption_risk", **DAILY, ins=SCORED,
        description="War story 3: Premium households upgraded 30+ days ago with an adoption "
        "score under 40, and the features they are not using.")
 def premium_adoption_risk_asset(context: AssetExecutionContext, features, scores):
@@ -54,7 +53,7 @@ def premium_adoption_risk_asset(context: AssetExecutionContext, features, scores
                                        "missing_premium_features"])
 
 
-@asset(name="downgrade_save_offers", **COMMON, ins=SCORED,
+@asset(name="downgrade_save_offers", **DAILY, ins=SCORED,
        description="What the app shows a Premium household that clicks downgrade: its unused "
        "features first, otherwise pause / 50% off for 3 months / talk to the team / continue; "
        "onboarding help under 90 days since upgrade, a discount after.")
@@ -66,7 +65,7 @@ def downgrade_save_offers_asset(
     return list_output(context, out, ["household_id", "modal", "offer_type"])
 
 
-@asset(name="downgrade_saves", **COMMON,
+@asset(name="downgrade_saves", **DAILY,
        description="Downgrade intents (clicks) and whether the household was still Premium "
        "30 days later; `pending` until the 30 days are over.")
 def downgrade_saves_asset(
@@ -87,7 +86,7 @@ def upsell_sends(state: StateResource, playbooks: PlaybooksResource) -> pl.DataF
     return pl.DataFrame(rows, schema=SENT_SCHEMA, orient="row")
 
 
-@asset(name="upsell_candidates", **COMMON, ins=SCORED,
+@asset(name="upsell_candidates", **DAILY, ins=SCORED,
        description="Free, active, 30+ days, health >= 70 and an intent signal in 30 days; the "
        "upsell angle; the top 50 by health.")
 def upsell_candidates_asset(
@@ -101,7 +100,7 @@ def upsell_candidates_asset(
     return list_output(context, out, ["rank", "household_id", "health_score", "upsell_angle"])
 
 
-@asset(name="upsell_funnel", **COMMON,
+@asset(name="upsell_funnel", **DAILY,
        description="Awareness -> consideration -> trial -> purchase over the 90 days before "
        "the as-of instant, stages in time order, with conversion rates (null, not a division "
        "by zero, when a stage is empty).")
@@ -119,7 +118,7 @@ def upsell_funnel_asset(
                                        "purchases_any_path"])
 
 
-@asset(name="cross_sell_opportunities", **COMMON, ins=SCORED,
+@asset(name="cross_sell_opportunities", **DAILY, ins=SCORED,
        description="Add-on opportunities per active household: additional household, calendar "
        "sync, pet health tracking, priority support.")
 def cross_sell_opportunities_asset(

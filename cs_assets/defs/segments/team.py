@@ -13,9 +13,8 @@ from dagster import (
     multi_asset,
 )
 
-from cs_assets.defs.segments.assets import COMMON
 from cs_assets.defs.shared.metadata import PREVIEW, counts_table, list_output
-from cs_assets.defs.shared.partitions import as_frame, by_partition, daily_frames, days_of
+from cs_assets.defs.shared.partitions import DAILY, as_frame, by_partition, daily_frames, days_of
 from cs_assets.defs.shared.resources import SegmentsResource, StateResource, TeamResource
 from cs_assets.display import markdown_table
 from cs_assets.segments.micro import nps_advocates
@@ -35,7 +34,7 @@ from cs_assets.team.reviews import review_request_candidates, review_rewards
 REQUEST_SCHEMA = {"household_id": pl.String, "requested_at": pl.Datetime("us", UTC)}
 
 
-@asset(name="csm_assignments", **COMMON, ins={"features": AssetIn("household_features")},
+@asset(name="csm_assignments", **DAILY, ins={"features": AssetIn("household_features")},
        description="Enterprise and Premium households to a CSM of that specialization, region "
        "and spare capacity (least loaded first), Free ones to automated CS, the rest to the CS "
        "Ops queue; one summary warning with the overflow count. Yesterday's assignments (the "
@@ -65,7 +64,7 @@ def csm_assignments_asset(
                        queued_last_day=overflow[last])
 
 
-@asset(name="issued_referral_codes", **COMMON, ins={"stages": AssetIn("journey_stages")},
+@asset(name="issued_referral_codes", **DAILY, ins={"stages": AssetIn("journey_stages")},
        description="Referral codes the platform issues to the households it may invite to "
        "refer (the advocacy stage; every household not churned whose latest NPS makes it an "
        "Advocate) that hold none: REF- and 8 readable symbols derived from a secret (unique, "
@@ -103,7 +102,7 @@ def issued_referral_codes_asset(
 @multi_asset(
     outs={"referral_conversions": AssetOut(), "invalid_referral_codes": AssetOut()},
     deps=["issued_referral_codes"],
-    **{k: v for k, v in COMMON.items() if k not in ("kinds", "owners")},
+    **{k: v for k, v in DAILY.items() if k != "kinds"},
     description="Signups that used a referral code the product or the platform issued (before "
     "the signup), and "
     "the codes that could not be honoured with the reason (unknown, self-referral, issued "
@@ -135,7 +134,7 @@ def referral_conversions_asset(
                            "reasons_last_day": counts_table(invalid, "reason")})
 
 
-@asset(name="referral_leaderboard", **COMMON, ins={"conversions": AssetIn("referral_conversions")},
+@asset(name="referral_leaderboard", **DAILY, ins={"conversions": AssetIn("referral_conversions")},
        description="Referrers over the 365 days before the as-of instant with the spec's "
        "top-advocate tiers (1st, top 3, top 10).")
 def referral_leaderboard_asset(context: AssetExecutionContext, conversions, team: TeamResource):
@@ -146,7 +145,7 @@ def referral_leaderboard_asset(context: AssetExecutionContext, conversions, team
     return list_output(context, out, ["place", "referrer_id", "successful_referrals", "tier"])
 
 
-@asset(name="review_request_candidates", **COMMON,
+@asset(name="review_request_candidates", **DAILY,
        description="Promoters (latest NPS >= 9) not asked for a review in 90 days.")
 def review_request_candidates_asset(
     context: AssetExecutionContext, nps_responses: pl.DataFrame, households: pl.DataFrame,
@@ -161,7 +160,7 @@ def review_request_candidates_asset(
     return list_output(context, out, ["household_id", "nps_score"])
 
 
-@asset(name="rewards_ledger", **COMMON, ins={"conversions": AssetIn("referral_conversions")},
+@asset(name="rewards_ledger", **DAILY, ins={"conversions": AssetIn("referral_conversions")},
        description="Every reward granted up to the day: referrer credits (expiring after a "
        "year), referee Premium months, review credits, leaderboard tier awards.")
 def rewards_ledger_asset(

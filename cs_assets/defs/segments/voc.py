@@ -5,9 +5,8 @@ from datetime import UTC
 import polars as pl
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
-from cs_assets.defs.segments.assets import COMMON
 from cs_assets.defs.shared.metadata import PREVIEW, counts_table
-from cs_assets.defs.shared.partitions import by_partition, daily_frames, days_of
+from cs_assets.defs.shared.partitions import DAILY, by_partition, daily_frames, days_of
 from cs_assets.defs.shared.resources import StateResource, VocResource
 from cs_assets.display import markdown_table
 from cs_assets.state import schema as state_tables
@@ -20,7 +19,7 @@ SENT_SCHEMA = {"household_id": pl.String, "survey_type": pl.String,
 
 @asset(
     name="survey_eligibility",
-    **COMMON,
+    **DAILY,
     description="Households due a survey on the day (NPS 30 days after signup, CSAT on a "
     "resolved ticket, feature survey for early adopters, quarterly NPS, exit survey, annual "
     "product survey), at most one each, none within the fatigue window of the last survey.",
@@ -48,7 +47,7 @@ def survey_eligibility_asset(
 
 @asset(
     name="nps_themes",
-    **COMMON,
+    **DAILY,
     description="Per theme of the NPS comments of the 30 days before the as-of instant: "
     "comments mentioning it, positive and negative mentions, net sentiment.",
 )
@@ -68,7 +67,7 @@ def nps_themes_asset(
 
 @asset(
     name="feedback_escalations",
-    **COMMON,
+    **DAILY,
     description="Themes whose negative NPS mentions in the last 30 days reached the "
     "threshold, with up to three recent example comments (e-mail addresses redacted).",
 )

@@ -1,0 +1,5 @@
+"""The serving table a CRM or BI tool reads."""
+
+from cs_assets.defs.shared.group import group_definitions
+
+defs = group_definitions(__name__, owners=["team:data-platform"])

@@ -18,9 +18,7 @@ from cs_assets.vocabulary import utc_now
 @asset(
     name="health_snapshot",
     partitions_def=daily_partitions,
-    group_name="serving",
     kinds={"sql"},
-    owners=["team:data-platform"],
     ins={
         "tiers": AssetIn("health_tiers"),
         "predictions": AssetIn("churn_predictions", metadata=OPTIONAL_INPUT),

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 
 import polars as pl
-from dagster import AssetExecutionContext, DailyPartitionsDefinition
+from dagster import AssetExecutionContext, BackfillPolicy, DailyPartitionsDefinition
 
 from cs_assets.settings import ConfigError, parse_reference_time
 
@@ -38,6 +38,10 @@ def partitions_start(env: Mapping[str, str]) -> date:
 daily_partitions = DailyPartitionsDefinition(
     start_date=partitions_start(os.environ).isoformat(), end_offset=1, timezone="UTC"
 )
+FRAME_KINDS = {"polars", "parquet"}
+# A daily asset whose backfill of any range is one run (it reads its inputs once).
+DAILY = dict(partitions_def=daily_partitions, backfill_policy=BackfillPolicy.single_run(),
+             kinds=FRAME_KINDS)
 
 
 def days_of(context: AssetExecutionContext) -> list[date]:
