@@ -43,7 +43,7 @@ from cs_assets.churn.risk import RISK_SEGMENTS, risk_segment
 from cs_assets.churn.snapshots import features_and_scores
 from cs_assets.churn.training import best, holdout_scores, score_holdout, train_candidate
 from cs_assets.defs.shared.checks import unique_per_household_day
-from cs_assets.defs.shared.partitions import FRAME_KINDS, as_frame, by_partition, daily_partitions
+from cs_assets.defs.shared.partitions import FRAME_KINDS, daily_partitions
 from cs_assets.defs.shared.resources import (
     MlflowResource,
     RawSourceResource,
@@ -255,7 +255,6 @@ def churn_predictions(
         champion = load_champion(mlflow.client())
     except ChampionUnavailable as exc:
         raise Failure(str(exc), allow_retries=False) from exc
-    features, scores = as_frame(features), as_frame(scores)
     frame = features.join(scores.drop("top_reasons", strict=False), on=list(KEYS), how="inner")
     X = design_matrix(frame, champion.columns)
     probability = champion.model.predict_proba(X)[:, 1]
@@ -268,7 +267,7 @@ def churn_predictions(
     counts = dict(latest.group_by("churn_risk_segment").len().iter_rows())
     riskiest = latest.sort(RISK, descending=True).head(TOP_RISKY).with_columns(
         pl.col(RISK).round(3))
-    yield Output(by_partition(out, context.partition_keys), metadata={
+    yield Output(out, metadata={
         "dagster/row_count": out.height,
         "model": f"{MODEL_NAME}@{CHAMPION} = version {champion.version}",
         **{f"{s.lower()}_last_day": int(counts.get(s, 0)) for s in RISK_SEGMENTS},

@@ -13,7 +13,7 @@ from dagster import (
 )
 
 from cs_assets.defs.shared.checks import unique_per_household_day
-from cs_assets.defs.shared.partitions import FRAME_KINDS, by_partition, daily_partitions
+from cs_assets.defs.shared.partitions import FRAME_KINDS, daily_partitions
 from cs_assets.defs.shared.resources import StateResource
 from cs_assets.features.household import features_for_days
 from cs_assets.features.inputs import FEATURE_TABLES, feature_inputs
@@ -39,7 +39,7 @@ def household_features(context: AssetExecutionContext, state: StateResource,
     frame = features_for_days(inputs, days)
     per_day = frame.group_by("as_of").len().sort("as_of")
     yield Output(
-        by_partition(frame, keys),
+        frame,
         metadata={
             "dagster/row_count": frame.height,
             "days": len(keys),

@@ -29,10 +29,8 @@ from dagster import (
 from cs_assets.channels.email import Recipient
 from cs_assets.defs.shared.partitions import (
     OPTIONAL_INPUT,
-    by_partition,
     daily_partitions,
     days_of,
-    present_frame,
 )
 from cs_assets.defs.shared.resources import (
     MailResource,
@@ -84,8 +82,7 @@ def playbook_enrolments_asset(
     **triggers,
 ):
     engine, catalog = state.engine(), playbooks.load()
-    frames = {name: frame for name, loaded in triggers.items()
-              if (frame := present_frame(loaded)) is not None}
+    frames = {name: frame for name, frame in triggers.items() if frame is not None}
     # both sources of codes: the product's and the ones the platform issued
     frames["referral_codes"] = pl.concat([
         referral_codes.select(CODE_COLUMNS),
@@ -109,7 +106,7 @@ def playbook_enrolments_asset(
         enrolled=pl.len(), held_out=pl.col("holdout").sum()).sort("playbook")
     days = pl.DataFrame(lines, orient="row", schema=["day", "enrolled", "held_out", "exits",
                                                      "conditions", "contexts_refreshed"])
-    return Output(by_partition(out, context.partition_keys), metadata={
+    return Output(out, metadata={
         "dagster/row_count": out.height,
         "opted_out_raw_flag": len(flagged),
         "by_playbook": MetadataValue.md(markdown_table(per_playbook)),
@@ -223,7 +220,6 @@ def playbook_effectiveness_asset(
     enrolled = read_rows(state.engine(), state_tables.enrolments, {
         "household_id": pl.String, "playbook": pl.String, "holdout": pl.Boolean,
         "enrolled_on": pl.Date})
-    scores = present_frame(scores)
     if scores is None:
         scores = pl.DataFrame(schema={"household_id": pl.String, "as_of": pl.Date,
                                       "value_delivery_score": pl.Float64})

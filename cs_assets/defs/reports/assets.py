@@ -30,7 +30,7 @@ from dagster import (
     schedule,
 )
 
-from cs_assets.defs.shared.partitions import OPTIONAL_INPUT, as_frame, daily_partitions
+from cs_assets.defs.shared.partitions import OPTIONAL_INPUT, daily_partitions
 from cs_assets.defs.shared.resources import ListsResource, StateResource
 from cs_assets.reports.ebr import (
     add_quarters,
@@ -67,10 +67,8 @@ def _days(asset_name: str) -> AssetIn:
 
 
 def _stacked(loaded, name: str) -> pl.DataFrame:
-    """The days that were loaded as one frame; INPUT_SCHEMAS[name] when none was."""
-    if isinstance(loaded, dict) and not loaded:
-        return pl.DataFrame(schema=INPUT_SCHEMAS[name])
-    return as_frame(loaded)
+    """The days that were loaded; INPUT_SCHEMAS[name] when none was."""
+    return pl.DataFrame(schema=INPUT_SCHEMAS[name]) if loaded is None else loaded
 
 
 def reports_dir() -> Path:
@@ -133,15 +131,16 @@ def weekly_cs_report_asset(
     "Markdown under $CS_HOME/reports/ebr/<YYYY-Qn>/.",
 )
 def ebr_decks_asset(
-    context: AssetExecutionContext, scores: dict[str, pl.LazyFrame], households: pl.DataFrame,
+    context: AssetExecutionContext, scores: pl.LazyFrame | None, households: pl.DataFrame,
     members: pl.DataFrame, pets: pl.DataFrame, activity_events: pl.LazyFrame,
     support_tickets: pl.DataFrame, subscription_changes: pl.DataFrame, payments: pl.DataFrame,
     nps_responses: pl.DataFrame, success_plans: pl.DataFrame, lists: ListsResource,
 ) -> MaterializeResult:
     quarter = date.fromisoformat(context.partition_key)
     # only the quarter's latest scored day is read: the partitions are lazy scans
-    health = (scores[max(scores)].select(list(HEALTH_COLUMNS)).collect() if scores
-              else pl.DataFrame(schema=HEALTH_COLUMNS))
+    health = (pl.DataFrame(schema=HEALTH_COLUMNS) if scores is None else
+              scores.filter(pl.col("as_of") == pl.col("as_of").max())
+              .select(list(HEALTH_COLUMNS)).collect())
     decks = ebr_decks(
         quarter, households=households, members=members, pets=pets,
         activity_events=activity_events, support_tickets=support_tickets,
@@ -162,7 +161,7 @@ def ebr_decks_asset(
         "decks": len(decks),
         "folder": MetadataValue.path(str(folder)),
         "paths": MetadataValue.json(paths),
-        "health_as_of": max(scores) if scores else "none",
+        "health_as_of": str(health["as_of"].max()) if health.height else "none",
         # the first deck, by household id only: names stay in the files
         "preview": MetadataValue.md(deck_markdown(decks[0], with_name=False) if decks
                                     else "No Enterprise household at the quarter's end."),

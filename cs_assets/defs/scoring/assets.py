@@ -13,7 +13,7 @@ from dagster import (
 )
 
 from cs_assets.defs.shared.checks import unique_per_household_day
-from cs_assets.defs.shared.partitions import DAILY, as_frame, by_partition
+from cs_assets.defs.shared.partitions import DAILY
 from cs_assets.defs.shared.resources import ScorecardResource
 from cs_assets.display import markdown_table
 from cs_assets.figures import figure_png, markdown_image
@@ -45,6 +45,7 @@ def _at_risk_table(frame: pl.DataFrame, columns: list[str]) -> MetadataValue:
 @asset(
     name="health_scores",
     **DAILY,
+    ins={"features": AssetIn("household_features")},
     check_specs=[
         AssetCheckSpec("scores_within_0_100", asset="health_scores", blocking=True),
         AssetCheckSpec("no_missing_score_for_active_household", asset="health_scores",
@@ -56,9 +57,8 @@ def _at_risk_table(frame: pl.DataFrame, columns: list[str]) -> MetadataValue:
     "risk flag, and the reasons that moved each household's score.",
 )
 def health_scores_asset(
-    context: AssetExecutionContext, household_features, scorecard: ScorecardResource
+    context: AssetExecutionContext, features, scorecard: ScorecardResource
 ):
-    features = as_frame(household_features)
     card = scorecard.load()
     scores = (
         health_scores(features, card)
@@ -68,7 +68,7 @@ def health_scores_asset(
         .join(explain_health(features, card), on=list(KEYS), how="left")
     )
     yield Output(
-        by_partition(scores, context.partition_keys),
+        scores,
         metadata={
             "dagster/row_count": scores.height,
             "mean_health_score_last_day": float(_latest(scores)["health_score"].mean() or 0),
@@ -99,19 +99,19 @@ def health_scores_asset(
 @asset(
     name="trend_alerts",
     **DAILY,
+    ins={"features": AssetIn("household_features")},
     check_specs=[AssetCheckSpec("alerts_point_at_existing_households", asset="trend_alerts")],
     description="The spec's negative-trend alerts: task completions down > 30% with > 10 in "
     "the current window (critical), active users down > 50% (critical), session duration down "
     "> 40% (warning). A zero baseline raises no alert.",
 )
 def trend_alerts_asset(
-    context: AssetExecutionContext, household_features, scorecard: ScorecardResource
+    context: AssetExecutionContext, features, scorecard: ScorecardResource
 ):
-    features = as_frame(household_features)
     alerts = trend_alerts(features, scorecard.load())
     counts = alerts.group_by("metric", "severity").len().sort("metric")
     yield Output(
-        by_partition(alerts, context.partition_keys),
+        alerts,
         metadata={"dagster/row_count": alerts.height,
                   "alerts_by_metric": MetadataValue.md(markdown_table(counts))},
     )
@@ -132,7 +132,7 @@ def trend_alerts_asset(
 def health_tiers_asset(
     context: AssetExecutionContext, scores, alerts, scorecard: ScorecardResource
 ):
-    scores, alerts, config = as_frame(scores), as_frame(alerts), scorecard.load()
+    config = scorecard.load()
     tiers = health_tiers(scores, alerts, config).join(
         scores.select(*KEYS, "top_reasons"), on=list(KEYS), how="left")
     latest = _latest(tiers)
@@ -140,7 +140,7 @@ def health_tiers_asset(
     worst = latest.filter(pl.col("tier") != "healthy").sort(
         pl.col("tier") == "at_risk", "health_score", "household_id").head(TOP_AT_RISK)
     return Output(
-        by_partition(tiers, context.partition_keys),
+        tiers,
         metadata={
             "dagster/row_count": tiers.height,
             "tier_rule": config.tiers.rule(),

@@ -13,8 +13,6 @@ from dagster import (
 from cs_assets.defs.shared.metadata import PREVIEW, counts_table
 from cs_assets.defs.shared.partitions import (
     DAILY,
-    as_frame,
-    by_partition,
     daily_frames,
     days_of,
 )
@@ -44,7 +42,6 @@ def micro_segments_asset(
     context: AssetExecutionContext, features, predictions, nps_responses: pl.DataFrame,
     segments: SegmentsResource,
 ):
-    features, predictions = as_frame(features), as_frame(predictions)
     config = segments.load()
     frame = features.join(predictions.select(*KEYS, "churn_probability"), on=list(KEYS),
                           how="left")
@@ -52,7 +49,7 @@ def micro_segments_asset(
         frame.filter(pl.col("as_of") == day)
         .join(latest_nps(nps_responses, day), on="household_id", how="left"), config))
     summary = segment_summary(out.filter(pl.col("as_of") == out["as_of"].max()))
-    return Output(by_partition(out, context.partition_keys), metadata={
+    return Output(out, metadata={
         "dagster/row_count": out.height,
         "segments_last_day": summary.height,
         "largest_segments_last_day": MetadataValue.md(markdown_table(
@@ -70,8 +67,8 @@ def micro_segments_asset(
     "churn probability, largest segments first.",
 )
 def micro_segment_summary_asset(context: AssetExecutionContext, segments_frame):
-    summary = segment_summary(as_frame(segments_frame))
-    return Output(by_partition(summary, context.partition_keys),
+    summary = segment_summary(segments_frame)
+    return Output(summary,
                   metadata={"dagster/row_count": summary.height})
 
 
@@ -88,11 +85,11 @@ def journey_stages_asset(
     members: pl.DataFrame, nps_responses: pl.DataFrame, reviews: pl.DataFrame,
     referral_codes: pl.DataFrame, segments: SegmentsResource,
 ):
-    features, config = as_frame(features), segments.load()
+    config = segments.load()
     out = daily_frames(context, lambda day: journey_stage(journey_inputs(
         features, day, config, households=households, members=members,
         nps_responses=nps_responses, reviews=reviews, referral_codes=referral_codes), config))
-    return Output(by_partition(out, context.partition_keys), metadata={
+    return Output(out, metadata={
         "dagster/row_count": out.height,
         "households_per_stage_last_day": counts_table(out, "stage"),
     })
@@ -108,7 +105,7 @@ def journey_stages_asset(
     "so re-materializing a day never duplicates it.",
 )
 def journey_transitions_asset(context: AssetExecutionContext, stages, state: StateResource):
-    stages, engine = as_frame(stages), state.engine()
+    engine = state.engine()
     table = state_tables.journey_transitions
     parts = []
     for day in days_of(context):  # in order: each day builds on the one before
@@ -120,7 +117,7 @@ def journey_transitions_asset(context: AssetExecutionContext, stages, state: Sta
     out = pl.concat(parts, rechunk=True)
     moves = out.group_by("from_stage", "to_stage").len("households").sort(
         "households", descending=True)
-    return Output(by_partition(out, context.partition_keys), metadata={
+    return Output(out, metadata={
         "dagster/row_count": out.height,
         "transitions": MetadataValue.md(markdown_table(moves.head(PREVIEW))),
     })

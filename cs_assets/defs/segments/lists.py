@@ -4,7 +4,7 @@ import polars as pl
 from dagster import AssetExecutionContext, AssetIn, asset
 
 from cs_assets.defs.shared.metadata import list_output
-from cs_assets.defs.shared.partitions import DAILY, as_frame, daily_frames
+from cs_assets.defs.shared.partitions import DAILY, daily_frames
 from cs_assets.defs.shared.resources import ListsResource, PlaybooksResource, StateResource
 from cs_assets.lists import SENT_SCHEMA
 from cs_assets.lists.checkins import proactive_checkin_candidates
@@ -25,7 +25,7 @@ SCORED = {"features": AssetIn("household_features"), "scores": AssetIn("health_s
 
 def _scored(features, scores) -> pl.DataFrame:
     """The day's features with every score (the frame the list rules read)."""
-    return as_frame(features).join(as_frame(scores), on=list(KEYS), how="inner")
+    return features.join(scores, on=list(KEYS), how="inner")
 
 
 @asset(name="proactive_checkin_candidates", **DAILY, ins=SCORED,

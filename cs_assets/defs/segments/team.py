@@ -14,7 +14,7 @@ from dagster import (
 )
 
 from cs_assets.defs.shared.metadata import PREVIEW, counts_table, list_output
-from cs_assets.defs.shared.partitions import DAILY, as_frame, by_partition, daily_frames, days_of
+from cs_assets.defs.shared.partitions import DAILY, daily_frames, days_of
 from cs_assets.defs.shared.resources import SegmentsResource, StateResource, TeamResource
 from cs_assets.display import markdown_table
 from cs_assets.segments.micro import nps_advocates
@@ -43,7 +43,7 @@ def csm_assignments_asset(
     context: AssetExecutionContext, features, households: pl.DataFrame, team: TeamResource,
     state: StateResource,
 ):
-    features, config = as_frame(features), team.load().assignments
+    config = team.load().assignments
     engine, table = state.engine(), state_tables.csm_assignments
     parts, overflow = [], {}
     for day in days_of(context):  # in order: each day keeps the assignments before it
@@ -74,7 +74,7 @@ def issued_referral_codes_asset(
     nps_responses: pl.DataFrame, team: TeamResource, state: StateResource,
     segments: SegmentsResource,
 ):
-    stages, config = as_frame(stages), segments.load()
+    config = segments.load()
     engine, secret = state.engine(), team.secret()
     table = state_tables.referral_codes_issued
     issued_schema = {**CODE_SCHEMA, "issued_on": pl.Date}
@@ -94,7 +94,7 @@ def issued_referral_codes_asset(
         parts.append(new.rename({"issued_on": "as_of"}))
     out = pl.concat(parts, rechunk=True)
     # the codes themselves stay out of the metadata: they are what a referee types in
-    return Output(by_partition(out, context.partition_keys), metadata={
+    return Output(out, metadata={
         "dagster/row_count": out.height,
         "issued_last_day": out.filter(pl.col("as_of") == max(days_of(context))).height})
 
@@ -122,14 +122,14 @@ def referral_conversions_asset(
     invalid = pl.concat([i.with_columns(as_of=pl.lit(d)) for (_, i), d in zip(pairs, days,
                                                                            strict=True)])
     last = max(days)
-    yield Output(by_partition(conversions, context.partition_keys), "referral_conversions",
+    yield Output(conversions, "referral_conversions",
                  metadata={"dagster/row_count": conversions.height,
                            "latest": MetadataValue.md(markdown_table(
                                conversions.filter(pl.col("as_of") == last)
                                .sort("converted_at", descending=True).head(PREVIEW)
                                .select("referee_id", "referrer_id", "converted_at",
                                        "referee_plan")))})
-    yield Output(by_partition(invalid, context.partition_keys), "invalid_referral_codes",
+    yield Output(invalid, "invalid_referral_codes",
                  metadata={"dagster/row_count": invalid.height,
                            "reasons_last_day": counts_table(invalid, "reason")})
 
@@ -138,7 +138,7 @@ def referral_conversions_asset(
        description="Referrers over the 365 days before the as-of instant with the spec's "
        "top-advocate tiers (1st, top 3, top 10).")
 def referral_leaderboard_asset(context: AssetExecutionContext, conversions, team: TeamResource):
-    conversions, config = as_frame(conversions), team.load().leaderboard
+    config = team.load().leaderboard
     out = daily_frames(context, lambda day: leaderboard(
         conversions.filter(pl.col("as_of") == day).drop("as_of"), day, config)
         .with_columns(as_of=pl.lit(day)))
@@ -166,7 +166,7 @@ def review_request_candidates_asset(
 def rewards_ledger_asset(
     context: AssetExecutionContext, conversions, reviews: pl.DataFrame, team: TeamResource
 ):
-    conversions, config = as_frame(conversions), team.load()
+    config = team.load()
 
     def ledger(day):
         reviewed = review_rewards(reviews, day, config.rewards)

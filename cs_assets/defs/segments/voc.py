@@ -6,7 +6,7 @@ import polars as pl
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
 from cs_assets.defs.shared.metadata import PREVIEW, counts_table
-from cs_assets.defs.shared.partitions import DAILY, by_partition, daily_frames, days_of
+from cs_assets.defs.shared.partitions import DAILY, daily_frames, days_of
 from cs_assets.defs.shared.resources import StateResource, VocResource
 from cs_assets.display import markdown_table
 from cs_assets.state import schema as state_tables
@@ -37,7 +37,7 @@ def survey_eligibility_asset(
         nps_responses=nps_responses, subscription_changes=subscription_changes,
         activity_events=activity_events, surveys_sent=sent, config=config))
     preview = out.filter(pl.col("as_of") == max(days_of(context))).head(PREVIEW)
-    return Output(by_partition(out, context.partition_keys), metadata={
+    return Output(out, metadata={
         "dagster/row_count": out.height,
         "surveys_per_type_last_day": counts_table(out, "survey_type"),
         "preview_last_day": MetadataValue.md(markdown_table(preview.select(
@@ -58,7 +58,7 @@ def nps_themes_asset(
     out = daily_frames(context, lambda day: nps_themes(nps_responses, day, config)
                        .with_columns(as_of=pl.lit(day)))
     last = out.filter(pl.col("as_of") == out["as_of"].max()).drop("as_of")
-    return Output(by_partition(out, context.partition_keys), metadata={
+    return Output(out, metadata={
         "dagster/row_count": out.height,
         "themes_last_day": MetadataValue.md(markdown_table(
             last.with_columns(pl.col("net_sentiment").round(2)))),
@@ -77,7 +77,7 @@ def feedback_escalations_asset(
     config, days = voc.load().themes, days_of(context)
     out = daily_frames(context, lambda day: feedback_escalations(nps_responses, day, config)
                        .with_columns(as_of=pl.lit(day)))
-    return Output(by_partition(out, context.partition_keys), metadata={
+    return Output(out, metadata={
         "dagster/row_count": out.height,
         "escalated_themes_last_day": ", ".join(
             out.filter(pl.col("as_of") == max(days))["theme"].to_list()) or "none",

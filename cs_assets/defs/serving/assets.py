@@ -6,9 +6,7 @@ from dagster import AssetExecutionContext, AssetIn, MaterializeResult, MetadataV
 
 from cs_assets.defs.shared.partitions import (
     OPTIONAL_INPUT,
-    as_frame,
     daily_partitions,
-    present_frame,
 )
 from cs_assets.defs.shared.resources import StateResource
 from cs_assets.state.health_snapshot import snapshot_rows, upsert_snapshot
@@ -32,7 +30,7 @@ def health_snapshot_asset(
     context: AssetExecutionContext, state: StateResource, tiers, predictions, assignments
 ):
     day = date.fromisoformat(context.partition_key)
-    rows = snapshot_rows(as_frame(tiers), present_frame(predictions), present_frame(assignments))
+    rows = snapshot_rows(tiers, predictions, assignments)
     written = upsert_snapshot(state.engine(), rows, utc_now())
     tiers_count = rows.group_by("tier").len("households").sort("tier")
     return MaterializeResult(metadata={

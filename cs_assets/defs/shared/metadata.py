@@ -3,7 +3,7 @@
 import polars as pl
 from dagster import AssetExecutionContext, MetadataValue, Output
 
-from cs_assets.defs.shared.partitions import by_partition, days_of
+from cs_assets.defs.shared.partitions import days_of
 from cs_assets.display import markdown_table
 
 PREVIEW = 15  # rows of a list shown in its materialization
@@ -21,7 +21,7 @@ def list_output(context: AssetExecutionContext, frame: pl.DataFrame, columns: li
                 **metadata):
     """The days' rows, one file per partition, with the last day's size and a preview."""
     last = frame.filter(pl.col("as_of") == max(days_of(context)))
-    return Output(by_partition(frame, context.partition_keys), metadata={
+    return Output(frame, metadata={
         "dagster/row_count": frame.height,
         "rows_last_day": last.height,
         "preview_last_day": MetadataValue.md(markdown_table(last.head(PREVIEW).select(columns))),

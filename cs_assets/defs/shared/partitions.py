@@ -54,30 +54,6 @@ def daily_frames(context: AssetExecutionContext, build) -> pl.DataFrame:
                      rechunk=True)
 
 
-def as_frame(loaded: pl.DataFrame | dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """One frame from an input that spans one partition (a frame) or several (a dict)."""
-    if isinstance(loaded, dict):
-        # rechunk: polars 2.1 panics ("assertion failed: i < self.len()") formatting strings
-        # over frames built from many chunks
-        return pl.concat([loaded[k] for k in sorted(loaded)], how="vertical_relaxed",
-                         rechunk=True)
-    return loaded
-
-
 # An input's metadata for a day that may not exist: it is read as absent, not as an error.
 OPTIONAL_INPUT = {"allow_missing_partitions": True}
 
-
-def present_frame(loaded) -> pl.DataFrame | None:
-    """An input loaded with `OPTIONAL_INPUT`: None when no partition of it exists."""
-    if isinstance(loaded, dict):
-        loaded = {k: v for k, v in loaded.items() if v is not None} or None
-    return None if loaded is None else as_frame(loaded)
-
-
-def by_partition(frame: pl.DataFrame, keys: list[str], column: str = "as_of"):
-    """The output for `keys`: the frame itself for one partition, else a dict per partition."""
-    if len(keys) == 1:
-        return frame
-    day = pl.col(column).cast(pl.String)
-    return {key: frame.filter(day == key) for key in keys}

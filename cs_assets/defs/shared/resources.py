@@ -32,6 +32,7 @@ from cs_assets.settings import ConfigError, cs_home, default_state_url, parse_re
 from cs_assets.team import TEAM_CONFIG, TeamConfig
 from cs_assets.validated_config import ConfigFile
 from cs_assets.voc import VOC_CONFIG, VocConfig
+from cs_assets.vocabulary import AS_OF
 
 DEFAULT_MAX_INVALID_SHARE = 0.05
 DEFAULT_MIN_MAPPED_EVENT_SHARE = 0.10
@@ -65,8 +66,28 @@ class PolarsParquetIOManager(dagster_polars.PolarsParquetIOManager):
             metadata["estimated_size_mb"] = MetadataValue.float(obj.estimated_size(unit="mb"))
         return metadata
 
+    def load_partitions(self, context: InputContext):
+        """The input's partitions as one frame, in partition order (lazy when the input is
+        annotated `pl.LazyFrame`), so asset bodies never see partition plumbing. Under
+        `OPTIONAL_INPUT` (`allow_missing_partitions`) days not materialized are left out
+        quietly, and none at all is None."""
+        optional = (context.definition_metadata or {}).get("allow_missing_partitions", False)
+        paths = self._get_paths_for_partitions(context)
+        frames = [self.load_from_path(context=context, path=paths[key])
+                  for key in sorted(paths) if not optional or paths[key].exists()]
+        if len(frames) < len(paths):
+            context.log.debug(f"{len(paths) - len(frames)} of {len(paths)} partitions of "
+                              f"{context.asset_key.to_user_string()} are not materialized")
+        if not frames:
+            return None
+        # rechunk: polars 2.1 panics ("assertion failed: i < self.len()") formatting strings
+        # over frames built from many chunks
+        return frames[0] if len(frames) == 1 else pl.concat(
+            frames, how="vertical_relaxed", rechunk=True)
+
     def handle_output(self, context: OutputContext, obj) -> None:
-        """Also store a single-run backfill: a dict of frames keyed by partition, one file each.
+        """A frame spanning several daily partitions (a single-run backfill) is written as
+        one file per day, split on its `as_of` column.
 
         Dagster's UPath IO managers refuse outputs spanning several partitions, but a
         backfill of many days in one run (`BackfillPolicy.single_run()`) produces exactly that.
@@ -75,12 +96,10 @@ class PolarsParquetIOManager(dagster_polars.PolarsParquetIOManager):
             super().handle_output(context, obj)
             return
         paths = self._get_paths_for_partitions(context)
-        missing = sorted(set(paths) - set(obj))
-        if missing:
-            raise ValueError(f"{context.asset_key.to_user_string()}: no frame for {missing[:3]}")
+        day = pl.col(AS_OF).cast(pl.String)
         for key, path in paths.items():
             self.make_directory(path.parent)
-            self.dump_to_path(context=context, obj=obj[key], path=path)
+            self.dump_to_path(context=context, obj=obj.filter(day == key), path=path)
         context.add_output_metadata({"partitions_written": len(paths)})
 
 
