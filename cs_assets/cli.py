@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from cs_assets.dev.simulator.engine import COMPRESSIONS, RAW_COMPRESSION, simulate
-from cs_assets.settings import cs_home
+from cs_assets.settings import REFERENCE_FILE, cs_home
 
 DEMO_INSTANCE_YAML = """\
 # Embedded demo instance (SQLite under this folder). Production uses the repo's dagster.yaml.
@@ -66,6 +66,8 @@ def _prepare_demo_home(home: Path, raw_dir: Path, end_date: date) -> None:
     os.environ["CS_HOME"] = str(home)
     os.environ["CS_RAW_DIR"] = str(raw_dir)
     os.environ["CS_REFERENCE_TIME"] = end_date.isoformat()
+    # the platform clock stays at the demo's day for `make ui` and every later command
+    (home / REFERENCE_FILE).write_text(end_date.isoformat(), encoding="utf-8")
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -85,15 +87,8 @@ def _demo(args: argparse.Namespace) -> None:
                                  seed=args.seed, scale="demo")))
     _prepare_demo_home(home, raw_dir, args.end_date)
 
-    import warnings
-
-    from dagster import DagsterInstance
-
-    warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
-
-    from cs_assets.definitions import defs
     from cs_assets.defs.reports.assets import quarterly_partitions, weekly_partitions
-    from cs_assets.defs.workflow import churn_risk_job, cs_lists_job, health_updates_job
+    from cs_assets.dev.demo_runs import launcher
     from cs_assets.dev.demo_summary import summarize
 
     first_day = args.end_date - timedelta(days=args.days - 1)
@@ -102,37 +97,35 @@ def _demo(args: argparse.Namespace) -> None:
     as_of = datetime.combine(args.end_date + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
     week = weekly_partitions.get_partition_keys(current_time=as_of)[-1]  # the last full week
     quarter = quarterly_partitions.get_partition_keys(current_time=as_of)[-1]
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the log is in the UI
-    daily, graph = defs.resolve_job_def("daily_health_job"), defs.resolve_asset_graph()
+    day = {"dagster/partition": last}
+    # The daily workflow's jobs as the schedule and the sensors run them, the first one over
+    # the whole history in a single run; the weekly training before the day's churn step.
     steps = [
         (f"raw tables, then features, scores, alerts and tiers for {first_day} .. "
-         f"{args.end_date} in one run", daily,
-         {"asset_selection": sorted(health_updates_job.selection.resolve(graph)),
-          "tags": {"dagster/asset_partition_range_start": first_day.isoformat(),
-                   "dagster/asset_partition_range_end": args.end_date.isoformat()}}),
+         f"{args.end_date} in one run", "health_updates_job",
+         {"dagster/asset_partition_range_start": first_day.isoformat(),
+          "dagster/asset_partition_range_end": last}),
         ("weekly snapshots, churn training set, candidate models in MLflow, survival model",
-         defs.resolve_job_def("churn_training_job"), {}),
-        (f"churn predictions, segments, journey stages, survey lists and the serving table "
-         f"for {args.end_date}",
-         daily, {"asset_selection": sorted(
-             (churn_risk_job.selection | cs_lists_job.selection).resolve(graph)),
-                 "partition_key": args.end_date.isoformat()}),
-        (f"playbook enrolments and their measured effect for {args.end_date}",
-         defs.resolve_job_def("playbook_enrolment_job"), {"partition_key": last}),
+         "churn_training_job", {}),
+        (f"churn predictions from the new champion for {last}", "churn_risk_job", day),
+        (f"segments, journey stages, lists and the serving table for {last}", "cs_lists_job",
+         day),
+        (f"playbook enrolments and their measured effect for {last}", "playbook_enrolment_job",
+         day),
         ("the dispatcher: the steps due that day (outbox only: no SMTP server configured)",
-         defs.resolve_job_def("playbook_dispatch_job"), {"partition_key": last}),
-        (f"the weekly CS report for the week of {week}",
-         defs.resolve_job_def("weekly_report_job"), {"partition_key": week}),
-        (f"EBR decks of the Enterprise households for the quarter of {quarter}",
-         defs.resolve_job_def("ebr_job"), {"partition_key": quarter}),
-        ("the war-story analyses", defs.resolve_job_def("war_stories_job"), {}),
+         "playbook_dispatch_job", day),
+        (f"the weekly CS report for the week of {week}", "weekly_report_job",
+         {"dagster/partition": week}),
+        (f"EBR decks of the Enterprise households for the quarter of {quarter}", "ebr_job",
+         {"dagster/partition": quarter}),
+        ("the war-story analyses", "war_stories_job", {}),
     ]
+    quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}  # the log is in the UI
     results = []
-    with DagsterInstance.get() as instance:
-        for label, job, options in steps:
+    with launcher(Path(os.environ["DAGSTER_HOME"])) as runs:
+        for label, job, tags in steps:
             print(f"Materializing {label} ...", flush=True)
-            results.append(job.execute_in_process(
-                instance=instance, raise_on_error=False, run_config=quiet, **options))
+            results.append(runs.run(job, tags=tags, run_config=quiet))
             if not results[-1].success:
                 break
     ok = all(r.success for r in results)

@@ -25,6 +25,20 @@ def default_state_url(env: Mapping[str, str] = os.environ) -> str:
     return f"sqlite:///{path}"
 
 
+REFERENCE_FILE = "reference_time"
+
+
+def reference_setting(env: Mapping[str, str] = os.environ) -> str:
+    """The platform clock: CS_REFERENCE_TIME, else the reference time the demo left in
+    `$CS_HOME/reference_time` (so `make ui` after `make demo` sees the demo's day), else ""
+    (the wall clock, production's)."""
+    value = env.get("CS_REFERENCE_TIME", "").strip()
+    path = cs_home(env) / REFERENCE_FILE
+    if not value and path.is_file():
+        value = path.read_text(encoding="utf-8").strip()
+    return value
+
+
 def parse_reference_time(value: str, key: str = "CS_REFERENCE_TIME") -> datetime:
     """An ISO date or instant; naive values are UTC."""
     try:

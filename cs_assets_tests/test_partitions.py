@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from cs_assets.defs.shared.partitions import partitions_start
-from cs_assets.settings import ConfigError
+from cs_assets.settings import ConfigError, reference_setting
 
 
 def test_start_is_an_iso_date_defaulting_to_2025():
@@ -42,3 +42,18 @@ def test_a_start_in_the_future_fails_the_import():
     proc = subprocess.run([sys.executable, "-c", "import cs_assets.defs.shared.partitions"],
                           env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "CS_PARTITIONS_START: 2999-01-01" in proc.stderr
+
+
+def test_the_clock_the_demo_left_under_cs_home_ends_the_partitions(tmp_path):
+    """`make ui` after `make demo` sees the demo's day, not ~700 missing days to today."""
+    (tmp_path / "reference_time").write_text("2026-11-01\n")
+    env = {k: v for k, v in os.environ.items() if k != "CS_REFERENCE_TIME"}
+    script = ("from cs_assets.defs.shared.partitions import daily_partitions as p\n"
+              "print(p.get_last_partition_key())")
+    proc = subprocess.run([sys.executable, "-c", script], env={**env, "CS_HOME": str(tmp_path)},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == "2026-11-01", proc.stderr[-2000:]
+    assert reference_setting({"CS_HOME": str(tmp_path)}) == "2026-11-01"
+    assert reference_setting({"CS_HOME": str(tmp_path), "CS_REFERENCE_TIME": "2026-12-01"}) == (
+        "2026-12-01")
+    assert reference_setting({"CS_HOME": str(tmp_path / "elsewhere")}) == ""

@@ -28,7 +28,9 @@ from dagster import (
 
 from cs_assets.channels.email import Recipient
 from cs_assets.defs.shared.partitions import (
+    DAILY,
     OPTIONAL_INPUT,
+    daily_frames,
     daily_partitions,
     days_of,
 )
@@ -197,8 +199,7 @@ EFFECT_LOOKBACK_DAYS = 120
 
 @asset(
     name="playbook_effectiveness",
-    partitions_def=daily_partitions,
-    kinds={"polars"},
+    **{**DAILY, "kinds": {"polars"}},
     deps=["playbook_enrolments"],
     ins={
         "households": AssetIn("households"),
@@ -216,19 +217,21 @@ EFFECT_LOOKBACK_DAYS = 120
 def playbook_effectiveness_asset(
     context: AssetExecutionContext, state: StateResource, households: pl.DataFrame, scores
 ):
-    day = date.fromisoformat(context.partition_key)
     enrolled = read_rows(state.engine(), state_tables.enrolments, {
         "household_id": pl.String, "playbook": pl.String, "holdout": pl.Boolean,
         "enrolled_on": pl.Date})
     if scores is None:
         scores = pl.DataFrame(schema={"household_id": pl.String, "as_of": pl.Date,
                                       "value_delivery_score": pl.Float64})
-    effect = playbook_effectiveness(enrolled, households.select("household_id", "churned_at"),
-                                    scores, day)
+    churn = households.select("household_id", "churned_at")
+    out = daily_frames(context, lambda day: playbook_effectiveness(
+        enrolled, churn, scores, day).with_columns(as_of=pl.lit(day)).select(
+            "as_of", *EFFECT_SCHEMA))
+    effect = out.filter(pl.col("as_of") == max(days_of(context)))
     shown = effect.filter(pl.col("treated_n") > 0).with_columns(
         pl.col("treated_value", "holdout_value", "difference", "ci_low", "ci_high",
                "p_value").round(3))
-    return Output(effect.with_columns(as_of=pl.lit(day)).select("as_of", *EFFECT_SCHEMA),
+    return Output(out,
                   metadata={
                       "dagster/row_count": effect.height,
                       "enrolments": enrolled.height,

@@ -9,6 +9,7 @@ from dagster import (
     AssetIn,
     AssetKey,
     AssetOut,
+    BackfillPolicy,
     Backoff,
     Failure,
     MetadataValue,
@@ -152,6 +153,8 @@ def build_ingestion_asset(spec: TableSpec):
 
     @multi_asset(
         name=f"ingest_{spec.name}",
+        # unpartitioned; declared so the daily jobs have one backfill policy (one run)
+        backfill_policy=BackfillPolicy.single_run(),
         outs={
             "valid": AssetOut(
                 key=AssetKey(spec.name),

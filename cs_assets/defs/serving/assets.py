@@ -1,22 +1,18 @@
 """The serving table as an asset: each day's health snapshot written to the state database."""
 
-from datetime import date
 
+import polars as pl
 from dagster import AssetExecutionContext, AssetIn, MaterializeResult, MetadataValue, asset
 
-from cs_assets.defs.shared.partitions import (
-    OPTIONAL_INPUT,
-    daily_partitions,
-)
+from cs_assets.defs.shared.partitions import DAILY, OPTIONAL_INPUT, days_of
 from cs_assets.defs.shared.resources import StateResource
 from cs_assets.state.health_snapshot import snapshot_rows, upsert_snapshot
-from cs_assets.vocabulary import utc_now
+from cs_assets.vocabulary import AS_OF, utc_now
 
 
 @asset(
     name="health_snapshot",
-    partitions_def=daily_partitions,
-    kinds={"sql"},
+    **{**DAILY, "kinds": {"sql"}},
     ins={
         "tiers": AssetIn("health_tiers"),
         "predictions": AssetIn("churn_predictions", metadata=OPTIONAL_INPUT),
@@ -29,9 +25,11 @@ from cs_assets.vocabulary import utc_now
 def health_snapshot_asset(
     context: AssetExecutionContext, state: StateResource, tiers, predictions, assignments
 ):
-    day = date.fromisoformat(context.partition_key)
-    rows = snapshot_rows(tiers, predictions, assignments)
-    written = upsert_snapshot(state.engine(), rows, utc_now())
+    engine, written = state.engine(), 0
+    for day in days_of(context):  # in order: a day never overwrites a later day's row
+        rows = snapshot_rows(*(None if frame is None else frame.filter(pl.col(AS_OF) == day)
+                               for frame in (tiers, predictions, assignments)))
+        written = upsert_snapshot(engine, rows, utc_now())
     tiers_count = rows.group_by("tier").len("households").sort("tier")
     return MaterializeResult(metadata={
         "as_of": day.isoformat(),

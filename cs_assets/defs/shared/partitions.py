@@ -8,12 +8,12 @@ before that midnight, so today's partition can run early in the morning (`end_of
 
 import os
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 from dagster import AssetExecutionContext, BackfillPolicy, DailyPartitionsDefinition
 
-from cs_assets.settings import ConfigError, parse_reference_time
+from cs_assets.settings import ConfigError, parse_reference_time, reference_setting
 
 DEFAULT_START = "2025-01-01"
 
@@ -26,7 +26,7 @@ def partitions_start(env: Mapping[str, str]) -> date:
         start = date.fromisoformat(value)
     except ValueError as exc:
         raise ConfigError(f"CS_PARTITIONS_START: not an ISO date (YYYY-MM-DD): {value!r}") from exc
-    if reference := env.get("CS_REFERENCE_TIME", ""):
+    if reference := reference_setting(env):
         latest, name = parse_reference_time(reference).date(), "CS_REFERENCE_TIME"
     else:
         latest, name = datetime.now(UTC).date(), "today"
@@ -35,9 +35,18 @@ def partitions_start(env: Mapping[str, str]) -> date:
     return start
 
 
-daily_partitions = DailyPartitionsDefinition(
-    start_date=partitions_start(os.environ).isoformat(), end_offset=1, timezone="UTC"
-)
+def daily_partitions_definition(env: Mapping[str, str]) -> DailyPartitionsDefinition:
+    """Days from CS_PARTITIONS_START to the platform clock's day: the reference day when one
+    is set (the demo's), else today (wall clock, UTC) including the day in progress."""
+    start = partitions_start(env).isoformat()
+    if reference := reference_setting(env):
+        end = parse_reference_time(reference).date() + timedelta(days=1)
+        return DailyPartitionsDefinition(start_date=start, end_date=end.isoformat(),
+                                         timezone="UTC")
+    return DailyPartitionsDefinition(start_date=start, end_offset=1, timezone="UTC")
+
+
+daily_partitions = daily_partitions_definition(os.environ)
 FRAME_KINDS = {"polars", "parquet"}
 # A daily asset whose backfill of any range is one run (it reads its inputs once).
 DAILY = dict(partitions_def=daily_partitions, backfill_policy=BackfillPolicy.single_run(),

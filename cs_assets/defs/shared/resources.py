@@ -28,7 +28,13 @@ from cs_assets.lists import LISTS_CONFIG, ListsConfig
 from cs_assets.playbooks.config import PLAYBOOKS_CONFIG, PlaybookCatalog
 from cs_assets.scoring import SCORECARD_CONFIG, Scorecard
 from cs_assets.segments import SEGMENTS_CONFIG, SegmentConfig
-from cs_assets.settings import ConfigError, cs_home, default_state_url, parse_reference_time
+from cs_assets.settings import (
+    ConfigError,
+    cs_home,
+    default_state_url,
+    parse_reference_time,
+    reference_setting,
+)
 from cs_assets.team import TEAM_CONFIG, TeamConfig
 from cs_assets.validated_config import ConfigFile
 from cs_assets.voc import VOC_CONFIG, VocConfig
@@ -337,7 +343,7 @@ def raw_source_from_env(env: Mapping[str, str] = os.environ) -> RawSourceResourc
         raise ConfigError(f"CS_RAW_SOURCE: expected 'parquet' or 'postgres', got {kind!r}")
     share = _share(env, "CS_MAX_INVALID_SHARE", DEFAULT_MAX_INVALID_SHARE)
     mapped_share = _share(env, "CS_MIN_MAPPED_EVENT_SHARE", DEFAULT_MIN_MAPPED_EVENT_SHARE)
-    reference = env.get("CS_REFERENCE_TIME", "")
+    reference = reference_setting(env)
     if reference:
         parse_reference_time(reference)
     mapping = env.get("CS_EVENT_MAPPING", "")
