@@ -13,11 +13,12 @@ from cs_assets.defs import (
     scoring,
     segments,
     serving,
+    state,
     workflow,
 )
 from cs_assets.defs.shared.resources import resources_from_env
 
-GROUPS = [raw, features, scoring, churn, segments, serving, playbooks, reports]
+GROUPS = [raw, features, scoring, churn, segments, serving, playbooks, reports, state]
 
 defs = Definitions.merge(
     *(group.defs for group in GROUPS),

@@ -42,3 +42,30 @@ def test_each_job_has_one_backfill_policy_so_a_backfill_is_one_run():
     for name in ("health_updates_job", "churn_risk_job", "cs_lists_job",
                  "playbook_enrolment_job", "daily_health_job"):
         assert policies[name] == one_run, name
+
+
+def test_the_state_tables_the_assets_touch_are_in_the_graph():
+    """A state table read or written in an asset body is a node of the graph: the readers
+    depend on `state/<table>`, the writers feed `state/writes/<table>`, and no cycle forms."""
+    import re
+
+    from dagster import AssetKey
+
+    from cs_assets.definitions import defs
+    from cs_assets.defs.state.assets import READ, WRITERS
+    from cs_assets.state import schema
+
+    assert set(READ) | set(WRITERS) <= set(schema.metadata.tables)
+    touched = {name for path in (REPO / "cs_assets" / "defs").rglob("*.py")
+               for name in re.findall(r"state_tables\.(\w+)", path.read_text())}
+    assert touched <= set(READ) | set(WRITERS), touched - set(READ) - set(WRITERS)
+    graph = defs.resolve_asset_graph()
+
+    def parents(key: str) -> set[str]:
+        return {k.to_user_string() for k in graph.get(AssetKey(key.split("/"))).parent_keys}
+
+    for reader in ("household_features", "churn_snapshots", "proactive_checkin_candidates"):
+        assert "state/checkins" in parents(reader)
+    assert "state/journey_transitions" in parents("journey_transitions")
+    assert parents("state/writes/journey_transitions") == {"journey_transitions"}
+    assert parents("state/writes/checkins") == {"playbook_deliveries"}

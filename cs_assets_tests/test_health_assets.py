@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import polars as pl
 import pytest
-from dagster import DagsterInstance, materialize
+from dagster import AssetsDefinition, DagsterInstance, materialize
 
 from cs_assets.definitions import defs
 from cs_assets.defs.shared.resources import ScorecardResource, StateResource, resources_from_env
@@ -13,8 +13,8 @@ from cs_assets_tests import factories as f
 from cs_assets_tests.test_ingestion_assets import resources as raw_resources
 
 # every asset of the daily health check (the churn group needs a model registry)
-ASSETS = [a for a in defs.assets
-          if set(a.group_names_by_key.values()) <= {"raw", "features", "scoring"}]
+ASSETS = [a for a in defs.assets if isinstance(a, AssetsDefinition)
+          and set(a.group_names_by_key.values()) <= {"raw", "features", "scoring"}]
 DAY_2 = f.REFERENCE.date() - timedelta(days=1)
 DAY_1 = DAY_2 - timedelta(days=1)
 

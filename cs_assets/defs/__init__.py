@@ -1,9 +1,10 @@
 """The Dagster wiring: one folder per asset group, the daily workflow, shared wiring.
 
-Two beta parameters are used on purpose: `backfill_policy` (a backfill of any range of days is
-one run) and `allow_nonexistent_upstream_partitions` (an effect window reaching before the
-first partition). Dagster warns at every use, in every process that loads the code; the
-warnings are silenced here, for these two parameters only.
+Three beta features are used on purpose: `backfill_policy` (a backfill of any range of days is
+one run), `allow_nonexistent_upstream_partitions` (an effect window reaching before the first
+partition) and `observable_source_asset` (the state tables the assets read). Dagster warns at
+every use, in every process that loads the code; the warnings are silenced here, for these
+only.
 """
 
 import warnings
@@ -12,4 +13,5 @@ from dagster import BetaWarning
 
 warnings.filterwarnings(
     "ignore", category=BetaWarning,
-    message=r"Parameter `(backfill_policy|allow_nonexistent_upstream_partitions)`")
+    message=r"(Parameter `(backfill_policy|allow_nonexistent_upstream_partitions)`"
+    r"|Function `observable_source_asset`)")

@@ -17,6 +17,7 @@ from cs_assets.vocabulary import UTC_TS
 
 FEATURE_TABLES = ("households", "members", "pets", "activity_events", "support_tickets",
                   "subscription_changes", "payments", "pet_health_observations")
+FEATURE_STATE_TABLES = ("checkins",)  # the platform's own tables the features read
 OUTREACH_SCHEMA = {"household_id": pl.String, "sent_at": UTC_TS}
 
 

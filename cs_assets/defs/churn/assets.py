@@ -50,8 +50,9 @@ from cs_assets.defs.shared.resources import (
     ScorecardResource,
     StateResource,
 )
+from cs_assets.defs.shared.state_keys import reads
 from cs_assets.display import markdown_table
-from cs_assets.features.inputs import FEATURE_TABLES, feature_inputs
+from cs_assets.features.inputs import FEATURE_STATE_TABLES, FEATURE_TABLES, feature_inputs
 from cs_assets.figures import figure_png, markdown_image
 from cs_assets.vocabulary import KEYS
 
@@ -83,6 +84,7 @@ class ChurnModelConfig(Config):
     check_specs=[AssetCheckSpec("one_row_per_household_per_day", asset="churn_snapshots",
                                 blocking=True)],
     ins={name: AssetIn() for name in FEATURE_TABLES},
+    deps=reads(*FEATURE_STATE_TABLES),
     description="Features and health scores of every active household on weekly as-of days "
     "(anchored on the reference day) back to the first signup: the history the churn "
     "training set and the survival model's first-90-day health read.",

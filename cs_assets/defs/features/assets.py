@@ -15,8 +15,9 @@ from dagster import (
 from cs_assets.defs.shared.checks import unique_per_household_day
 from cs_assets.defs.shared.partitions import FRAME_KINDS, daily_partitions
 from cs_assets.defs.shared.resources import StateResource
+from cs_assets.defs.shared.state_keys import reads
 from cs_assets.features.household import features_for_days
-from cs_assets.features.inputs import FEATURE_TABLES, feature_inputs
+from cs_assets.features.inputs import FEATURE_STATE_TABLES, FEATURE_TABLES, feature_inputs
 
 
 @asset(
@@ -26,6 +27,7 @@ from cs_assets.features.inputs import FEATURE_TABLES, feature_inputs
     check_specs=[AssetCheckSpec("one_row_per_household_per_day", asset="household_features",
                                 blocking=True)],
     ins={name: AssetIn() for name in FEATURE_TABLES},
+    deps=reads(*FEATURE_STATE_TABLES),
     description="One row per household active at the as-of instant (midnight UTC starting the "
     "partition day), from data strictly before it: usage trends (30 days vs the 30 before), "
     "engagement, adoption, support, value, payment and Premium inputs; plan, MRR and payment "

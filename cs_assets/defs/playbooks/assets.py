@@ -40,6 +40,7 @@ from cs_assets.defs.shared.resources import (
     StateResource,
     TeamResource,
 )
+from cs_assets.defs.shared.state_keys import reads
 from cs_assets.display import markdown_table
 from cs_assets.playbooks.config import ASSET_COLUMNS
 from cs_assets.playbooks.effect import EFFECT_SCHEMA, playbook_effectiveness
@@ -64,6 +65,8 @@ TRIGGER_INS = {name: AssetIn(name, metadata=OPTIONAL_INPUT) for name in sorted(A
 
 @asset(
     name="playbook_enrolments",
+    deps=reads("enrolments", "step_executions", "opt_outs", "message_events",
+               "referral_codes_issued"),
     partitions_def=daily_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     kinds={"polars", "sql"},
@@ -135,7 +138,7 @@ def recipients(households: pl.DataFrame) -> dict[str, Recipient]:
     name="playbook_deliveries",
     partitions_def=daily_partitions,
     kinds={"sql", "email"},
-    deps=["playbook_enrolments"],
+    deps=["playbook_enrolments", *reads("step_executions", "enrolments", "opt_outs")],
     ins={"households": AssetIn("households")},
     retry_policy=RetryPolicy(max_retries=2, delay=30),
     check_specs=[
@@ -200,7 +203,7 @@ EFFECT_LOOKBACK_DAYS = 120
 @asset(
     name="playbook_effectiveness",
     **{**DAILY, "kinds": {"polars"}},
-    deps=["playbook_enrolments"],
+    deps=["playbook_enrolments", *reads("enrolments")],
     ins={
         "households": AssetIn("households"),
         "scores": AssetIn(

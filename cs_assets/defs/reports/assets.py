@@ -32,6 +32,7 @@ from dagster import (
 
 from cs_assets.defs.shared.partitions import OPTIONAL_INPUT, daily_partitions
 from cs_assets.defs.shared.resources import ListsResource, StateResource
+from cs_assets.defs.shared.state_keys import reads
 from cs_assets.reports.ebr import (
     add_quarters,
     deck_html,
@@ -77,6 +78,7 @@ def reports_dir() -> Path:
 
 @asset(
     name="weekly_cs_report",
+    deps=reads("enrolments", "step_executions"),
     partitions_def=weekly_partitions,
     kinds={"polars", "html"},
     ins={name: _days(key) for name, key in (

@@ -17,6 +17,7 @@ from cs_assets.defs.shared.partitions import (
     days_of,
 )
 from cs_assets.defs.shared.resources import SegmentsResource, StateResource
+from cs_assets.defs.shared.state_keys import reads
 from cs_assets.display import markdown_table
 from cs_assets.segments.journey import (
     TRANSITION_SCHEMA,
@@ -97,6 +98,7 @@ def journey_stages_asset(
 
 @asset(
     name="journey_transitions",
+    deps=reads("journey_transitions"),
     **DAILY,
     ins={"stages": AssetIn("journey_stages")},
     description="A row (from, to, date, days in the previous stage, trigger) for each "

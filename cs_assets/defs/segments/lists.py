@@ -6,6 +6,7 @@ from dagster import AssetExecutionContext, AssetIn, asset
 from cs_assets.defs.shared.metadata import list_output
 from cs_assets.defs.shared.partitions import DAILY, daily_frames
 from cs_assets.defs.shared.resources import ListsResource, PlaybooksResource, StateResource
+from cs_assets.defs.shared.state_keys import reads
 from cs_assets.lists import SENT_SCHEMA
 from cs_assets.lists.checkins import proactive_checkin_candidates
 from cs_assets.lists.expansion import (
@@ -28,7 +29,7 @@ def _scored(features, scores) -> pl.DataFrame:
     return features.join(scores, on=list(KEYS), how="inner")
 
 
-@asset(name="proactive_checkin_candidates", **DAILY, ins=SCORED,
+@asset(name="proactive_checkin_candidates", **DAILY, ins=SCORED, deps=reads("checkins"),
        description="War story 2: active, health >= 70, signed up 60+ days ago, no ticket and "
        "no check-in in 90 days; the top 50 by health.")
 def proactive_checkin_candidates_asset(
@@ -87,6 +88,7 @@ def upsell_sends(state: StateResource, playbooks: PlaybooksResource) -> pl.DataF
 
 
 @asset(name="upsell_candidates", **DAILY, ins=SCORED,
+       deps=reads("enrolments", "step_executions"),
        description="Free, active, 30+ days, health >= 70 and an intent signal in 30 days; the "
        "upsell angle; the top 50 by health.")
 def upsell_candidates_asset(
@@ -100,7 +102,7 @@ def upsell_candidates_asset(
     return list_output(context, out, ["rank", "household_id", "health_score", "upsell_angle"])
 
 
-@asset(name="upsell_funnel", **DAILY,
+@asset(name="upsell_funnel", **DAILY, deps=reads("enrolments", "step_executions"),
        description="Awareness -> consideration -> trial -> purchase over the 90 days before "
        "the as-of instant, stages in time order, with conversion rates (null, not a division "
        "by zero, when a stage is empty).")

@@ -16,6 +16,7 @@ from dagster import (
 from cs_assets.defs.shared.metadata import PREVIEW, counts_table, list_output
 from cs_assets.defs.shared.partitions import DAILY, daily_frames, days_of
 from cs_assets.defs.shared.resources import SegmentsResource, StateResource, TeamResource
+from cs_assets.defs.shared.state_keys import reads
 from cs_assets.display import markdown_table
 from cs_assets.segments.micro import nps_advocates
 from cs_assets.state import schema as state_tables
@@ -35,6 +36,7 @@ REQUEST_SCHEMA = {"household_id": pl.String, "requested_at": pl.Datetime("us", U
 
 
 @asset(name="csm_assignments", **DAILY, ins={"features": AssetIn("household_features")},
+       deps=reads("csm_assignments"),
        description="Enterprise and Premium households to a CSM of that specialization, region "
        "and spare capacity (least loaded first), Free ones to automated CS, the rest to the CS "
        "Ops queue; one summary warning with the overflow count. Yesterday's assignments (the "
@@ -65,6 +67,7 @@ def csm_assignments_asset(
 
 
 @asset(name="issued_referral_codes", **DAILY, ins={"stages": AssetIn("journey_stages")},
+       deps=reads("referral_codes_issued"),
        description="Referral codes the platform issues to the households it may invite to "
        "refer (the advocacy stage; every household not churned whose latest NPS makes it an "
        "Advocate) that hold none: REF- and 8 readable symbols derived from a secret (unique, "
@@ -101,7 +104,7 @@ def issued_referral_codes_asset(
 
 @multi_asset(
     outs={"referral_conversions": AssetOut(), "invalid_referral_codes": AssetOut()},
-    deps=["issued_referral_codes"],
+    deps=["issued_referral_codes", *reads("referral_codes_issued")],
     **{k: v for k, v in DAILY.items() if k != "kinds"},
     description="Signups that used a referral code the product or the platform issued (before "
     "the signup), and "
@@ -145,7 +148,7 @@ def referral_leaderboard_asset(context: AssetExecutionContext, conversions, team
     return list_output(context, out, ["place", "referrer_id", "successful_referrals", "tier"])
 
 
-@asset(name="review_request_candidates", **DAILY,
+@asset(name="review_request_candidates", **DAILY, deps=reads("review_requests"),
        description="Promoters (latest NPS >= 9) not asked for a review in 90 days.")
 def review_request_candidates_asset(
     context: AssetExecutionContext, nps_responses: pl.DataFrame, households: pl.DataFrame,

@@ -8,6 +8,7 @@ from dagster import AssetExecutionContext, MetadataValue, Output, asset
 from cs_assets.defs.shared.metadata import PREVIEW, counts_table
 from cs_assets.defs.shared.partitions import DAILY, daily_frames, days_of
 from cs_assets.defs.shared.resources import StateResource, VocResource
+from cs_assets.defs.shared.state_keys import reads
 from cs_assets.display import markdown_table
 from cs_assets.state import schema as state_tables
 from cs_assets.state.day_rows import read_rows
@@ -19,6 +20,7 @@ SENT_SCHEMA = {"household_id": pl.String, "survey_type": pl.String,
 
 @asset(
     name="survey_eligibility",
+    deps=reads("survey_sends"),
     **DAILY,
     description="Households due a survey on the day (NPS 30 days after signup, CSAT on a "
     "resolved ticket, feature survey for early adopters, quarterly NPS, exit survey, annual "
