@@ -14,7 +14,7 @@ from cs_assets.dev.simulator.engine import COMPRESSIONS, RAW_COMPRESSION, simula
 from cs_assets.settings import REFERENCE_FILE, cs_home
 
 DEMO_INSTANCE_YAML = """\
-# Embedded demo instance (SQLite under this folder). Production uses the repo's dagster.yaml.
+# Embedded demo instance (SQLite under this folder). Production: deploy/production/dagster.yaml.
 telemetry:
   enabled: false
 """

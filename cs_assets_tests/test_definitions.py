@@ -8,6 +8,20 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
+def test_definitions_validate_from_the_repo_root_with_nothing_set(tmp_path):
+    """A newcomer's first command, without make: the root dagster.yaml needs no variable."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DAGSTER_", "CS_", "MLFLOW_"))}
+    dagster = Path(sys.executable).parent / "dagster"
+    proc = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO, env={**env, "CS_HOME": str(tmp_path / "home")}, capture_output=True,
+        text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "All code locations passed validation" in proc.stdout + proc.stderr
+
+
 def test_dagster_definitions_validate_passes(tmp_path):
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "CS_HOME": str(tmp_path / "home")}
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")

@@ -113,7 +113,8 @@ def test_postgres_source_matches_parquet_source(fresh_pg_url, tmp_path):
 
 def test_materialization_on_the_production_instance_config(fresh_pg_url, tmp_path,
                                                           monkeypatch):
-    """The repo's dagster.yaml, with its DAGSTER_PG_* variables, backs a real materialization."""
+    """The production dagster.yaml, with its DAGSTER_PG_* variables, backs a real
+    materialization."""
     url = sa.engine.make_url(fresh_pg_url)
     for key, value in {"DAGSTER_PG_HOST": url.host, "DAGSTER_PG_PORT": str(url.port),
                        "DAGSTER_PG_USER": url.username,
@@ -122,7 +123,7 @@ def test_materialization_on_the_production_instance_config(fresh_pg_url, tmp_pat
         monkeypatch.setenv(key, value)
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(REPO / "deploy" / "production" / "dagster.yaml", home / "dagster.yaml")
     f.write_raw(tmp_path / "raw", f.minimal_raw())
     with DagsterInstance.from_config(str(home)) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"

@@ -8,7 +8,7 @@ churn_training_job = define_asset_job(
     selection=AssetSelection.assets("churn_snapshots", "churn_training_set", "churn_model",
                                     "survival_model"),
     description="Weekly retraining: snapshots, training set, candidates in MLflow, promotion.",
-    tags={"cs_assets/resource": "training"},  # one training run at a time (dagster.yaml)
+    tags={"cs_assets/resource": "training"},  # one training run at a time (deploy/production)
 )
 # Mondays 02:00 UTC, so that day's 06:00 predictions use the freshly gated champion.
 churn_training_schedule = ScheduleDefinition(
