@@ -154,6 +154,10 @@ def test_each_candidate_is_an_mlflow_run_with_metrics_plots_model_and_data(train
     client = _client(trained, "registry")
     experiment = client.get_experiment_by_name(EXPERIMENT)
     assert experiment.artifact_location.startswith((trained / "registry_artifacts").as_uri())
+    # MLflow opens a classic ML experiment on its runs table, described
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert "out-of-time holdout" in experiment.tags["mlflow.note.content"]
+    assert "champion" in client.get_registered_model(MODEL_NAME).description
     runs = client.search_runs([experiment.experiment_id])
     assert sorted(r.info.run_name for r in runs) == ["hist_gbm", "hist_gbm", "logistic",
                                                      "logistic"]
@@ -162,6 +166,10 @@ def test_each_candidate_is_an_mlflow_run_with_metrics_plots_model_and_data(train
                    "early_warning_recall", "train_seconds"):
         assert metric in run.data.metrics
     assert 0.5 < run.data.metrics["roc_auc"] <= 1.0
+    # the run spans the training: its duration is at least the fit's
+    for each in runs:
+        assert each.info.end_time - each.info.start_time >= 1000 * each.data.metrics[
+            "train_seconds"]
     assert run.data.tags["dagster.asset"] == "churn_model"
     assert run.data.tags["dagster.run_id"]
     contexts = sorted(tag.value for d in run.inputs.dataset_inputs for tag in d.tags

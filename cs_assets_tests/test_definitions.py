@@ -83,3 +83,14 @@ def test_the_state_tables_the_assets_touch_are_in_the_graph():
     assert "state/journey_transitions" in parents("journey_transitions")
     assert parents("state/writes/journey_transitions") == {"journey_transitions"}
     assert parents("state/writes/checkins") == {"playbook_deliveries"}
+
+
+def test_every_check_schedule_and_sensor_says_what_it_does():
+    from cs_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    undescribed = [f"{spec.asset_key.to_user_string()}:{spec.name}"
+                   for key in graph.get_all_asset_keys()
+                   for spec in graph.get(key).assets_def.check_specs if not spec.description]
+    undescribed += [s.name for s in [*defs.schedules, *defs.sensors] if not s.description]
+    assert undescribed == []

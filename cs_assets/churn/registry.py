@@ -40,13 +40,26 @@ class Champion:
     columns: tuple[str, ...]  # the design columns its signature names, in order
 
 
-def ensure_experiment(client: MlflowClient, name: str, artifact_root: str) -> str:
+MODEL_DESCRIPTION = (
+    "Churn within 30 days, per household and day. Every weekly retraining registers its best "
+    "candidate as a new version with alias `challenger`; the alias `champion` (the version "
+    "the daily predictions use) moves to it only when it beats the current champion on the "
+    "same out-of-time holdout by the promotion margin. One version holding both aliases is a "
+    "challenger that won (or the first model). Each version's tags record the decision.")
+
+
+def ensure_experiment(client: MlflowClient, name: str, artifact_root: str,
+                      description: str = "") -> str:
     """The experiment's id, creating it with artifacts under `artifact_root/<name>` (MLflow's
-    default would be relative to the working directory)."""
+    default would be relative to the working directory), marked as classic model development
+    (MLflow 3 opens other experiments on its GenAI screens) and described."""
     found = client.get_experiment_by_name(name)
-    if found is not None:
-        return found.experiment_id
-    return client.create_experiment(name, artifact_location=f"{artifact_root.rstrip('/')}/{name}")
+    experiment_id = found.experiment_id if found is not None else client.create_experiment(
+        name, artifact_location=f"{artifact_root.rstrip('/')}/{name}")
+    client.set_experiment_tag(experiment_id, "mlflow.experimentKind", "custom_model_development")
+    if description:
+        client.set_experiment_tag(experiment_id, "mlflow.note.content", description)
+    return experiment_id
 
 
 def _dataset(frame: pl.DataFrame, name: str):
@@ -70,7 +83,10 @@ def log_candidate(
     X_train = design_matrix(split.train)
     y = result.holdout[LABEL].cast(int).to_numpy()
     p = result.holdout["churn_probability"].to_numpy()
-    with mlflow.start_run(experiment_id=experiment_id, run_name=result.name, tags=tags) as run:
+    # the run spans the training: it starts when the fit began, not when logging does
+    started = MlflowClient().create_run(experiment_id, start_time=result.started_ms or None,
+                                        tags=tags, run_name=result.name)
+    with mlflow.start_run(run_id=started.info.run_id) as run:
         mlflow.log_params({
             "candidate": result.name,
             "estimator": type(result.model).__name__,
@@ -109,6 +125,7 @@ def log_candidate(
 def register_challenger(client: MlflowClient, model_uri: str, run_id: str) -> str:
     """Register `model_uri` as a new version of `cs_churn` with alias `challenger`."""
     version = mlflow.register_model(model_uri, MODEL_NAME, tags={"run_id": run_id}).version
+    client.update_registered_model(MODEL_NAME, description=MODEL_DESCRIPTION)
     client.set_registered_model_alias(MODEL_NAME, CHALLENGER, version)
     return str(version)
 

@@ -28,6 +28,7 @@ class CandidateResult:
     train_seconds: float
     holdout: pl.DataFrame  # household_id, as_of, churned_30d, churn_probability
     importance: pd.Series = field(repr=False)
+    started_ms: int = 0  # epoch milliseconds the candidate's fit began (its MLflow run's start)
 
 
 def holdout_scores(model: BaseEstimator, test: pl.DataFrame, columns=None) -> pl.DataFrame:
@@ -53,13 +54,15 @@ def train_candidate(
     X = design_matrix(split.train)
     y = split.train[LABEL].cast(pl.Int8).to_numpy()
     model = CANDIDATES[name](seed)
+    started_ms = time.time_ns() // 1_000_000
     start = time.perf_counter()
     model.fit(X, y)
     seconds = time.perf_counter() - start
     scored = holdout_scores(model, split.test)
     metrics = score_holdout(scored, churn, budget)
     sample = design_matrix(split.test.sample(min(IMPORTANCE_ROWS, split.test.height), seed=seed))
-    return CandidateResult(name, model, metrics, seconds, scored, mean_abs_shap(model, sample))
+    return CandidateResult(name, model, metrics, seconds, scored, mean_abs_shap(model, sample),
+                           started_ms)
 
 
 def best(results: list[CandidateResult], metric: str) -> CandidateResult:

@@ -325,7 +325,7 @@ class Tiers(StrictModel):
         return self
 
     def rule(self) -> str:
-        """The tiers in force, as the UI and the README's readers say them."""
+        """The tiers in force, in words, for the UI."""
         return (f"critical when health < {self.critical_below:g} or "
                 f"{self.critical_min_alerts}+ alerts; at risk when < {self.at_risk_below:g} or "
                 f"{self.at_risk_min_alerts}+ alerts; healthy otherwise")

@@ -42,7 +42,10 @@ from cs_assets.churn.registry import (
 from cs_assets.churn.risk import RISK_SEGMENTS, risk_segment
 from cs_assets.churn.snapshots import features_and_scores
 from cs_assets.churn.training import best, holdout_scores, score_holdout, train_candidate
-from cs_assets.defs.shared.checks import unique_per_household_day
+from cs_assets.defs.shared.checks import (
+    unique_per_household_day,
+    unique_per_household_day_spec,
+)
 from cs_assets.defs.shared.partitions import FRAME_KINDS, daily_partitions
 from cs_assets.defs.shared.resources import (
     MlflowResource,
@@ -81,8 +84,7 @@ class ChurnModelConfig(Config):
 
 @asset(
     kinds=FRAME_KINDS,
-    check_specs=[AssetCheckSpec("one_row_per_household_per_day", asset="churn_snapshots",
-                                blocking=True)],
+    check_specs=[unique_per_household_day_spec("churn_snapshots")],
     ins={name: AssetIn() for name in FEATURE_TABLES},
     deps=reads(*FEATURE_STATE_TABLES),
     description="Features and health scores of every active household on weekly as-of days "
@@ -109,8 +111,10 @@ def churn_snapshots(
 
 @asset(
     kinds=FRAME_KINDS,
-    check_specs=[AssetCheckSpec("both_classes_present", asset="churn_training_set",
-                                blocking=True)],
+    check_specs=[AssetCheckSpec(
+        "both_classes_present", asset="churn_training_set", blocking=True,
+        description="Churners and stayers both present: without either no model can be "
+        "trained or tested. Blocking.")],
     description="Observations (household active at a weekly as-of day of the last 12 months, "
     "features from strictly before it) labelled `churned_30d`: churned within the next 30 "
     "days. Days whose 30-day window is not over at the reference time are left out.",
@@ -180,7 +184,11 @@ def churn_model(
                               label_days=training_label_days(context))
     churn = households.select("household_id", "churned_at")
     client = mlflow.client()
-    experiment_id = ensure_experiment(client, EXPERIMENT, mlflow.artifact_root)
+    experiment_id = ensure_experiment(
+        client, EXPERIMENT, mlflow.artifact_root,
+        "Weekly churn candidates (spec_gbm, hist_gbm, logistic), one run each, compared on the "
+        "same out-of-time holdout: roc_auc, pr_auc, brier, log_loss, early-warning recall. The "
+        "best becomes cs_churn@challenger; the registered model says when it becomes champion.")
     tags = run_tags(context, churn_training_set["as_of"])
     results, runs = [], {}
     for name in config.candidates:
@@ -242,9 +250,11 @@ def _roc_calibration(result) -> MetadataValue:
     ins={"features": AssetIn("household_features"), "scores": AssetIn("health_scores")},
     deps=["churn_model"],
     check_specs=[
-        AssetCheckSpec("probability_within_0_1", asset="churn_predictions", blocking=True),
+        AssetCheckSpec("probability_within_0_1", asset="churn_predictions", blocking=True,
+                       description="Every churn probability lies in [0, 1]. Blocking."),
         AssetCheckSpec("every_active_household_predicted", asset="churn_predictions",
-                       blocking=True),
+                       blocking=True, description="Every household in the day's features has "
+                       "a churn probability. Blocking."),
     ],
     description="Each day's churn probability from `models:/cs_churn@champion`, the spec's "
     "risk segment (Low <= 0.15 < Medium <= 0.35 < High <= 0.55 < Critical), the model version "

@@ -12,4 +12,5 @@ churn_training_job = define_asset_job(
 )
 # Mondays 02:00 UTC, so that day's 06:00 predictions use the freshly gated champion.
 churn_training_schedule = ScheduleDefinition(
-    job=churn_training_job, cron_schedule="0 2 * * 1", execution_timezone="UTC")
+    job=churn_training_job, cron_schedule="0 2 * * 1", execution_timezone="UTC",
+    description="Weekly retraining, Mondays 02:00 UTC: before that day's churn predictions.")

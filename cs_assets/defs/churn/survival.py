@@ -50,8 +50,12 @@ def survival_model(
               "expected_remaining_revenue_total":
                   float(lifetimes["expected_remaining_revenue"].sum())}
     client = mlflow.client()
-    run_id = log_survival(ensure_experiment(client, EXPERIMENT, mlflow.artifact_root),
-                          cox, curves, totals, run_tags(context, snapshots["as_of"]))
+    experiment_id = ensure_experiment(
+        client, EXPERIMENT, mlflow.artifact_root,
+        "Weekly survival fits: Cox hazard ratios with health in the first 90 days, "
+        "Kaplan-Meier curves by health segment, expected lifetime and value per segment.")
+    run_id = log_survival(experiment_id, cox, curves, totals,
+                          run_tags(context, snapshots["as_of"]))
     ratios = cox.summary.select("covariate", pl.col("hazard_ratio", "ci_low", "ci_high").round(3),
                                 pl.col("p_value").round(4))
     return Output(lifetimes, metadata={

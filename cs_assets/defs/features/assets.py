@@ -4,7 +4,6 @@ from datetime import date
 
 import polars as pl
 from dagster import (
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetIn,
     BackfillPolicy,
@@ -12,7 +11,10 @@ from dagster import (
     asset,
 )
 
-from cs_assets.defs.shared.checks import unique_per_household_day
+from cs_assets.defs.shared.checks import (
+    unique_per_household_day,
+    unique_per_household_day_spec,
+)
 from cs_assets.defs.shared.partitions import FRAME_KINDS, daily_partitions
 from cs_assets.defs.shared.resources import StateResource
 from cs_assets.defs.shared.state_keys import reads
@@ -24,8 +26,7 @@ from cs_assets.features.inputs import FEATURE_STATE_TABLES, FEATURE_TABLES, feat
     partitions_def=daily_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     kinds=FRAME_KINDS,
-    check_specs=[AssetCheckSpec("one_row_per_household_per_day", asset="household_features",
-                                blocking=True)],
+    check_specs=[unique_per_household_day_spec("household_features")],
     ins={name: AssetIn() for name in FEATURE_TABLES},
     deps=reads(*FEATURE_STATE_TABLES),
     description="One row per household active at the as-of instant (midnight UTC starting the "

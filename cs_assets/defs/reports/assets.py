@@ -180,10 +180,13 @@ ebr_job = define_asset_job(
     description="The EBR decks of the quarter just ended.")
 # Mondays 08:00 UTC: after the daily job (06:00) has computed Sunday's partition.
 weekly_report_schedule = build_schedule_from_partitioned_job(
-    weekly_report_job, hour_of_day=8, day_of_week=1)
+    weekly_report_job, hour_of_day=8, day_of_week=1,
+    description="The weekly CS report of the week just ended, Mondays 08:00 UTC.")
 
 
-@schedule(job=ebr_job, cron_schedule="0 8 1 1,4,7,10 *", execution_timezone="UTC")
+@schedule(job=ebr_job, cron_schedule="0 8 1 1,4,7,10 *", execution_timezone="UTC",
+          description="The EBR decks of the quarter just ended, 08:00 UTC on a quarter's "
+          "first day.")
 def ebr_schedule(context: ScheduleEvaluationContext):
     """08:00 UTC on a quarter's first day, after the daily job re-ingested the raw tables: the
     quarter just ended (a cron partition set takes no hour offset, hence a plain schedule)."""

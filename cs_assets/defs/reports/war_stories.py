@@ -148,5 +148,6 @@ war_stories_job = define_asset_job(
     "feature adoption of downgraders.",
 )
 # Mondays 07:00 UTC, before the weekly report.
-war_stories_schedule = ScheduleDefinition(job=war_stories_job, cron_schedule="0 7 * * 1",
-                                          execution_timezone="UTC")
+war_stories_schedule = ScheduleDefinition(
+    job=war_stories_job, cron_schedule="0 7 * * 1", execution_timezone="UTC",
+    description="The war-story analyses, Mondays 07:00 UTC: before the weekly report.")

@@ -12,7 +12,10 @@ from dagster import (
     asset,
 )
 
-from cs_assets.defs.shared.checks import unique_per_household_day
+from cs_assets.defs.shared.checks import (
+    unique_per_household_day,
+    unique_per_household_day_spec,
+)
 from cs_assets.defs.shared.partitions import DAILY
 from cs_assets.defs.shared.resources import ScorecardResource
 from cs_assets.display import markdown_table
@@ -47,10 +50,12 @@ def _at_risk_table(frame: pl.DataFrame, columns: list[str]) -> MetadataValue:
     **DAILY,
     ins={"features": AssetIn("household_features")},
     check_specs=[
-        AssetCheckSpec("scores_within_0_100", asset="health_scores", blocking=True),
+        AssetCheckSpec("scores_within_0_100", asset="health_scores", blocking=True,
+                       description="Every component and health score lies in 0-100. Blocking."),
         AssetCheckSpec("no_missing_score_for_active_household", asset="health_scores",
-                       blocking=True),
-        AssetCheckSpec("one_row_per_household_per_day", asset="health_scores", blocking=True),
+                       blocking=True, description="Every household in the day's features "
+                       "has a score. Blocking."),
+        unique_per_household_day_spec("health_scores"),
     ],
     description="Component scores, the health score (spec weights, with value delivery) beside "
     "the old health score (old weights, ticket-penalizing support), Premium adoption and its "
@@ -100,7 +105,9 @@ def health_scores_asset(
     name="trend_alerts",
     **DAILY,
     ins={"features": AssetIn("household_features")},
-    check_specs=[AssetCheckSpec("alerts_point_at_existing_households", asset="trend_alerts")],
+    check_specs=[AssetCheckSpec(
+        "alerts_point_at_existing_households", asset="trend_alerts",
+        description="Every alert is about a household in that day's features.")],
     description="The spec's negative-trend alerts: task completions down > 30% with > 10 in "
     "the current window (critical), active users down > 50% (critical), session duration down "
     "> 40% (warning). A zero baseline raises no alert.",

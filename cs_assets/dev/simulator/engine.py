@@ -63,7 +63,7 @@ class SimulationSummary:
 
 # Snappy: the codec exported product data usually arrives in (the default of pyarrow, Spark,
 # DuckDB and warehouse unloads). At the bench scale the features take about a sixth less CPU
-# on snappy files than on zstd ones, which are 1.7x smaller (README, "The codec").
+# on snappy files than on zstd ones, which are 1.7x smaller (docs/benchmarks.md, "The codec").
 RAW_COMPRESSION = "snappy"
 COMPRESSIONS = ("snappy", "zstd", "lz4")  # codecs both polars and pyarrow write
 
