@@ -8,11 +8,13 @@ import os
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 
 from cs_assets.dev.simulator.engine import COMPRESSIONS, RAW_COMPRESSION, simulate
 from cs_assets.settings import REFERENCE_FILE, cs_home
 
+DEMO_CLOCK_TIME = dt_time(23, 0)
 DEMO_INSTANCE_YAML = """\
 # Embedded demo instance (SQLite under this folder). Production: deploy/production/dagster.yaml.
 telemetry:
@@ -65,9 +67,12 @@ def _prepare_demo_home(home: Path, raw_dir: Path, end_date: date) -> None:
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     os.environ["CS_HOME"] = str(home)
     os.environ["CS_RAW_DIR"] = str(raw_dir)
-    os.environ["CS_REFERENCE_TIME"] = end_date.isoformat()
-    # the platform clock stays at the demo's day for `make ui` and every later command
-    (home / REFERENCE_FILE).write_text(end_date.isoformat(), encoding="utf-8")
+    # The platform clock: the demo's last day, late evening (its data ends at midnight before
+    # it; the day's playbook steps, due at the send hour, are due). It stays under $CS_HOME
+    # for `make ui` and every later command.
+    clock = datetime.combine(end_date, DEMO_CLOCK_TIME, tzinfo=UTC).isoformat()
+    os.environ["CS_REFERENCE_TIME"] = clock
+    (home / REFERENCE_FILE).write_text(clock, encoding="utf-8")
 
 
 def _demo(args: argparse.Namespace) -> None:

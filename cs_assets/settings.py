@@ -46,3 +46,10 @@ def parse_reference_time(value: str, key: str = "CS_REFERENCE_TIME") -> datetime
     except ValueError as exc:
         raise ConfigError(f"{key}: not an ISO date or timestamp: {value!r}") from exc
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def platform_now(env: Mapping[str, str] = os.environ) -> datetime:
+    """The platform clock: the reference time when one is set (the demo's), else the wall
+    clock. Read at each call, so moving the clock needs no reload of the code."""
+    value = reference_setting(env)
+    return parse_reference_time(value) if value else datetime.now(UTC)

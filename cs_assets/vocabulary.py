@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime
 
 import polars as pl
 
+from cs_assets.settings import platform_now
+
 HH = "household_id"
 """The household key: the customer every table is about."""
 
@@ -27,4 +29,6 @@ def instant(day: date) -> datetime:
 
 
 def utc_now() -> datetime:
-    return datetime.now(UTC)
+    """Now on the platform clock (`settings.platform_now`): every time the platform writes,
+    a send, a task, an email's Date header, a state row, comes from here."""
+    return platform_now()

@@ -4,11 +4,17 @@ with CI=true an unreachable server fails them instead of skipping them."""
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+
+# The tests never read or write the developer's $CS_HOME: not the demo's data or state, and
+# not the platform clock `make demo` leaves there (the partitions would end on its day).
+os.environ["CS_HOME"] = tempfile.mkdtemp(prefix="cs_home_tests_")
+os.environ.pop("CS_REFERENCE_TIME", None)
 
 PG_ADMIN_URL = os.environ.get("CS_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 

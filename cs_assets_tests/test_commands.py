@@ -44,6 +44,14 @@ def test_demo_runs_end_to_end_with_every_check_passing(tmp_path):
     # no Python warning (BetaWarning: ...) and no Dagster WARNING log line
     assert not re.search(r"Warning|WARNING", proc.stdout + proc.stderr), proc.stderr[-3000:]
     assert (tmp_path / "reports" / "weekly").is_dir() and (tmp_path / "state.db").is_file()
+    # one platform clock: sends are stamped on the demo's day, and it stays for `make ui`
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    with engine.connect() as conn:
+        sent = conn.execute(sa.text("SELECT min(sent_at), max(sent_at) FROM step_executions "
+                                    "WHERE status = 'sent'")).one()
+    engine.dispose()
+    assert sent[0] is not None and sent[0][:10] == sent[1][:10] == END, sent
+    assert (tmp_path / "reference_time").read_text().startswith(END)
     # the runs are the code location's: the UI lists them under their jobs and re-executes them
     script = ("from dagster import DagsterInstance\n"
               "for r in DagsterInstance.get().get_runs():\n"

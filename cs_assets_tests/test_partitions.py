@@ -11,29 +11,31 @@ import pytest
 from cs_assets.defs.shared.partitions import partitions_start
 from cs_assets.settings import ConfigError, reference_setting
 
+# conftest points CS_HOME at an empty folder: no clock left by a demo is read
+HOME = {"CS_HOME": os.environ["CS_HOME"]}
 
 def test_start_is_an_iso_date_defaulting_to_2025():
-    assert partitions_start({}) == partitions_start({"CS_PARTITIONS_START": " "}) == date(
-        2025, 1, 1)
-    assert partitions_start({"CS_PARTITIONS_START": "2025-03-01"}) == date(2025, 3, 1)
+    blank = {**HOME, "CS_PARTITIONS_START": " "}
+    assert partitions_start(HOME) == partitions_start(blank) == date(2025, 1, 1)
+    assert partitions_start({**HOME, "CS_PARTITIONS_START": "2025-03-01"}) == date(2025, 3, 1)
     for value in ("last year", "2025-02-30", "01/03/2025"):
         with pytest.raises(ConfigError, match=f"CS_PARTITIONS_START: .*{value!r}"):
-            partitions_start({"CS_PARTITIONS_START": value})
+            partitions_start({**HOME, "CS_PARTITIONS_START": value})
 
 
 def test_start_is_not_after_the_reference_time_or_today():
     today = datetime.now(UTC).date()
-    assert partitions_start({"CS_PARTITIONS_START": today.isoformat()}) == today
+    assert partitions_start({**HOME, "CS_PARTITIONS_START": today.isoformat()}) == today
     with pytest.raises(ConfigError, match="CS_PARTITIONS_START: 2999-01-01 is after today"):
-        partitions_start({"CS_PARTITIONS_START": "2999-01-01"})
-    env = {"CS_REFERENCE_TIME": "2026-11-01T23:00:00+00:00"}
+        partitions_start({**HOME, "CS_PARTITIONS_START": "2999-01-01"})
+    env = {**HOME, "CS_REFERENCE_TIME": "2026-11-01T23:00:00+00:00"}
     assert partitions_start({**env, "CS_PARTITIONS_START": "2026-11-01"}) == date(2026, 11, 1)
     with pytest.raises(ConfigError, match="2026-11-02 is after CS_REFERENCE_TIME"):
         partitions_start({**env, "CS_PARTITIONS_START": "2026-11-02"})
     later = (today + timedelta(days=30)).isoformat()  # a demo whose data ends in the future
-    assert partitions_start({"CS_REFERENCE_TIME": later, "CS_PARTITIONS_START": later})
+    assert partitions_start({**HOME, "CS_REFERENCE_TIME": later, "CS_PARTITIONS_START": later})
     with pytest.raises(ConfigError, match="CS_REFERENCE_TIME"):
-        partitions_start({"CS_REFERENCE_TIME": "yesterday"})
+        partitions_start({**HOME, "CS_REFERENCE_TIME": "yesterday"})
 
 
 def test_a_start_in_the_future_fails_the_import():

@@ -8,7 +8,7 @@ output, and the metadata holds their paths and a summary without names. Their jo
 schedules are here too (`report_jobs`, `report_schedules`), for `Definitions`.
 """
 
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from urllib.parse import quote
 
@@ -52,6 +52,7 @@ from cs_assets.reports.weekly import (
 from cs_assets.settings import cs_home
 from cs_assets.state import schema as state_tables
 from cs_assets.state.day_rows import read_rows
+from cs_assets.vocabulary import utc_now
 
 START = daily_partitions.start.strftime("%Y-%m-%d")
 # Monday 00:00 UTC to Monday 00:00 UTC; the latest partition is the last complete week.
@@ -108,7 +109,7 @@ def weekly_cs_report_asset(
     )
     path = reports_dir() / "weekly" / f"{week}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
-    now = datetime.now(UTC)
+    now = utc_now()
     path.write_text(weekly_html(report, now), encoding="utf-8")
     if len(report.days) < 7:
         context.log.warning(f"week {week}: health tiers for {len(report.days)} of 7 days")
