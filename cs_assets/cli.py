@@ -12,7 +12,7 @@ from datetime import time as dt_time
 from pathlib import Path
 
 from cs_assets.dev.simulator.engine import COMPRESSIONS, RAW_COMPRESSION, simulate
-from cs_assets.settings import REFERENCE_FILE, cs_home
+from cs_assets.settings import cs_home, keep_home_setting
 
 DEMO_CLOCK_TIME = dt_time(23, 0)
 DEMO_INSTANCE_YAML = """\
@@ -57,7 +57,7 @@ def _load_postgres(args: argparse.Namespace) -> None:
     engine.dispose()
 
 
-def _prepare_demo_home(home: Path, raw_dir: Path, end_date: date) -> None:
+def _prepare_demo_home(home: Path, raw_dir: Path, first_partition: date, end_date: date) -> None:
     """Point the environment at the embedded default before the definitions are imported."""
     dagster_home = Path(os.environ.get("DAGSTER_HOME", home / "dagster_home"))
     dagster_home.mkdir(parents=True, exist_ok=True)
@@ -68,11 +68,11 @@ def _prepare_demo_home(home: Path, raw_dir: Path, end_date: date) -> None:
     os.environ["CS_HOME"] = str(home)
     os.environ["CS_RAW_DIR"] = str(raw_dir)
     # The platform clock: the demo's last day, late evening (its data ends at midnight before
-    # it; the day's playbook steps, due at the send hour, are due). It stays under $CS_HOME
-    # for `make ui` and every later command.
+    # it; the day's playbook steps, due at the send hour, are due); the daily partitions are
+    # the days the demo scores. Both stay under $CS_HOME for `make ui` and later commands.
     clock = datetime.combine(end_date, DEMO_CLOCK_TIME, tzinfo=UTC).isoformat()
-    os.environ["CS_REFERENCE_TIME"] = clock
-    (home / REFERENCE_FILE).write_text(clock, encoding="utf-8")
+    keep_home_setting("CS_REFERENCE_TIME", clock)
+    keep_home_setting("CS_PARTITIONS_START", first_partition.isoformat())
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -90,13 +90,17 @@ def _demo(args: argparse.Namespace) -> None:
         print(f"Generating demo data: {args.households:,} households up to {args.end_date} ...")
         print(_describe(simulate(raw_dir, households=args.households, end_date=args.end_date,
                                  seed=args.seed, scale="demo")))
-    _prepare_demo_home(home, raw_dir, args.end_date)
+    from cs_assets.reports.ebr import add_quarters, quarter_of
+
+    first_day = args.end_date - timedelta(days=args.days - 1)
+    # the partitions reach back to the quarter the EBR decks are for, however few days it scores
+    _prepare_demo_home(home, raw_dir, min(first_day, add_quarters(quarter_of(args.end_date), -1)),
+                       args.end_date)
 
     from cs_assets.defs.reports.assets import quarterly_partitions, weekly_partitions
     from cs_assets.dev.demo_runs import launcher
     from cs_assets.dev.demo_summary import summarize
 
-    first_day = args.end_date - timedelta(days=args.days - 1)
     last = args.end_date.isoformat()
     # the as-of day end_date is complete at its end: the week and quarter ending with it count
     as_of = datetime.combine(args.end_date + timedelta(days=1), datetime.min.time(), tzinfo=UTC)

@@ -25,18 +25,32 @@ def default_state_url(env: Mapping[str, str] = os.environ) -> str:
     return f"sqlite:///{path}"
 
 
-REFERENCE_FILE = "reference_time"
+# Settings `make demo` leaves under $CS_HOME, so `make ui` and every later command see the
+# demo's days: variable -> file name.
+HOME_SETTINGS = {"CS_REFERENCE_TIME": "reference_time", "CS_PARTITIONS_START": "partitions_start"}
 
 
-def reference_setting(env: Mapping[str, str] = os.environ) -> str:
-    """The platform clock: CS_REFERENCE_TIME, else the reference time the demo left in
-    `$CS_HOME/reference_time` (so `make ui` after `make demo` sees the demo's day), else ""
-    (the wall clock, production's)."""
-    value = env.get("CS_REFERENCE_TIME", "").strip()
-    path = cs_home(env) / REFERENCE_FILE
+def home_setting(key: str, env: Mapping[str, str] = os.environ) -> str:
+    """The variable `key`, else the value the demo left in `$CS_HOME/<file>`, else ""."""
+    value = env.get(key, "").strip()
+    path = cs_home(env) / HOME_SETTINGS[key]
     if not value and path.is_file():
         value = path.read_text(encoding="utf-8").strip()
     return value
+
+
+def keep_home_setting(key: str, value: str, env: Mapping[str, str] = os.environ) -> None:
+    """Keep `value` for `key` under $CS_HOME (and in this process's environment)."""
+    os.environ[key] = value
+    path = cs_home(env) / HOME_SETTINGS[key]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(value, encoding="utf-8")
+
+
+def reference_setting(env: Mapping[str, str] = os.environ) -> str:
+    """The platform clock's setting: CS_REFERENCE_TIME or the demo's, else "" (the wall
+    clock, production's)."""
+    return home_setting("CS_REFERENCE_TIME", env)
 
 
 def parse_reference_time(value: str, key: str = "CS_REFERENCE_TIME") -> datetime:

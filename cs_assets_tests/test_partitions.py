@@ -46,15 +46,16 @@ def test_a_start_in_the_future_fails_the_import():
     assert proc.returncode != 0 and "CS_PARTITIONS_START: 2999-01-01" in proc.stderr
 
 
-def test_the_clock_the_demo_left_under_cs_home_ends_the_partitions(tmp_path):
-    """`make ui` after `make demo` sees the demo's day, not ~700 missing days to today."""
+def test_the_days_the_demo_left_under_cs_home_are_the_partitions(tmp_path):
+    """`make ui` after `make demo` sees the demo's days: none missing, none after its clock."""
     (tmp_path / "reference_time").write_text("2026-11-01\n")
+    (tmp_path / "partitions_start").write_text("2026-05-06\n")
     env = {k: v for k, v in os.environ.items() if k != "CS_REFERENCE_TIME"}
     script = ("from cs_assets.defs.shared.partitions import daily_partitions as p\n"
-              "print(p.get_last_partition_key())")
+              "print(p.get_first_partition_key(), p.get_last_partition_key())")
     proc = subprocess.run([sys.executable, "-c", script], env={**env, "CS_HOME": str(tmp_path)},
                           capture_output=True, text=True, timeout=120)
-    assert proc.stdout.strip() == "2026-11-01", proc.stderr[-2000:]
+    assert proc.stdout.split() == ["2026-05-06", "2026-11-01"], proc.stderr[-2000:]
     assert reference_setting({"CS_HOME": str(tmp_path)}) == "2026-11-01"
     assert reference_setting({"CS_HOME": str(tmp_path), "CS_REFERENCE_TIME": "2026-12-01"}) == (
         "2026-12-01")

@@ -3,7 +3,8 @@ between a run's partitions and one frame.
 
 Partition `2026-11-01` is the as-of instant 2026-11-01 00:00 UTC: it uses data strictly
 before that midnight, so today's partition can run early in the morning (`end_offset=1`).
-`CS_PARTITIONS_START` sets the first day (default 2025-01-01).
+`CS_PARTITIONS_START` sets the first day (default 2025-01-01; `make demo` keeps its first
+scored day under $CS_HOME).
 """
 
 import os
@@ -13,7 +14,12 @@ from datetime import UTC, date, datetime, timedelta
 import polars as pl
 from dagster import AssetExecutionContext, BackfillPolicy, DailyPartitionsDefinition
 
-from cs_assets.settings import ConfigError, parse_reference_time, reference_setting
+from cs_assets.settings import (
+    ConfigError,
+    home_setting,
+    parse_reference_time,
+    reference_setting,
+)
 
 DEFAULT_START = "2025-01-01"
 
@@ -21,7 +27,7 @@ DEFAULT_START = "2025-01-01"
 def partitions_start(env: Mapping[str, str]) -> date:
     """CS_PARTITIONS_START as a date, no later than CS_REFERENCE_TIME (unset: today, UTC): a
     later start leaves no day to run, and Dagster would not say why."""
-    value = env.get("CS_PARTITIONS_START", "").strip() or DEFAULT_START
+    value = home_setting("CS_PARTITIONS_START", env) or DEFAULT_START
     try:
         start = date.fromisoformat(value)
     except ValueError as exc:
