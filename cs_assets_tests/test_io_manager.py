@@ -40,10 +40,14 @@ def _range(first: str, last: str) -> dict:
 
 def test_a_range_is_written_per_day_and_read_back_as_one_contiguous_frame(tmp_path):
     io = {"io_manager": PolarsParquetIOManager(base_dir=str(tmp_path))}
-    assert materialize([daily], resources=io, tags=_range("2026-01-01", "2026-01-03")).success
+    result = materialize([daily], resources=io, tags=_range("2026-01-01", "2026-01-03"))
+    assert result.success
     files = sorted(p.name for p in (tmp_path / "daily").iterdir())
     assert files == ["2026-01-01.parquet", "2026-01-02.parquet", "2026-01-03.parquet"]
     assert pl.read_parquet(tmp_path / "daily" / "2026-01-02.parquet")["x"].to_list() == ["v2"]
+    counts = {event.partition: event.event_specific_data.materialization.metadata[
+        "dagster/row_count"].value for event in result.get_asset_materialization_events()}
+    assert counts == {"2026-01-01": 1, "2026-01-02": 1, "2026-01-03": 1}  # not the run's 3
 
     assert materialize([daily, reader], selection=[reader], resources=io,
                        tags=_range("2026-01-01", "2026-01-03")).success

@@ -93,7 +93,8 @@ class PolarsParquetIOManager(dagster_polars.PolarsParquetIOManager):
 
     def handle_output(self, context: OutputContext, obj) -> None:
         """A frame spanning several daily partitions (a single-run backfill) is written as
-        one file per day, split on its `as_of` column.
+        one file per day, split on its `as_of` column, and each day's materialization
+        carries that day's row count.
 
         Dagster's UPath IO managers refuse outputs spanning several partitions, but a
         backfill of many days in one run (`BackfillPolicy.single_run()`) produces exactly that.
@@ -104,8 +105,13 @@ class PolarsParquetIOManager(dagster_polars.PolarsParquetIOManager):
         paths = self._get_paths_for_partitions(context)
         day = pl.col(AS_OF).cast(pl.String)
         for key, path in paths.items():
+            part = obj.filter(day == key)
             self.make_directory(path.parent)
-            self.dump_to_path(context=context, obj=obj.filter(day == key), path=path)
+            self.dump_to_path(context=context, obj=part, path=path)
+            # each day's materialization counts its own rows, not the whole run's
+            context.step_context.add_asset_metadata(
+                {"dagster/row_count": part.height, "dagster/partition_row_count": part.height},
+                asset_key=context.asset_key, partition_key=key)
         context.add_output_metadata({"partitions_written": len(paths)})
 
 
