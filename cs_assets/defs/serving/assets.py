@@ -7,7 +7,7 @@ from dagster import AssetExecutionContext, AssetIn, MaterializeResult, MetadataV
 from cs_assets.defs.shared.partitions import DAILY, OPTIONAL_INPUT, days_of
 from cs_assets.defs.shared.resources import StateResource
 from cs_assets.state.health_snapshot import snapshot_rows, upsert_snapshot
-from cs_assets.vocabulary import AS_OF, utc_now
+from cs_assets.vocabulary import AS_OF, HH, utc_now
 
 
 @asset(
@@ -25,15 +25,18 @@ from cs_assets.vocabulary import AS_OF, utc_now
 def health_snapshot_asset(
     context: AssetExecutionContext, state: StateResource, tiers, predictions, assignments
 ):
-    engine, written = state.engine(), 0
-    for day in days_of(context):  # in order: a day never overwrites a later day's row
-        rows = snapshot_rows(*(None if frame is None else frame.filter(pl.col(AS_OF) == day)
+    days = days_of(context)
+    per_day = [snapshot_rows(*(None if frame is None else frame.filter(pl.col(AS_OF) == day)
                                for frame in (tiers, predictions, assignments)))
-        written = upsert_snapshot(engine, rows, utc_now())
+               for day in days]
+    # one write: each household's row of its latest day in the range
+    latest = pl.concat(per_day).unique(HH, keep="last", maintain_order=True)
+    upsert_snapshot(state.engine(), latest, utc_now())
+    day, rows = days[-1], per_day[-1]
     tiers_count = rows.group_by("tier").len("households").sort("tier")
     return MaterializeResult(metadata={
         "as_of": day.isoformat(),
-        "households": written,
+        "households": rows.height,
         "with_churn_probability": int(rows["churn_probability"].is_not_null().sum()),
         "with_csm": int(rows["csm_id"].is_not_null().sum()),
         "tiers": MetadataValue.md("\n".join(
