@@ -2,6 +2,7 @@
 train and register, gate the champion, predict from the alias, fail without one; and the
 segment lists that read the predictions."""
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 from dagster import AssetSelection, DagsterInstance, materialize
 from polars.testing import assert_frame_equal
 
-from cs_assets.churn.registry import CHALLENGER, CHAMPION, EXPERIMENT, MODEL_NAME
+from cs_assets.churn.registry import CHALLENGER, CHAMPION, EXPERIMENT, MODEL_NAME, VIEW
 from cs_assets.contract.tables import TABLES
 from cs_assets.definitions import defs
 from cs_assets.defs.shared.resources import (
@@ -159,6 +160,12 @@ def test_each_candidate_is_an_mlflow_run_with_metrics_plots_model_and_data(train
     assert "out-of-time holdout" in experiment.tags["mlflow.note.content"]
     assert "champion" in client.get_registered_model(MODEL_NAME).description
     runs = client.search_runs([experiment.experiment_id])
+    # the shared runs view shows every logged metric as a column, best ROC-AUC first
+    view = json.loads(experiment.tags[f"mlflow.sharedViewState.{VIEW}"])
+    columns = {c.removeprefix("metrics.`").removesuffix("`") for c in view["selectedColumns"]
+               if c.startswith("metrics.")}
+    assert columns == set(runs[0].data.metrics)
+    assert view["orderByKey"] == "metrics.`roc_auc`" and view["orderByAsc"] is False
     assert sorted(r.info.run_name for r in runs) == ["hist_gbm", "hist_gbm", "logistic",
                                                      "logistic"]
     run = runs[0]

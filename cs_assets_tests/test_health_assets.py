@@ -1,6 +1,6 @@
 """Features, scores, alerts and tiers as daily-partitioned assets, backfilled in one run."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import polars as pl
 import pytest
@@ -31,6 +31,20 @@ def busy_household() -> dict[str, pl.DataFrame]:
                   event_type="task_completion") for i in range(12)]
     tables["activity_events"] = pl.concat([tables["activity_events"],
                                            f.frame("activity_events", rows)])
+    # hh_3 churns between the two as-of instants: the two days differ
+    churned = datetime.combine(DAY_1, time(12), UTC)
+    for table, row in [
+        ("households", dict(household_id="hh_3", created_at=f.SIGNUP, region="US",
+                            email_opt_out=False, churned_at=churned)),
+        ("members", dict(user_id="u_3", household_id="hh_3", role="owner", joined_at=f.SIGNUP)),
+        ("subscription_changes", dict(change_id="sc_3n", household_id="hh_3",
+                                      changed_at=f.SIGNUP, change_type="new", to_plan="Free",
+                                      mrr_after=0.0)),
+        ("subscription_changes", dict(change_id="sc_3c", household_id="hh_3",
+                                      changed_at=churned, change_type="cancel", from_plan="Free",
+                                      mrr_after=0.0)),
+    ]:
+        tables[table] = pl.concat([tables[table], f.frame(table, [row])])
     return tables
 
 
@@ -73,21 +87,47 @@ def test_checks_pass_and_tiers_are_counted(backfill):
     assert alerts["metric"].to_list() == ["task_completion"]
     tiers = pl.read_parquet(out / "health_tiers" / f"{DAY_2.isoformat()}.parquet")
     assert tiers["tier"].item() in ("at_risk", "critical")  # one alert makes it at least at risk
-    mat = next(e.event_specific_data.materialization
-               for e in result.get_asset_materialization_events()
-               if e.event_specific_data.materialization.asset_key.to_user_string()
-               == "health_tiers")
-    assert mat.metadata["healthy_last_day"].value == 0
+    mat = materialization(result, "health_tiers", DAY_2)
+    assert mat.metadata["healthy"].value == 0
+    assert mat.metadata["at_risk"].value + mat.metadata["critical"].value == 1
     assert "task completions" in mat.metadata["top_at_risk"].value
+
+
+def materialization(result, asset: str, day):
+    return next(e.event_specific_data.materialization
+                for e in result.get_asset_materialization_events()
+                if e.event_specific_data.materialization.asset_key.to_user_string() == asset
+                and e.event_specific_data.materialization.partition == day.isoformat())
+
+
+def test_each_day_of_a_backfill_describes_its_own_rows(backfill):
+    result, out = backfill
+    for day in (DAY_1, DAY_2):
+        rows = pl.read_parquet(out / "household_features" / f"{day.isoformat()}.parquet")
+        mat = materialization(result, "household_features", day)
+        assert mat.metadata["households"].value == rows.height
+        assert mat.metadata["dagster/row_count"].value == rows.height
+        tiers = pl.read_parquet(out / "health_tiers" / f"{day.isoformat()}.parquet")
+        counted = materialization(result, "health_tiers", day).metadata
+        assert sum(counted[t].value for t in ("critical", "at_risk", "healthy")) == tiers.height
+    day_1 = materialization(result, "household_features", DAY_1).metadata["households"].value
+    assert day_1 == 2  # hh_1 and hh_3, which churns before DAY_2
+
+
+def test_a_check_runs_once_and_reports_every_day_of_the_run(backfill):
+    result, _ = backfill
+    [check] = [e for e in result.get_asset_check_evaluations()
+               if e.asset_key.to_user_string() == "health_scores"
+               and e.check_name == "scores_within_0_100"]
+    assert check.metadata["days_checked"].value == 2
+    by_day = check.metadata["by_day"].value
+    assert DAY_1.isoformat() in by_day and DAY_2.isoformat() in by_day
 
 
 def test_health_scores_show_the_score_distribution_as_a_small_image(backfill):
     result, _ = backfill
-    mat = next(e.event_specific_data.materialization
-               for e in result.get_asset_materialization_events()
-               if e.event_specific_data.materialization.asset_key.to_user_string()
-               == "health_scores")
-    image = mat.metadata["health_score_distribution_last_day"].value
+    mat = materialization(result, "health_scores", DAY_1)
+    image = mat.metadata["health_score_distribution"].value
     assert image.startswith("![health score distribution") and "(data:image/png;base64," in image
     assert len(image) < 100_000  # stored in the event log with every materialization
 

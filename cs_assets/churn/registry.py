@@ -5,6 +5,7 @@ No Dagster here: the asset passes in the tracking URIs and the tags that link a 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from importlib.metadata import version
 
@@ -48,17 +49,37 @@ MODEL_DESCRIPTION = (
     "challenger that won (or the first model). Each version's tags record the decision.")
 
 
+# The runs table MLflow's UI opens with `?viewStateShareKey=<VIEW>`: its default columns
+# show no metric, and the columns a user picks are kept per browser only.
+VIEW = "holdout"
+
+
+def runs_view(metrics: tuple[str, ...]) -> str:
+    """The UI state of a runs table showing `metrics` as columns, best first by the first."""
+    columns = [f"metrics.`{m}`" for m in metrics]
+    return json.dumps({"selectedColumns": [*columns,
+                                           "attributes.`Duration`", "attributes.`Models`"],
+                       "orderByKey": columns[0], "orderByAsc": False})
+
+
+def runs_view_path(experiment_id: str) -> str:
+    """The path, after the MLflow UI's address, of the experiment's runs in the shared view."""
+    return f"/#/experiments/{experiment_id}/runs?viewStateShareKey={VIEW}"
+
+
 def ensure_experiment(client: MlflowClient, name: str, artifact_root: str,
-                      description: str = "") -> str:
+                      description: str, metrics: tuple[str, ...]) -> str:
     """The experiment's id, creating it with artifacts under `artifact_root/<name>` (MLflow's
     default would be relative to the working directory), marked as classic model development
-    (MLflow 3 opens other experiments on its GenAI screens) and described."""
+    (MLflow 3 opens other experiments on its GenAI screens), described, and with a shared
+    runs view (`VIEW`) whose columns are `metrics`."""
     found = client.get_experiment_by_name(name)
     experiment_id = found.experiment_id if found is not None else client.create_experiment(
         name, artifact_location=f"{artifact_root.rstrip('/')}/{name}")
     client.set_experiment_tag(experiment_id, "mlflow.experimentKind", "custom_model_development")
-    if description:
-        client.set_experiment_tag(experiment_id, "mlflow.note.content", description)
+    client.set_experiment_tag(experiment_id, "mlflow.note.content", description)
+    client.set_experiment_tag(experiment_id, f"mlflow.sharedViewState.{VIEW}",
+                              runs_view(metrics))
     return experiment_id
 
 

@@ -49,7 +49,7 @@ def _churn_lines(latest: dict[str, tuple[str, dict]]) -> list[str]:
     if "churn_predictions" in latest:
         day, pred = latest["churn_predictions"]
         lines += ["", f"Churn risk as of {day} ({pred['model']}): "
-                  + ", ".join(f"{pred[f'{s}_last_day']:,} {s}"
+                  + ", ".join(f"{pred[s]:,} {s}"
                               for s in ("critical", "high", "medium", "low"))]
     if "survival_model" in latest:
         surv = latest["survival_model"][1]
@@ -75,9 +75,9 @@ def _segment_lines(latest: dict[str, tuple[str, dict]]) -> list[str]:
     day = latest[sizes[0][0]][0]
     lines = ["", f"Lists as of {day}: " + ", ".join(f"{name} {rows:,}" for name, rows in sizes)]
     if "micro_segments" in latest:
-        lines.append(latest["micro_segments"][1]["largest_segments_last_day"].rstrip())
+        lines.append(latest["micro_segments"][1]["largest_segments"].rstrip())
     if "journey_stages" in latest:
-        lines.append(latest["journey_stages"][1]["households_per_stage_last_day"].rstrip())
+        lines.append(latest["journey_stages"][1]["households_per_stage"].rstrip())
     return lines
 
 
@@ -136,10 +136,10 @@ def summarize(
         scores = latest["health_scores"][1]
         lines += [
             "",
-            f"Daily health check as of {day}: {tiers['critical_last_day']:,} critical, "
-            f"{tiers['at_risk_last_day']:,} at risk, {tiers['healthy_last_day']:,} healthy; "
-            f"mean health {scores['mean_health_score_last_day']:.1f} "
-            f"(old score {scores['mean_health_score_old_last_day']:.1f})",
+            f"Daily health check as of {day}: {tiers['critical']:,} critical, "
+            f"{tiers['at_risk']:,} at risk, {tiers['healthy']:,} healthy; "
+            f"mean health {scores['mean_health_score']:.1f} "
+            f"(old score {scores['mean_health_score_old']:.1f})",
         ]
     if rates is not None:
         lines += _early_warning_lines(rates)
@@ -151,7 +151,8 @@ def summarize(
         "",
         "Where to look next:",
         "  make ui          Dagster UI at http://localhost:3000 (assets, checks, run history)",
-        "  make mlflow-ui   MLflow UI at http://localhost:5000",
+        "  make mlflow-ui   MLflow UI at http://localhost:5000"
+        + latest.get("churn_model", ("", {}))[1].get("mlflow_runs_view", ""),
         f"  outputs          {home / 'storage'} (Parquet, one file per asset)",
         f"  raw demo data    {home / 'raw'} (ground truth in {home / 'raw' / '_truth'})",
         f"  state database   {home / 'state.db'} (enrolments, steps, outbox, health_snapshot)",

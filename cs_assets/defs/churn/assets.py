@@ -38,15 +38,18 @@ from cs_assets.churn.registry import (
     log_candidate,
     record_decision,
     register_challenger,
+    runs_view_path,
 )
 from cs_assets.churn.risk import RISK_SEGMENTS, risk_segment
 from cs_assets.churn.snapshots import features_and_scores
 from cs_assets.churn.training import best, holdout_scores, score_holdout, train_candidate
 from cs_assets.defs.shared.checks import (
+    rows_check,
     unique_per_household_day,
     unique_per_household_day_spec,
 )
-from cs_assets.defs.shared.partitions import FRAME_KINDS, daily_partitions
+from cs_assets.defs.shared.metadata import per_day
+from cs_assets.defs.shared.partitions import FRAME_KINDS, daily_partitions, days_of
 from cs_assets.defs.shared.resources import (
     MlflowResource,
     RawSourceResource,
@@ -106,7 +109,7 @@ def churn_snapshots(
     frame = features_and_scores(inputs, days, scorecard.load())
     yield Output(frame, metadata={"dagster/row_count": frame.height, "as_of_days": len(days),
                                   "first_day": str(days[0]), "last_day": str(days[-1])})
-    yield unique_per_household_day(frame)
+    yield unique_per_household_day(frame, days)
 
 
 @asset(
@@ -188,7 +191,9 @@ def churn_model(
         client, EXPERIMENT, mlflow.artifact_root,
         "Weekly churn candidates (spec_gbm, hist_gbm, logistic), one run each, compared on the "
         "same out-of-time holdout: roc_auc, pr_auc, brier, log_loss, early-warning recall. The "
-        "best becomes cs_churn@challenger; the registered model says when it becomes champion.")
+        "best becomes cs_churn@challenger; the registered model says when it becomes champion.",
+        ("roc_auc", "pr_auc", "top_decile_lift", "early_warning_recall", "brier", "log_loss",
+         "train_seconds"))
     tags = run_tags(context, churn_training_set["as_of"])
     results, runs = [], {}
     for name in config.candidates:
@@ -230,6 +235,8 @@ def churn_model(
         "holdout_rows": split.test.height,
         "holdout_first_day": str(split.test_first_day),
         "candidates": MetadataValue.md(markdown_table(table.drop("run_id"))),
+        # opens the runs table with the holdout metrics as columns
+        "mlflow_runs_view": runs_view_path(experiment_id),
         "selected_roc_calibration": _roc_calibration(winner),
     })
 
@@ -275,24 +282,26 @@ def churn_predictions(
         pl.lit(champion.version).alias("model_version"),
         pl.Series("top_drivers", top_drivers(champion.model, X), dtype=pl.String),
     ).with_columns(risk_segment(pl.col(RISK)).alias("churn_risk_segment"))
-    latest = out.filter(pl.col("as_of") == pl.col("as_of").max())
-    counts = dict(latest.group_by("churn_risk_segment").len().iter_rows())
-    riskiest = latest.sort(RISK, descending=True).head(TOP_RISKY).with_columns(
-        pl.col(RISK).round(3))
+    per_day(context, out, _risk_of_day)
     yield Output(out, metadata={
         "dagster/row_count": out.height,
         "model": f"{MODEL_NAME}@{CHAMPION} = version {champion.version}",
-        **{f"{s.lower()}_last_day": int(counts.get(s, 0)) for s in RISK_SEGMENTS},
-        "riskiest_last_day": MetadataValue.md(markdown_table(riskiest.select(
-            "household_id", RISK, "churn_risk_segment", "top_drivers"))),
     })
-    outside = out.filter(~pl.col(RISK).is_between(0.0, 1.0)).height
-    yield AssetCheckResult(check_name="probability_within_0_1", passed=outside == 0,
-                           severity=AssetCheckSeverity.ERROR,
-                           metadata={"rows_outside": outside})
-    missed = features.select(KEYS).join(out.select(KEYS), on=list(KEYS), how="anti").height
-    yield AssetCheckResult(check_name="every_active_household_predicted", passed=missed == 0,
-                           severity=AssetCheckSeverity.ERROR,
-                           metadata={"households_without_prediction": missed})
+    days = days_of(context)
+    yield rows_check("probability_within_0_1", out.filter(~pl.col(RISK).is_between(0.0, 1.0)),
+                     days, "rows_outside")
+    yield rows_check("every_active_household_predicted", features.select(KEYS).join(
+        out.select(KEYS), on=list(KEYS), how="anti"), days, "households_without_prediction")
+
+
+def _risk_of_day(day: pl.DataFrame) -> dict:
+    counts = dict(day.group_by("churn_risk_segment").len().iter_rows())
+    riskiest = day.sort(RISK, descending=True).head(TOP_RISKY).with_columns(
+        pl.col(RISK).round(3))
+    return {
+        **{s.lower(): int(counts.get(s, 0)) for s in RISK_SEGMENTS},
+        "riskiest": MetadataValue.md(markdown_table(riskiest.select(
+            "household_id", RISK, "churn_risk_segment", "top_drivers"))),
+    }
 
 

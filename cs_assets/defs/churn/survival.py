@@ -53,7 +53,8 @@ def survival_model(
     experiment_id = ensure_experiment(
         client, EXPERIMENT, mlflow.artifact_root,
         "Weekly survival fits: Cox hazard ratios with health in the first 90 days, "
-        "Kaplan-Meier curves by health segment, expected lifetime and value per segment.")
+        "Kaplan-Meier curves by health segment, expected lifetime and value per segment.",
+        ("concordance", "revenue_at_risk_total", "expected_remaining_revenue_total"))
     run_id = log_survival(experiment_id, cox, curves, totals,
                           run_tags(context, snapshots["as_of"]))
     ratios = cox.summary.select("covariate", pl.col("hazard_ratio", "ci_low", "ci_high").round(3),

@@ -15,6 +15,7 @@ from cs_assets.defs.shared.checks import (
     unique_per_household_day,
     unique_per_household_day_spec,
 )
+from cs_assets.defs.shared.metadata import per_day
 from cs_assets.defs.shared.partitions import FRAME_KINDS, daily_partitions
 from cs_assets.defs.shared.resources import StateResource
 from cs_assets.defs.shared.state_keys import reads
@@ -40,13 +41,6 @@ def household_features(context: AssetExecutionContext, state: StateResource,
     days = [date.fromisoformat(k) for k in keys]
     inputs = feature_inputs(tables, state.engine(), days)
     frame = features_for_days(inputs, days)
-    per_day = frame.group_by("as_of").len().sort("as_of")
-    yield Output(
-        frame,
-        metadata={
-            "dagster/row_count": frame.height,
-            "days": len(keys),
-            "households_last_day": int(per_day["len"][-1]) if per_day.height else 0,
-        },
-    )
-    yield unique_per_household_day(frame)
+    per_day(context, frame, lambda day: {"households": day.height})
+    yield Output(frame, metadata={"dagster/row_count": frame.height, "days": len(keys)})
+    yield unique_per_household_day(frame, days)

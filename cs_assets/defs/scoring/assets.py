@@ -2,8 +2,6 @@
 
 import polars as pl
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetIn,
@@ -13,10 +11,12 @@ from dagster import (
 )
 
 from cs_assets.defs.shared.checks import (
+    rows_check,
     unique_per_household_day,
     unique_per_household_day_spec,
 )
-from cs_assets.defs.shared.partitions import DAILY
+from cs_assets.defs.shared.metadata import per_day
+from cs_assets.defs.shared.partitions import DAILY, days_of
 from cs_assets.defs.shared.resources import ScorecardResource
 from cs_assets.display import markdown_table
 from cs_assets.figures import figure_png, markdown_image
@@ -36,13 +36,17 @@ SCORE_COLUMNS = ("product_usage_score", "feature_adoption_score", "support_engag
                  "health_score", "health_score_old")
 
 
-def _latest(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.filter(pl.col("as_of") == pl.col("as_of").max())
-
-
-def _at_risk_table(frame: pl.DataFrame, columns: list[str]) -> MetadataValue:
-    worst = _latest(frame).sort("health_score", "household_id").head(TOP_AT_RISK)
-    return MetadataValue.md(markdown_table(worst.select(columns)))
+def _scores_of_day(day: pl.DataFrame) -> dict:
+    worst = day.sort("health_score", "household_id").head(TOP_AT_RISK)
+    return {
+        "mean_health_score": float(day["health_score"].mean() or 0),
+        "mean_health_score_old": float(day["health_score_old"].mean() or 0),
+        "lowest_health": MetadataValue.md(markdown_table(worst.select(
+            "household_id", "health_score", "health_score_old", "top_reasons"))),
+        # dpi 72: metadata images live in the event log
+        "health_score_distribution": MetadataValue.md(markdown_image(
+            figure_png(score_histogram(day), dpi=72), "health score distribution, new vs old")),
+    }
 
 
 @asset(
@@ -72,33 +76,15 @@ def health_scores_asset(
             on=list(KEYS), how="left")
         .join(explain_health(features, card), on=list(KEYS), how="left")
     )
-    yield Output(
-        scores,
-        metadata={
-            "dagster/row_count": scores.height,
-            "mean_health_score_last_day": float(_latest(scores)["health_score"].mean() or 0),
-            "mean_health_score_old_last_day":
-                float(_latest(scores)["health_score_old"].mean() or 0),
-            "lowest_health_last_day": _at_risk_table(
-                scores, ["household_id", "health_score", "health_score_old", "top_reasons"]),
-            # dpi 72: metadata images live in the event log
-            "health_score_distribution_last_day": MetadataValue.md(markdown_image(
-                figure_png(score_histogram(_latest(scores)), dpi=72),
-                "health score distribution, new vs old")),
-        },
-    )
-    out_of_range = scores.filter(pl.any_horizontal(
-        [~pl.col(c).is_between(0, 100) for c in SCORE_COLUMNS])).height
-    yield AssetCheckResult(check_name="scores_within_0_100", passed=out_of_range == 0,
-                           severity=AssetCheckSeverity.ERROR,
-                           metadata={"rows_out_of_range": out_of_range})
-    missing = features.select(KEYS).join(
+    per_day(context, scores, _scores_of_day)
+    yield Output(scores, metadata={"dagster/row_count": scores.height})
+    days = days_of(context)
+    yield rows_check("scores_within_0_100", scores.filter(pl.any_horizontal(
+        [~pl.col(c).is_between(0, 100) for c in SCORE_COLUMNS])), days, "rows_out_of_range")
+    yield rows_check("no_missing_score_for_active_household", features.select(KEYS).join(
         scores.filter(pl.col("health_score").is_not_null()).select(KEYS), on=list(KEYS),
-        how="anti").height
-    yield AssetCheckResult(check_name="no_missing_score_for_active_household",
-                           passed=missing == 0, severity=AssetCheckSeverity.ERROR,
-                           metadata={"households_without_score": missing})
-    yield unique_per_household_day(scores)
+        how="anti"), days, "households_without_score")
+    yield unique_per_household_day(scores, days)
 
 
 @asset(
@@ -116,16 +102,12 @@ def trend_alerts_asset(
     context: AssetExecutionContext, features, scorecard: ScorecardResource
 ):
     alerts = trend_alerts(features, scorecard.load())
-    counts = alerts.group_by("metric", "severity").len().sort("metric")
-    yield Output(
-        alerts,
-        metadata={"dagster/row_count": alerts.height,
-                  "alerts_by_metric": MetadataValue.md(markdown_table(counts))},
-    )
-    orphans = alerts.select(KEYS).join(features.select(KEYS), on=list(KEYS), how="anti").height
-    yield AssetCheckResult(check_name="alerts_point_at_existing_households",
-                           passed=orphans == 0, severity=AssetCheckSeverity.ERROR,
-                           metadata={"alerts_without_household": orphans})
+    per_day(context, alerts, lambda day: {"alerts_by_metric": MetadataValue.md(markdown_table(
+        day.group_by("metric", "severity").len("alerts").sort("metric", "severity")))})
+    yield Output(alerts, metadata={"dagster/row_count": alerts.height})
+    yield rows_check("alerts_point_at_existing_households", alerts.select(KEYS).join(
+        features.select(KEYS), on=list(KEYS), how="anti"), days_of(context),
+        "alerts_without_household")
 
 
 @asset(
@@ -142,18 +124,17 @@ def health_tiers_asset(
     config = scorecard.load()
     tiers = health_tiers(scores, alerts, config).join(
         scores.select(*KEYS, "top_reasons"), on=list(KEYS), how="left")
-    latest = _latest(tiers)
-    counts = dict(latest.group_by("tier").len().iter_rows())
-    worst = latest.filter(pl.col("tier") != "healthy").sort(
+    per_day(context, tiers, _tiers_of_day)
+    return Output(tiers, metadata={"dagster/row_count": tiers.height,
+                                   "tier_rule": config.tiers.rule()})
+
+
+def _tiers_of_day(day: pl.DataFrame) -> dict:
+    counts = dict(day.group_by("tier").len().iter_rows())
+    worst = day.filter(pl.col("tier") != "healthy").sort(
         pl.col("tier") == "at_risk", "health_score", "household_id").head(TOP_AT_RISK)
-    return Output(
-        tiers,
-        metadata={
-            "dagster/row_count": tiers.height,
-            "tier_rule": config.tiers.rule(),
-            **{f"{tier}_last_day": int(counts.get(tier, 0))
-               for tier in ("critical", "at_risk", "healthy")},
-            "top_at_risk": MetadataValue.md(markdown_table(worst.select(
-                "household_id", "tier", "health_score", "alert_count", "top_reasons"))),
-        },
-    )
+    return {
+        **{tier: int(counts.get(tier, 0)) for tier in ("critical", "at_risk", "healthy")},
+        "top_at_risk": MetadataValue.md(markdown_table(worst.select(
+            "household_id", "tier", "health_score", "alert_count", "top_reasons"))),
+    }

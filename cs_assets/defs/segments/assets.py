@@ -10,7 +10,7 @@ from dagster import (
     asset,
 )
 
-from cs_assets.defs.shared.metadata import PREVIEW, counts_table
+from cs_assets.defs.shared.metadata import PREVIEW, counts_table, per_day
 from cs_assets.defs.shared.partitions import (
     DAILY,
     daily_frames,
@@ -49,15 +49,19 @@ def micro_segments_asset(
     out = daily_frames(context, lambda day: micro_segments(
         frame.filter(pl.col("as_of") == day)
         .join(latest_nps(nps_responses, day), on="household_id", how="left"), config))
-    summary = segment_summary(out.filter(pl.col("as_of") == out["as_of"].max()))
-    return Output(out, metadata={
-        "dagster/row_count": out.height,
-        "segments_last_day": summary.height,
-        "largest_segments_last_day": MetadataValue.md(markdown_table(
+    per_day(context, out, _segments_of_day)
+    return Output(out, metadata={"dagster/row_count": out.height})
+
+
+def _segments_of_day(day: pl.DataFrame) -> dict:
+    summary = segment_summary(day)
+    return {
+        "segments": summary.height,
+        "largest_segments": MetadataValue.md(markdown_table(
             summary.head(PREVIEW).select("segment", "recommended_action", "households",
                                          pl.col("share").round(3),
                                          pl.col("mean_churn_probability").round(3)))),
-    })
+    }
 
 
 @asset(
@@ -90,10 +94,8 @@ def journey_stages_asset(
     out = daily_frames(context, lambda day: journey_stage(journey_inputs(
         features, day, config, households=households, members=members,
         nps_responses=nps_responses, reviews=reviews, referral_codes=referral_codes), config))
-    return Output(out, metadata={
-        "dagster/row_count": out.height,
-        "households_per_stage_last_day": counts_table(out, "stage"),
-    })
+    per_day(context, out, lambda day: {"households_per_stage": counts_table(day, "stage")})
+    return Output(out, metadata={"dagster/row_count": out.height})
 
 
 @asset(
@@ -117,9 +119,8 @@ def journey_transitions_asset(context: AssetExecutionContext, stages, state: Sta
         replace_day(engine, table, "date", day, rows)
         parts.append(rows.with_columns(as_of=pl.lit(day)))
     out = pl.concat(parts, rechunk=True)
-    moves = out.group_by("from_stage", "to_stage").len("households").sort(
-        "households", descending=True)
-    return Output(out, metadata={
-        "dagster/row_count": out.height,
-        "transitions": MetadataValue.md(markdown_table(moves.head(PREVIEW))),
-    })
+    per_day(context, out, lambda day: {"transitions": MetadataValue.md(markdown_table(
+        day.group_by("from_stage", "to_stage").len("households")
+        .sort("households", "from_stage", "to_stage", descending=[True, False, False])
+        .head(PREVIEW)))})
+    return Output(out, metadata={"dagster/row_count": out.height})

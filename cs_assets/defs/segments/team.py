@@ -13,7 +13,7 @@ from dagster import (
     multi_asset,
 )
 
-from cs_assets.defs.shared.metadata import PREVIEW, counts_table, list_output
+from cs_assets.defs.shared.metadata import PREVIEW, counts_table, list_output, per_day
 from cs_assets.defs.shared.partitions import DAILY, daily_frames, days_of
 from cs_assets.defs.shared.resources import SegmentsResource, StateResource, TeamResource
 from cs_assets.defs.shared.state_keys import reads
@@ -47,23 +47,22 @@ def csm_assignments_asset(
 ):
     config = team.load().assignments
     engine, table = state.engine(), state_tables.csm_assignments
-    parts, overflow = [], {}
+    parts, overflow = [], 0
     for day in days_of(context):  # in order: each day keeps the assignments before it
         today = features.filter(pl.col("as_of") == day).select("household_id", "plan").join(
             households.select("household_id", "region"), on="household_id", how="left")
         previous = latest_before(engine, table, "household_id", "as_of", day,
                                  {**PREVIOUS_SCHEMA, "as_of": pl.Date}).drop("as_of")
-        frame, overflow[day] = assign_csms(today, config, previous, day)
+        frame, overflow = assign_csms(today, config, previous, day)
         frame = frame.with_columns(as_of=pl.lit(day))
         replace_day(engine, table, "as_of", day, frame)
         parts.append(frame)
     out = pl.concat(parts, rechunk=True)
-    last = max(overflow)
-    if overflow[last]:
-        context.log.warning(f"{overflow[last]} paid households on {last} have no CSM with "
-                            "spare capacity in their region: queued for CS Ops")
+    if overflow:
+        context.log.warning(f"{overflow} paid households on {day} have no CSM with spare "
+                            "capacity in their region: queued for CS Ops")
     return list_output(context, out, ["household_id", "plan", "region", "csm_id", "route"],
-                       queued_last_day=overflow[last])
+                       lambda rows: {"households_per_route": counts_table(rows, "route")})
 
 
 @asset(name="issued_referral_codes", **DAILY, ins={"stages": AssetIn("journey_stages")},
@@ -97,9 +96,8 @@ def issued_referral_codes_asset(
         parts.append(new.rename({"issued_on": "as_of"}))
     out = pl.concat(parts, rechunk=True)
     # the codes themselves stay out of the metadata: they are what a referee types in
-    return Output(out, metadata={
-        "dagster/row_count": out.height,
-        "issued_last_day": out.filter(pl.col("as_of") == max(days_of(context))).height})
+    per_day(context, out, lambda rows: {"issued": rows.height})
+    return Output(out, metadata={"dagster/row_count": out.height})
 
 
 @multi_asset(
@@ -124,17 +122,15 @@ def referral_conversions_asset(
                                                                                strict=True)])
     invalid = pl.concat([i.with_columns(as_of=pl.lit(d)) for (_, i), d in zip(pairs, days,
                                                                            strict=True)])
-    last = max(days)
+    per_day(context, conversions, lambda rows: {"latest": MetadataValue.md(markdown_table(
+        rows.sort("converted_at", descending=True).head(PREVIEW)
+        .select("referee_id", "referrer_id", "converted_at", "referee_plan")))},
+        asset_key="referral_conversions")
+    per_day(context, invalid, lambda rows: {"reasons": counts_table(rows, "reason", "codes")},
+            asset_key="invalid_referral_codes")
     yield Output(conversions, "referral_conversions",
-                 metadata={"dagster/row_count": conversions.height,
-                           "latest": MetadataValue.md(markdown_table(
-                               conversions.filter(pl.col("as_of") == last)
-                               .sort("converted_at", descending=True).head(PREVIEW)
-                               .select("referee_id", "referrer_id", "converted_at",
-                                       "referee_plan")))})
-    yield Output(invalid, "invalid_referral_codes",
-                 metadata={"dagster/row_count": invalid.height,
-                           "reasons_last_day": counts_table(invalid, "reason")})
+                 metadata={"dagster/row_count": conversions.height})
+    yield Output(invalid, "invalid_referral_codes", metadata={"dagster/row_count": invalid.height})
 
 
 @asset(name="referral_leaderboard", **DAILY, ins={"conversions": AssetIn("referral_conversions")},

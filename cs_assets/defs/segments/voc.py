@@ -5,8 +5,8 @@ from datetime import UTC
 import polars as pl
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
-from cs_assets.defs.shared.metadata import PREVIEW, counts_table
-from cs_assets.defs.shared.partitions import DAILY, daily_frames, days_of
+from cs_assets.defs.shared.metadata import counts_table, list_output, per_day
+from cs_assets.defs.shared.partitions import DAILY, daily_frames
 from cs_assets.defs.shared.resources import StateResource, VocResource
 from cs_assets.defs.shared.state_keys import reads
 from cs_assets.display import markdown_table
@@ -38,13 +38,8 @@ def survey_eligibility_asset(
         day, households=households, support_tickets=support_tickets,
         nps_responses=nps_responses, subscription_changes=subscription_changes,
         activity_events=activity_events, surveys_sent=sent, config=config))
-    preview = out.filter(pl.col("as_of") == max(days_of(context))).head(PREVIEW)
-    return Output(out, metadata={
-        "dagster/row_count": out.height,
-        "surveys_per_type_last_day": counts_table(out, "survey_type"),
-        "preview_last_day": MetadataValue.md(markdown_table(preview.select(
-            "household_id", "survey_type", "trigger", "channel"))),
-    })
+    return list_output(context, out, ["household_id", "survey_type", "trigger", "channel"],
+                       lambda day: {"surveys_per_type": counts_table(day, "survey_type")})
 
 
 @asset(
@@ -59,12 +54,9 @@ def nps_themes_asset(
     config = voc.load().themes
     out = daily_frames(context, lambda day: nps_themes(nps_responses, day, config)
                        .with_columns(as_of=pl.lit(day)))
-    last = out.filter(pl.col("as_of") == out["as_of"].max()).drop("as_of")
-    return Output(out, metadata={
-        "dagster/row_count": out.height,
-        "themes_last_day": MetadataValue.md(markdown_table(
-            last.with_columns(pl.col("net_sentiment").round(2)))),
-    })
+    per_day(context, out, lambda day: {"themes": MetadataValue.md(markdown_table(
+        day.drop("as_of").with_columns(pl.col("net_sentiment").round(2))))})
+    return Output(out, metadata={"dagster/row_count": out.height})
 
 
 @asset(
@@ -76,11 +68,9 @@ def nps_themes_asset(
 def feedback_escalations_asset(
     context: AssetExecutionContext, nps_responses: pl.DataFrame, voc: VocResource
 ):
-    config, days = voc.load().themes, days_of(context)
+    config = voc.load().themes
     out = daily_frames(context, lambda day: feedback_escalations(nps_responses, day, config)
                        .with_columns(as_of=pl.lit(day)))
-    return Output(out, metadata={
-        "dagster/row_count": out.height,
-        "escalated_themes_last_day": ", ".join(
-            out.filter(pl.col("as_of") == max(days))["theme"].to_list()) or "none",
-    })
+    per_day(context, out, lambda day: {
+        "escalated_themes": ", ".join(day["theme"].to_list()) or "none"})
+    return Output(out, metadata={"dagster/row_count": out.height})
