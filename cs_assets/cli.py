@@ -157,6 +157,60 @@ def _early_warning(home: Path, raw_dir: Path):
     return early_warning_rates(scores, churn_frame(raw_dir, households))
 
 
+def _check_data(args: argparse.Namespace) -> None:
+    """The preflight of a raw folder or schema: exits 1 when a required table is absent."""
+    import polars as pl
+
+    from cs_assets.contract.tables import TABLES
+    from cs_assets.defs.shared.resources import (
+        PlaybooksResource,
+        RawSourceResource,
+        ScorecardResource,
+    )
+    from cs_assets.ingestion.conform import TableAbsent
+    from cs_assets.preflight import event_type_counts, preflight
+    from cs_assets.settings import cs_home
+
+    env = os.environ
+    if args.postgres_url:
+        source = RawSourceResource(kind="postgres", postgres_url=args.postgres_url,
+                                   postgres_schema=args.schema,
+                                   event_mapping_path=env.get("CS_EVENT_MAPPING", ""))
+    else:
+        source = RawSourceResource(parquet_dir=args.raw_dir or str(cs_home(env) / "raw"),
+                                   event_mapping_path=env.get("CS_EVENT_MAPPING", ""))
+    rows: dict[str, int | None] = {}
+    events = pl.DataFrame(schema={"event_type": pl.String})
+    for table in TABLES:
+        try:
+            parts = source.read(table)
+        except TableAbsent:
+            rows[table] = None
+            continue
+        rows[table] = sum(part.frame.height for part in parts)
+        if table == "activity_events":
+            events = pl.concat([part.frame.select(pl.col("event_type").cast(pl.String))
+                                for part in parts])
+    report = preflight(rows, event_type_counts(events.lazy(), source.event_mapping()),
+                       ScorecardResource.from_env(env).load(),
+                       PlaybooksResource.from_env(env).load(), _direct_raw_inputs())
+    print(report.report())
+    if report.missing_required:
+        sys.exit(1)
+
+
+def _direct_raw_inputs() -> dict[str, frozenset[str]]:
+    """Per asset, the contract tables it reads directly (from the asset graph)."""
+    from cs_assets.contract.tables import TABLES
+    from cs_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    return {key.to_user_string(): frozenset(p.to_user_string() for p in graph.get(key).parent_keys)
+            & set(TABLES)
+            for key in graph.get_all_asset_keys()
+            if key.to_user_string() not in TABLES}
+
+
 def _unsubscribe(args: argparse.Namespace) -> None:
     """Record an unsubscribe from a link's token (verified with CS_UNSUBSCRIBE_SECRET) or, for
     a request that came another way (support, a reply), from the household id."""
@@ -217,6 +271,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     load.add_argument("--raw-dir", required=True)
     load.set_defaults(run=_load_postgres)
+
+    check = commands.add_parser(
+        "check-data", help="preflight: the tables found, unmapped event types, and what will "
+        "be null or off, before anything is materialized")
+    check.add_argument("--raw-dir", help="folder of <table>.parquet or <table>/ Parquet parts "
+                       "(default $CS_HOME/raw)")
+    check.add_argument("--postgres-url", help="read the schema of this database instead")
+    check.add_argument("--schema", default="raw", help="PostgreSQL schema (default raw)")
+    check.set_defaults(run=_check_data)
 
     unsub = commands.add_parser(
         "unsubscribe", help="opt a household out of marketing email (link token or id)")

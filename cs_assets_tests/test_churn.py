@@ -10,13 +10,20 @@ from scipy.special import logit
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from cs_assets.churn.candidates import CANDIDATES
-from cs_assets.churn.dataset import LABEL, label_observations, out_of_time_split, snapshot_days
+from cs_assets.churn.dataset import (
+    LABEL,
+    Split,
+    label_observations,
+    out_of_time_split,
+    snapshot_days,
+)
 from cs_assets.churn.design import DESIGN_COLUMNS, design_matrix
 from cs_assets.churn.explain import shap_values, top_drivers
 from cs_assets.churn.metrics import early_warning_recall, top_decile_lift
 from cs_assets.churn.promotion import decide
 from cs_assets.churn.risk import risk_segment
 from cs_assets.churn.snapshots import features_and_scores
+from cs_assets.churn.training import train_candidate
 from cs_assets.scoring import load_scorecard
 from cs_assets_tests.test_features import AS_OF, event, inputs
 
@@ -208,3 +215,34 @@ def test_top_drivers_name_what_raised_the_risk():
     for drivers in top_drivers(model, risky):
         assert drivers.split(" = ")[0] == "days_since_last_login"
         assert "(+" in drivers
+
+
+# --- inputs a product may not have ----------------------------------------------------------
+
+
+def _observations_with_gaps(rows: int, day: date, seed: int) -> pl.DataFrame:
+    """Random design inputs; `avg_csat_90d` all null and `tickets_90d` constant, as on a
+    product without support tickets."""
+    rng = np.random.default_rng(seed)
+    numeric = [c for c in DESIGN_COLUMNS if "=" not in c]
+    frame = pl.DataFrame({c: rng.normal(size=rows) for c in numeric}).with_columns(
+        avg_csat_90d=pl.lit(None, pl.Float64), tickets_90d=pl.lit(0.0),
+        plan=pl.lit("Free"), payment_status=pl.lit("current"),
+        household_id=pl.Series([f"hh_{i}" for i in range(rows)]), as_of=pl.lit(day))
+    return frame.with_columns(
+        (pl.col("days_since_last_login") + 0.5 * pl.Series(rng.normal(size=rows)) > 1.0)
+        .alias(LABEL))
+
+
+@pytest.mark.parametrize("name", sorted(CANDIDATES))
+def test_every_candidate_fits_without_all_null_and_constant_columns_and_names_them(name):
+    split = Split(train=_observations_with_gaps(600, date(2026, 3, 1), 1),
+                  test=_observations_with_gaps(300, date(2026, 5, 1), 2),
+                  test_first_day=date(2026, 5, 1), train_last_day=date(2026, 3, 1))
+    churn = pl.DataFrame({"household_id": ["hh_0"], "churned_at": [_at(date(2026, 6, 10))]})
+    result = train_candidate(name, split, churn, seed=0)
+    assert result.dropped["avg_csat_90d"] == "all null"
+    assert result.dropped["tickets_90d"] == "constant 0"
+    assert result.dropped["plan=Free"] == "constant 1"  # one plan only
+    assert "avg_csat_90d" not in result.columns and "days_since_last_login" in result.columns
+    assert result.metrics["roc_auc"] > 0.7  # it learned from what was left

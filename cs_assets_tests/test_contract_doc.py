@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from cs_assets.contract.tables import TABLES
+from cs_assets.contract.tables import REQUIRED_TABLES, TABLES
 
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "contract.md").read_text(encoding="utf-8")
 
@@ -28,3 +28,10 @@ def test_each_tables_columns_and_nullability_match_the_model():
         rows = re.findall(r"^\| `(\w+)` \| [^|]+ \| (yes|no) \|", section, flags=re.M)
         documented = {column: null == "yes" for column, null in rows}
         assert documented == TABLES[name].nullable, name
+
+
+def test_the_required_tables_are_the_ones_the_doc_names():
+
+
+    sentence = re.search(r"\*\*required\*\* tables: (.+?);", DOC, flags=re.S).group(1)
+    assert re.findall(r"`(\w+)`", sentence) == list(REQUIRED_TABLES)

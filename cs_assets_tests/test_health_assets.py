@@ -126,10 +126,12 @@ def test_a_check_runs_once_and_reports_every_day_of_the_run(backfill):
 
 def test_health_scores_show_the_score_distribution_as_a_small_image(backfill):
     result, _ = backfill
-    mat = materialization(result, "health_scores", DAY_1)
+    mat = materialization(result, "health_scores", DAY_2)  # the run's last day
     image = mat.metadata["health_score_distribution"].value
     assert image.startswith("![health score distribution") and "(data:image/png;base64," in image
     assert len(image) < 100_000  # stored in the event log with every materialization
+    bands = materialization(result, "health_scores", DAY_1).metadata["score_bands"].value
+    assert "| 90–100 |" in bands and "| 0–9 |" in bands
 
 
 def test_bad_scorecard_fails_at_load_naming_the_key(tmp_path):

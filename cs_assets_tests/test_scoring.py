@@ -315,9 +315,9 @@ def test_weighted_health_rounds_halves_up_like_math_round():
               "support": pl.lit(100.0), "engagement": pl.lit(75.0), "payment": pl.lit(100.0),
               "value_delivery": pl.lit(10.0)}
     # 21.25 + 10.5 + 10 + 7.5 + 10 + 3 = 62.25
-    assert pl.select(weighted_health(scores, SC.health_weights)).item() == 62
+    assert pl.select(weighted_health(scores, dict(SC.health_weights))).item() == 62
     halves = {key: pl.lit(50.5) for key in scores}
-    assert pl.select(weighted_health(halves, SC.health_weights)).item() == 51
+    assert pl.select(weighted_health(halves, dict(SC.health_weights))).item() == 51
 
 
 # War story 1: still logging in every week, tasks down 80%, one person doing everything.

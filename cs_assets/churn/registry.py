@@ -101,7 +101,7 @@ def log_candidate(
 ) -> tuple[str, str]:
     """One MLflow run: params, holdout metrics, plots, datasets and the model. Returns
     (run_id, model_uri)."""
-    X_train = design_matrix(split.train)
+    X_train = design_matrix(split.train, result.columns)
     y = result.holdout[LABEL].cast(int).to_numpy()
     p = result.holdout["churn_probability"].to_numpy()
     # the run spans the training: it starts when the fit began, not when logging does
@@ -117,7 +117,10 @@ def log_candidate(
             "holdout_rows": split.test.height,
             "train_last_day": split.train_last_day.isoformat(),
             "holdout_first_day": split.test_first_day.isoformat(),
+            "design_columns": len(result.columns),
+            "dropped_columns": len(result.dropped),
         })
+        mlflow.log_dict(result.dropped, "dropped_columns.json")
         mlflow.log_metrics({**result.metrics, "train_seconds": result.train_seconds})
         mlflow.log_input(_dataset(split.train, "churn_training_set"), context="training")
         mlflow.log_input(_dataset(split.test, "churn_holdout"), context="holdout")

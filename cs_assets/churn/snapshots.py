@@ -7,7 +7,7 @@ from datetime import date
 
 import polars as pl
 
-from cs_assets.features.household import FeatureInputs, features_for_days
+from cs_assets.features.household import FeatureInputs, features_for_days, unavailable_features
 from cs_assets.scoring import Scorecard, health_scores
 from cs_assets.vocabulary import KEYS
 
@@ -28,6 +28,6 @@ def features_and_scores(
     parts = []
     for i in range(0, len(days), batch_days):
         features = features_for_days(inputs, days[i : i + batch_days])
-        scores = health_scores(features, scorecard)
+        scores = health_scores(features, scorecard, unavailable_features(inputs.absent))
         parts.append(features.join(scores, on=list(KEYS)) if keep_features else scores)
     return pl.concat(parts, rechunk=True)

@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator
 
 from cs_assets.churn.candidates import CANDIDATES
 from cs_assets.churn.dataset import LABEL, Split
-from cs_assets.churn.design import design_matrix
+from cs_assets.churn.design import DESIGN_COLUMNS, design_matrix
 from cs_assets.churn.explain import mean_abs_shap
 from cs_assets.churn.metrics import RISK, classification_metrics, early_warning_recall
 from cs_assets.vocabulary import AS_OF, HH
@@ -29,11 +29,29 @@ class CandidateResult:
     holdout: pl.DataFrame  # household_id, as_of, churned_30d, churn_probability
     importance: pd.Series = field(repr=False)
     started_ms: int = 0  # epoch milliseconds the candidate's fit began (its MLflow run's start)
+    columns: tuple[str, ...] = DESIGN_COLUMNS  # the design columns it was fitted on
+    dropped: dict[str, str] = field(default_factory=dict)  # column -> why it was left out
 
 
-def holdout_scores(model: BaseEstimator, test: pl.DataFrame, columns=None) -> pl.DataFrame:
-    """`household_id, as_of, churned_30d, churn_probability` of `model` on the holdout rows."""
-    X = design_matrix(test) if columns is None else design_matrix(test, tuple(columns))
+def informative_columns(X: pd.DataFrame) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The columns a candidate can learn from on these training rows, and the others with the
+    reason. An all-null column crashes HistGradientBoosting's binning and a constant one
+    carries nothing; a product without some source (no tickets, no pets) has both."""
+    dropped: dict[str, str] = {}
+    for column in X.columns:
+        values = X[column]
+        if values.isna().all():
+            dropped[column] = "all null"
+        elif values.nunique(dropna=False) == 1:
+            dropped[column] = f"constant {values.iloc[0]:g}"
+    return tuple(c for c in X.columns if c not in dropped), dropped
+
+
+def holdout_scores(model: BaseEstimator, test: pl.DataFrame,
+                   columns: tuple[str, ...]) -> pl.DataFrame:
+    """`household_id, as_of, churned_30d, churn_probability` of `model`, fitted on `columns`,
+    on the holdout rows."""
+    X = design_matrix(test, tuple(columns))
     p = model.predict_proba(X)[:, 1]
     return test.select(HH, AS_OF, LABEL).with_columns(pl.Series(RISK, p, dtype=pl.Float64))
 
@@ -50,19 +68,24 @@ def score_holdout(scored: pl.DataFrame, churn: pl.DataFrame, budget: float) -> d
 def train_candidate(
     name: str, split: Split, churn: pl.DataFrame, *, seed: int = 42, budget: float = 0.10
 ) -> CandidateResult:
-    """Fit candidate `name` on `split.train`, evaluate it on `split.test`."""
-    X = design_matrix(split.train)
+    """Fit candidate `name` on `split.train`'s informative columns, evaluate it on
+    `split.test`."""
+    columns, dropped = informative_columns(design_matrix(split.train))
+    if not columns:
+        raise ValueError("no design column varies on the training rows: nothing to learn from")
+    X = design_matrix(split.train, columns)
     y = split.train[LABEL].cast(pl.Int8).to_numpy()
     model = CANDIDATES[name](seed)
     started_ms = time.time_ns() // 1_000_000
     start = time.perf_counter()
     model.fit(X, y)
     seconds = time.perf_counter() - start
-    scored = holdout_scores(model, split.test)
+    scored = holdout_scores(model, split.test, columns)
     metrics = score_holdout(scored, churn, budget)
-    sample = design_matrix(split.test.sample(min(IMPORTANCE_ROWS, split.test.height), seed=seed))
+    sample = design_matrix(split.test.sample(min(IMPORTANCE_ROWS, split.test.height), seed=seed),
+                           columns)
     return CandidateResult(name, model, metrics, seconds, scored, mean_abs_shap(model, sample),
-                           started_ms)
+                           started_ms, columns, dropped)
 
 
 def best(results: list[CandidateResult], metric: str) -> CandidateResult:

@@ -261,6 +261,7 @@ class TableSpec:
     parent_column: str | None = None
     future_columns: tuple[str, ...] = ()  # must not be after the reference time
     after_signup_columns: tuple[str, ...] = ()  # must not be before the household's signup
+    required: bool = False  # every product has it; an optional one may be absent altogether
 
     @property
     def columns(self) -> dict[str, pl.DataType]:
@@ -280,19 +281,20 @@ TABLES: dict[str, TableSpec] = {
     spec.name: spec
     for spec in (
         TableSpec("households", Households, "household_id",
-                  future_columns=("created_at", "churned_at")),
+                  future_columns=("created_at", "churned_at"), required=True),
         TableSpec("members", Members, "user_id", "households", "household_id",
                   future_columns=("joined_at", "removed_at"), after_signup_columns=("joined_at",)),
         TableSpec("pets", Pets, "pet_id", "households", "household_id",
                   future_columns=("added_at", "removed_at"), after_signup_columns=("added_at",)),
         TableSpec("activity_events", ActivityEvents, "event_id", "households", "household_id",
-                  future_columns=("occurred_at",), after_signup_columns=("occurred_at",)),
+                  future_columns=("occurred_at",), after_signup_columns=("occurred_at",),
+                  required=True),
         TableSpec("support_tickets", SupportTickets, "ticket_id", "households", "household_id",
                   future_columns=("created_at", "resolved_at"),
                   after_signup_columns=("created_at",)),
         TableSpec("subscription_changes", SubscriptionChanges, "change_id", "households",
                   "household_id", future_columns=("changed_at",),
-                  after_signup_columns=("changed_at",)),
+                  after_signup_columns=("changed_at",), required=True),
         TableSpec("payments", Payments, "payment_id", "households", "household_id",
                   future_columns=("due_at", "paid_at"), after_signup_columns=("due_at",)),
         TableSpec("nps_responses", NpsResponses, "response_id", "households", "household_id",
@@ -307,4 +309,6 @@ TABLES: dict[str, TableSpec] = {
     )
 }
 
+REQUIRED_TABLES = tuple(name for name, spec in TABLES.items() if spec.required)
+OPTIONAL_TABLES = tuple(name for name, spec in TABLES.items() if not spec.required)
 PII_COLUMNS = frozenset().union(*(spec.pii_columns for spec in TABLES.values()))

@@ -67,13 +67,15 @@ class FeatureInputs:
     milestones: pl.DataFrame | None = None  # household: last login before the windows
     point: pl.DataFrame | None = None  # household: the event features of the one as-of day
     covers: tuple[date | None, date | None] = (None, None)
+    absent: frozenset[str] = frozenset()  # optional tables the product does not have at all
 
     @classmethod
     def build(cls, *, households, members, pets, activity_events, support_tickets,
               subscription_changes, payments, pet_health_observations,
               outreach: pl.DataFrame | None = None,
               as_of_days: Iterable[date] | None = None,
-              event_mapping: Mapping[str, K] | None = None) -> FeatureInputs:
+              event_mapping: Mapping[str, K] | None = None,
+              absent: Iterable[str] = ()) -> FeatureInputs:
         """Reduce the events once.
 
         `activity_events` may be a LazyFrame (e.g. a Parquet scan): each reduction then
@@ -124,7 +126,7 @@ class FeatureInputs:
             households=households, members=members, pets=pets, support_tickets=support_tickets,
             subscription_changes=subscription_changes, payments=payments,
             pet_health_observations=pet_health_observations, outreach=outreach,
-            rare_days=rare_days(events, is_kind), covers=(first, last),
+            rare_days=rare_days(events, is_kind), covers=(first, last), absent=frozenset(absent),
         )
         if len(days) == 1:
             timing = session_timing(local.lazy(), by_day=False).rename(
@@ -414,7 +416,35 @@ def features_as_of(inp: FeatureInputs, as_of: date) -> pl.DataFrame:
         .when(pl.col("_last_paid")).then(pl.lit("current"))
         .when(pl.col("_last_failed")).then(pl.lit("failed"))
         .otherwise(pl.lit("past_due")),
-    ).select(FEATURE_COLUMNS).collect().rechunk()  # one chunk: see features_for_days
+    ).select(FEATURE_COLUMNS).with_columns(
+        # null, same type: "not available", never a 0 the product could not have measured
+        pl.when(pl.lit(False)).then(pl.col(c)).alias(c)
+        for c in sorted(unavailable_features(inp.absent))
+    ).collect().rechunk()  # one chunk: see features_for_days
+
+
+# The features only one optional table can give. A product without that table at all has
+# them null ("not available"); a household that simply has no rows in it keeps its real 0.
+SOURCE_FEATURES: dict[str, tuple[str, ...]] = {
+    "members": ("total_members", "active_members_ratio", "collaboration_score"),
+    "pets": ("active_pets", "pets_added_90d", "pet_health_trend"),
+    "pet_health_observations": ("pet_health_trend",),
+    "support_tickets": ("tickets_90d", "avg_csat_90d", "critical_tickets_unresolved",
+                        "avg_resolution_hours_90d", "has_unresolved_critical_ticket",
+                        "support_satisfaction_drop"),
+    "payments": ("payment_status", "failed_payments_90d", "late_payments_90d",
+                 "overdue_amount"),
+}
+
+
+def not_available(absent: Iterable[str]) -> dict[str, list[str]]:
+    """Per absent table, the features it alone gives: null for this product."""
+    return {t: list(SOURCE_FEATURES[t]) for t in sorted(absent) if t in SOURCE_FEATURES}
+
+
+def unavailable_features(absent: Iterable[str]) -> frozenset[str]:
+    """The feature columns a product without the tables `absent` cannot have."""
+    return frozenset(c for columns in not_available(absent).values() for c in columns)
 
 
 FEATURE_COLUMNS = [

@@ -4,7 +4,7 @@ what the platform itself did (its proactive check-ins count as outreach)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 
 import polars as pl
@@ -22,11 +22,12 @@ OUTREACH_SCHEMA = {"household_id": pl.String, "sent_at": UTC_TS}
 
 
 def feature_inputs(tables: Mapping[str, pl.DataFrame], state: sa.Engine,
-                   days: Sequence[date]) -> FeatureInputs:
+                   days: Sequence[date], absent: Iterable[str] = ()) -> FeatureInputs:
     """The raw tables and the platform's outreach, reduced for `days` (each day counts only
-    the outreach sent before it)."""
+    the outreach sent before it); the features of the `absent` tables are null."""
     return FeatureInputs.build(
         **{name: tables[name] for name in FEATURE_TABLES},
         outreach=read_rows(state, checkins, OUTREACH_SCHEMA),
         as_of_days=days,  # reduce only the windows these days look at
+        absent=absent,
     )

@@ -1,4 +1,5 @@
-"""The health score distribution as a figure: new (with value delivery) against old scores."""
+"""The health score distribution, new (with value delivery) against old scores: as a figure and
+as a table of bands."""
 
 from __future__ import annotations
 
@@ -7,6 +8,22 @@ import polars as pl
 from matplotlib.figure import Figure
 
 BIN_EDGES = np.arange(0, 105, 5)  # 5-point bins over 0-100
+
+
+def score_bands(scores: pl.DataFrame, width: int = 10) -> pl.DataFrame:
+    """Households per score band of `width` points, new and old score side by side: the
+    distribution as a table, cheap enough for every day of a backfill."""
+    def counts(column: str) -> pl.DataFrame:
+        band = (pl.col(column) // width * width).clip(upper_bound=100 - width).cast(pl.Int64)
+        return scores.select(band.alias("from")).drop_nulls().group_by("from").len(column)
+
+    bands = pl.DataFrame({"from": list(range(0, 100, width))}, schema={"from": pl.Int64})
+    return (bands.join(counts("health_score"), on="from", how="left")
+            .join(counts("health_score_old"), on="from", how="left")
+            .with_columns(pl.col("health_score", "health_score_old").fill_null(0),
+                          band=pl.format("{}–{}", "from", pl.col("from") + width - 1
+                                         + (pl.col("from") == 100 - width).cast(pl.Int64)))
+            .select("band", "health_score", "health_score_old"))
 
 
 def score_histogram(scores: pl.DataFrame) -> Figure:

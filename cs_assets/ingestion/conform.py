@@ -29,6 +29,10 @@ FAILURES_SCHEMA = {ROW: pl.UInt32, "column": pl.String, "reason": pl.String,
                    "original": pl.String}
 
 
+class TableAbsent(LookupError):
+    """The source holds no such table at all (not even an empty one)."""
+
+
 class ContractSchemaError(ValueError):
     """A raw table does not have the contract's shape; the message names table and column."""
 

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from cs_assets.contract.tables import TABLES
-from cs_assets.ingestion.conform import ContractSchemaError, RawPart
+from cs_assets.ingestion.conform import ContractSchemaError, RawPart, TableAbsent
 
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 
@@ -75,6 +75,14 @@ def _with_hive_values(frame: pl.DataFrame, relative: Path) -> pl.DataFrame:
     return frame.with_columns(pl.lit(v, dtype=pl.String).alias(k) for k, v in values.items())
 
 
+def parquet_table_present(folder: Path, table: str) -> bool:
+    return (folder / f"{table}.parquet").is_file() or (folder / table).is_dir()
+
+
+def postgres_table_present(engine: sa.Engine, schema: str, table: str) -> bool:
+    return sa.inspect(engine).has_table(table, schema=schema)
+
+
 def read_parquet_table(folder: Path, table: str) -> list[RawPart]:
     """`<folder>/<table>.parquet`, or every part file under `<folder>/<table>/`."""
     single = folder / f"{table}.parquet"
@@ -91,15 +99,15 @@ def read_parquet_table(folder: Path, table: str) -> list[RawPart]:
                                                  path.relative_to(parts_dir)))
             for path in part_files(parts_dir)
         ]
-    raise ContractSchemaError(
+    raise TableAbsent(
         f"table '{table}' not found: expected {single} or a folder {parts_dir}/ of Parquet files"
     )
 
 
 def read_postgres_table(engine: sa.Engine, schema: str, table: str) -> list[RawPart]:
     """All rows of `<schema>.<table>`; identifiers are quoted by SQLAlchemy, never formatted."""
-    if not sa.inspect(engine).has_table(table, schema=schema):
-        raise ContractSchemaError(f"table '{table}' not found in PostgreSQL schema '{schema}'")
+    if not postgres_table_present(engine, schema, table):
+        raise TableAbsent(f"table '{table}' not found in PostgreSQL schema '{schema}'")
     query = sa.select(sa.text("*")).select_from(sa.table(table, schema=schema))
     with engine.connect() as conn:
         frame = pl.read_database(query, connection=conn, infer_schema_length=None)

@@ -12,7 +12,7 @@ from cs_assets.scoring.config import (
     load_scorecard,
     parse_scorecard,
 )
-from cs_assets.scoring.explanations import explain_health, rule_contributions
+from cs_assets.scoring.explanations import explain_health, not_scored, rule_contributions
 from cs_assets.scoring.health import (
     health_components,
     health_components_old,
@@ -43,6 +43,7 @@ __all__ = [
     "health_scores",
     "health_tiers",
     "load_scorecard",
+    "not_scored",
     "parse_scorecard",
     "payment_health",
     "premium_adoption",

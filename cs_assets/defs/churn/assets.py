@@ -105,7 +105,7 @@ def churn_snapshots(
     reference = raw_source.reference_instant()
     since = tables["households"]["created_at"].min().date()
     days = snapshot_days(reference, since, config.every_days)
-    inputs = feature_inputs(tables, state.engine(), days)
+    inputs = feature_inputs(tables, state.engine(), days, raw_source.absent_tables())
     frame = features_and_scores(inputs, days, scorecard.load())
     yield Output(frame, metadata={"dagster/row_count": frame.height, "as_of_days": len(days),
                                   "first_day": str(days[0]), "last_day": str(days[-1])})
@@ -235,6 +235,9 @@ def churn_model(
         "holdout_rows": split.test.height,
         "holdout_first_day": str(split.test_first_day),
         "candidates": MetadataValue.md(markdown_table(table.drop("run_id"))),
+        # left out before fitting: all null or constant on the training rows
+        "dropped_columns": MetadataValue.md(markdown_table(pl.DataFrame(
+            list(winner.dropped.items()), schema=["column", "reason"], orient="row"))),
         # opens the runs table with the holdout metrics as columns
         "mlflow_runs_view": runs_view_path(experiment_id),
         "selected_roc_calibration": _roc_calibration(winner),

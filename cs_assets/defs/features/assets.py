@@ -7,6 +7,7 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     BackfillPolicy,
+    MetadataValue,
     Output,
     asset,
 )
@@ -17,9 +18,9 @@ from cs_assets.defs.shared.checks import (
 )
 from cs_assets.defs.shared.metadata import per_day
 from cs_assets.defs.shared.partitions import FRAME_KINDS, daily_partitions
-from cs_assets.defs.shared.resources import StateResource
+from cs_assets.defs.shared.resources import RawSourceResource, StateResource
 from cs_assets.defs.shared.state_keys import reads
-from cs_assets.features.household import features_for_days
+from cs_assets.features.household import features_for_days, not_available
 from cs_assets.features.inputs import FEATURE_STATE_TABLES, FEATURE_TABLES, feature_inputs
 
 
@@ -36,11 +37,15 @@ from cs_assets.features.inputs import FEATURE_STATE_TABLES, FEATURE_TABLES, feat
     "status as of the day from their histories.",
 )
 def household_features(context: AssetExecutionContext, state: StateResource,
-                       **tables: pl.DataFrame):
+                       raw_source: RawSourceResource, **tables: pl.DataFrame):
     keys = context.partition_keys
     days = [date.fromisoformat(k) for k in keys]
-    inputs = feature_inputs(tables, state.engine(), days)
+    absent = raw_source.absent_tables()
+    inputs = feature_inputs(tables, state.engine(), days, absent)
     frame = features_for_days(inputs, days)
     per_day(context, frame, lambda day: {"households": day.height})
-    yield Output(frame, metadata={"dagster/row_count": frame.height, "days": len(keys)})
+    yield Output(frame, metadata={
+        "dagster/row_count": frame.height, "days": len(keys),
+        "not_available": MetadataValue.json(not_available(absent)),
+    })
     yield unique_per_household_day(frame, days)

@@ -23,7 +23,7 @@ from cs_assets.contract.tables import TABLES, TableSpec
 from cs_assets.defs.shared.partitions import FRAME_KINDS
 from cs_assets.defs.shared.resources import RawSourceResource
 from cs_assets.display import SHOWN_CHARACTERS, escaped, markdown_table, truncated
-from cs_assets.ingestion.conform import ROW, ContractSchemaError
+from cs_assets.ingestion.conform import ROW, ContractSchemaError, RawPart, TableAbsent
 from cs_assets.ingestion.rules import event_kind_expr
 from cs_assets.ingestion.validate import REASON, ValidationResult, lookup_tables, validate_table
 
@@ -41,22 +41,28 @@ def _rule_table(result: ValidationResult) -> str:
 LAST_ROWS = "last_nonempty_input_rows"
 
 
-def _not_empty(spec: TableSpec, result: ValidationResult, previous_rows: int | None):
-    """An empty table is valid where it always was (a warning); emptied where the last
-    ingestion had rows, it is a lost export, and downstream must not read it as "no
-    activity" (every household at risk, mail to everyone)."""
+def _not_empty(spec: TableSpec, result: ValidationResult, previous_rows: int | None,
+               absent: bool):
+    """An empty table is valid where it always was (a warning), and an optional table the
+    product never had passes; emptied or gone where the last ingestion had rows, it is a lost
+    export, and downstream must not read it as "no activity" (every household at risk, mail
+    to everyone)."""
     emptied = result.input_rows == 0 and bool(previous_rows)
     description = None
     if emptied:
         description = (f"{spec.name} has 0 rows where the last ingestion had "
                        f"{previous_rows:,}: the source was emptied or not found")
+    elif absent:
+        description = (f"{spec.name} is absent: an optional table this product does not "
+                       "provide; the features that need it are null ('not available')")
     return AssetCheckResult(
         asset_key=AssetKey(spec.name),
         check_name="not_empty",
-        passed=result.input_rows > 0,
+        passed=result.input_rows > 0 or (absent and not emptied),
         severity=AssetCheckSeverity.ERROR if emptied else AssetCheckSeverity.WARN,
         description=description,
-        metadata={"input_rows": result.input_rows, "last_ingestion_rows": previous_rows or 0},
+        metadata={"input_rows": result.input_rows, "last_ingestion_rows": previous_rows or 0,
+                  "present": not absent},
     )
 
 
@@ -92,7 +98,7 @@ def _event_types_mapped(valid: pl.DataFrame, min_share: float):
 
 
 def _checks(spec: TableSpec, result: ValidationResult, valid: pl.DataFrame,
-            raw_source: RawSourceResource, previous_rows: int | None):
+            raw_source: RawSourceResource, previous_rows: int | None, absent: bool):
     share = result.invalid_share
     threshold = raw_source.max_invalid_share
     yield AssetCheckResult(
@@ -108,7 +114,7 @@ def _checks(spec: TableSpec, result: ValidationResult, valid: pl.DataFrame,
             "rules": MetadataValue.md(_rule_table(result)),
         },
     )
-    yield _not_empty(spec, result, previous_rows)
+    yield _not_empty(spec, result, previous_rows, absent)
     if spec.name == "activity_events":
         yield _event_types_mapped(valid, raw_source.min_mapped_event_share)
 
@@ -175,12 +181,24 @@ def build_ingestion_asset(spec: TableSpec):
         previous_rows = _last_ingested_rows(context, spec.name)
         try:  # retrying cannot fix the shape of the data or a bad mapping
             mapping = raw_source.event_mapping() if spec.name == "activity_events" else None
-            raw = raw_source.read(spec.name)
+            absent = False
+            try:
+                raw = raw_source.read(spec.name)
+            except TableAbsent as exc:
+                if spec.required:
+                    raise Failure(description=f"{exc} (a required table)",
+                                  allow_retries=False) from exc
+                absent = True
+                raw = [RawPart("absent", pl.DataFrame(schema=spec.columns))]
+            # a lookup the product does not have (events' users without a members table)
+            # checks nothing; a missing parent table still quarantines its orphans
+            lookups = {name: frame for name, frame in parent_frames.items()
+                       if name == spec.parent or name not in raw_source.absent_tables()}
             result = validate_table(
                 spec,
                 raw,
                 reference_time=raw_source.reference_instant(),
-                parents=parent_frames,
+                parents=lookups,
                 event_mapping=mapping,
             )
         except (ContractSchemaError, EventMappingError) as exc:
@@ -188,7 +206,7 @@ def build_ingestion_asset(spec: TableSpec):
         valid = result.valid
         if mapping is not None:
             valid = valid.with_columns(event_kind=event_kind_expr(mapping))
-        if result.input_rows == 0:
+        if result.input_rows == 0 and not absent:
             context.log.warning(f"{spec.name}: the source table is empty")
         yield Output(
             valid,
@@ -196,6 +214,7 @@ def build_ingestion_asset(spec: TableSpec):
             metadata={
                 "dagster/row_count": valid.height,
                 "input_rows": result.input_rows,
+                "present": not absent,
                 LAST_ROWS: result.input_rows or previous_rows or 0,
                 "quarantined_rows": result.quarantine.height,
                 "source_files": result.sources,
@@ -215,7 +234,7 @@ def build_ingestion_asset(spec: TableSpec):
                     result.quarantine.select(ROW, spec.key, REASON).head(PREVIEW_ROWS))),
             },
         )
-        yield from _checks(spec, result, valid, raw_source, previous_rows)
+        yield from _checks(spec, result, valid, raw_source, previous_rows, absent)
 
     return _ingest
 

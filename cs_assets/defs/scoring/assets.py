@@ -17,14 +17,16 @@ from cs_assets.defs.shared.checks import (
 )
 from cs_assets.defs.shared.metadata import per_day
 from cs_assets.defs.shared.partitions import DAILY, days_of
-from cs_assets.defs.shared.resources import ScorecardResource
+from cs_assets.defs.shared.resources import RawSourceResource, ScorecardResource
 from cs_assets.display import markdown_table
+from cs_assets.features.household import unavailable_features
 from cs_assets.figures import figure_png, markdown_image
-from cs_assets.health.plots import score_histogram
+from cs_assets.health.plots import score_bands, score_histogram
 from cs_assets.scoring import (
     explain_health,
     health_scores,
     health_tiers,
+    not_scored,
     premium_adoption,
     trend_alerts,
 )
@@ -43,9 +45,7 @@ def _scores_of_day(day: pl.DataFrame) -> dict:
         "mean_health_score_old": float(day["health_score_old"].mean() or 0),
         "lowest_health": MetadataValue.md(markdown_table(worst.select(
             "household_id", "health_score", "health_score_old", "top_reasons"))),
-        # dpi 72: metadata images live in the event log
-        "health_score_distribution": MetadataValue.md(markdown_image(
-            figure_png(score_histogram(day), dpi=72), "health score distribution, new vs old")),
+        "score_bands": MetadataValue.md(markdown_table(score_bands(day))),
     }
 
 
@@ -66,18 +66,28 @@ def _scores_of_day(day: pl.DataFrame) -> dict:
     "risk flag, and the reasons that moved each household's score.",
 )
 def health_scores_asset(
-    context: AssetExecutionContext, features, scorecard: ScorecardResource
+    context: AssetExecutionContext, features, scorecard: ScorecardResource,
+    raw_source: RawSourceResource,
 ):
     card = scorecard.load()
+    unavailable = unavailable_features(raw_source.absent_tables())
     scores = (
-        health_scores(features, card)
+        health_scores(features, card, unavailable)
         .join(premium_adoption(features, card).select(
             *KEYS, "premium_adoption_score", "premium_adoption_risk", "missing_premium_features"),
             on=list(KEYS), how="left")
-        .join(explain_health(features, card), on=list(KEYS), how="left")
+        .join(explain_health(features, card, unavailable), on=list(KEYS), how="left")
     )
     per_day(context, scores, _scores_of_day)
-    yield Output(scores, metadata={"dagster/row_count": scores.height})
+    # the histogram of the run's last day only: ~0.1 s a figure, a 180-day backfill would
+    # spend half a minute drawing (every day has its `score_bands`); dpi 72: metadata images
+    # live in the event log
+    last = max(days_of(context))
+    context.add_asset_metadata({"health_score_distribution": MetadataValue.md(markdown_image(
+        figure_png(score_histogram(scores.filter(pl.col("as_of") == last)), dpi=72),
+        "health score distribution, new vs old"))}, partition_key=last.isoformat())
+    yield Output(scores, metadata={"dagster/row_count": scores.height,
+                                   "not_scored": MetadataValue.json(not_scored(card, unavailable))})
     days = days_of(context)
     yield rows_check("scores_within_0_100", scores.filter(pl.any_horizontal(
         [~pl.col(c).is_between(0, 100) for c in SCORE_COLUMNS])), days, "rows_out_of_range")

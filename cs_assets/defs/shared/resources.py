@@ -22,8 +22,14 @@ from pydantic import Field
 
 from cs_assets.channels.email import EmailChannel, SmtpSettings, UnsubscribeSettings
 from cs_assets.contract.events import EventKind, load_event_mapping
+from cs_assets.contract.tables import OPTIONAL_TABLES
 from cs_assets.ingestion.conform import RawPart
-from cs_assets.ingestion.sources import read_parquet_table, read_postgres_table
+from cs_assets.ingestion.sources import (
+    parquet_table_present,
+    postgres_table_present,
+    read_parquet_table,
+    read_postgres_table,
+)
 from cs_assets.lists import LISTS_CONFIG, ListsConfig
 from cs_assets.playbooks.config import PLAYBOOKS_CONFIG, PlaybookCatalog
 from cs_assets.scoring import SCORECARD_CONFIG, Scorecard
@@ -146,6 +152,18 @@ class RawSourceResource(ConfigurableResource):
             finally:
                 engine.dispose()
         return read_parquet_table(Path(self.parquet_dir), table)
+
+    def absent_tables(self) -> frozenset[str]:
+        """The optional contract tables this product's source does not hold at all."""
+        if self.kind == "postgres":
+            engine = sa.create_engine(self.postgres_url)
+            try:
+                return frozenset(t for t in OPTIONAL_TABLES
+                                 if not postgres_table_present(engine, self.postgres_schema, t))
+            finally:
+                engine.dispose()
+        return frozenset(t for t in OPTIONAL_TABLES
+                         if not parquet_table_present(Path(self.parquet_dir), t))
 
     def reference_instant(self) -> datetime:
         if self.reference_time:
