@@ -36,9 +36,15 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
 
+# The webserver and the daemon (what `dagster dev` starts, without its deprecation notice),
+# run from DAGSTER_HOME: from the repository root the embedded default dagster.yaml there
+# would be reported as shadowed.
 ui: install
 	@mkdir -p $(DAGSTER_HOME)
-	$(BIN)/dagster dev -w workspace.yaml
+	@test -f $(DAGSTER_HOME)/dagster.yaml || cp dagster.yaml $(DAGSTER_HOME)/
+	cd $(DAGSTER_HOME) && { $(CURDIR)/$(BIN)/dagster-daemon run -w $(CURDIR)/workspace.yaml & \
+	  trap "kill $$!" EXIT; \
+	  $(CURDIR)/$(BIN)/dagster-webserver -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p 3000; }
 
 mlflow-ui: install
 	@mkdir -p $(CS_HOME)/mlartifacts

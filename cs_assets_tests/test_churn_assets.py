@@ -166,6 +166,7 @@ def test_each_candidate_is_an_mlflow_run_with_metrics_plots_model_and_data(train
                if c.startswith("metrics.")}
     assert columns == set(runs[0].data.metrics)
     assert view["orderByKey"] == "metrics.`roc_auc`" and view["orderByAsc"] is False
+    assert view["columnOrder"][0] == "metrics.`roc_auc`"  # the selection metric first
     assert sorted(r.info.run_name for r in runs) == ["hist_gbm", "hist_gbm", "logistic",
                                                      "logistic"]
     run = runs[0]

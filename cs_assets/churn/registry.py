@@ -57,8 +57,8 @@ VIEW = "holdout"
 def runs_view(metrics: tuple[str, ...]) -> str:
     """The UI state of a runs table showing `metrics` as columns, best first by the first."""
     columns = [f"metrics.`{m}`" for m in metrics]
-    return json.dumps({"selectedColumns": [*columns,
-                                           "attributes.`Duration`", "attributes.`Models`"],
+    shown = [*columns, "attributes.`Duration`", "attributes.`Models`"]
+    return json.dumps({"selectedColumns": shown, "columnOrder": shown,  # in `metrics` order
                        "orderByKey": columns[0], "orderByAsc": False})
 
 
