@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -39,6 +39,7 @@ from cs_assets.settings import (
     cs_home,
     default_state_url,
     parse_reference_time,
+    platform_now,
     reference_setting,
 )
 from cs_assets.team import TEAM_CONFIG, TeamConfig
@@ -131,7 +132,8 @@ class RawSourceResource(ConfigurableResource):
     postgres_url: str = Field(default="", description="CS_RAW_POSTGRES_URL (a secret)")
     postgres_schema: str = Field(default="raw", description="CS_RAW_POSTGRES_SCHEMA")
     reference_time: str = Field(
-        default="", description="CS_REFERENCE_TIME: rows at/after it are 'future'; default now"
+        default="", description="CS_REFERENCE_TIME: rows at/after it are 'future'; default: the "
+        "platform clock, read at each ingestion"
     )
     max_invalid_share: float = Field(
         default=DEFAULT_MAX_INVALID_SHARE, ge=0.0, le=1.0,
@@ -168,7 +170,7 @@ class RawSourceResource(ConfigurableResource):
     def reference_instant(self) -> datetime:
         if self.reference_time:
             return parse_reference_time(self.reference_time)
-        return datetime.now(UTC)
+        return platform_now()  # moves with the clock, no reload
 
     def event_mapping(self) -> dict[str, EventKind]:
         return load_event_mapping(self.event_mapping_path or None)
@@ -381,7 +383,7 @@ def raw_source_from_env(env: Mapping[str, str] = os.environ) -> RawSourceResourc
         # The URL may hold a password: Dagster shows the variable's name, not its value.
         postgres_url=EnvVar("CS_RAW_POSTGRES_URL") if kind == "postgres" else "",
         postgres_schema=env.get("CS_RAW_POSTGRES_SCHEMA", "raw"),
-        reference_time=reference,
+        reference_time=env.get("CS_REFERENCE_TIME", ""),  # the demo's file: read at each call
         max_invalid_share=share,
         event_mapping_path=mapping,
         min_mapped_event_share=mapped_share,
