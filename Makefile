@@ -3,6 +3,16 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
+# PRODUCT=<name>: another simulated product (cs_assets/dev/products/<name>), its own home
+# and configuration files; unset, PetForce.
+PRODUCT ?=
+ifneq ($(PRODUCT),)
+PRODUCT_DIR := $(CURDIR)/cs_assets/dev/products/$(PRODUCT)
+export CS_HOME ?= $(CURDIR)/.cs_home_$(PRODUCT)
+export CS_PRODUCT := $(PRODUCT_DIR)/product.yaml
+export CS_EVENT_MAPPING := $(PRODUCT_DIR)/event_mapping.yaml
+export CS_TEAM := $(PRODUCT_DIR)/team.yaml
+endif
 export CS_HOME ?= $(CURDIR)/.cs_home
 export DAGSTER_HOME ?= $(CS_HOME)/dagster_home
 DEMO_END_DATE ?= 2026-11-01
@@ -23,7 +33,8 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	touch $@
 
 demo: install
-	$(BIN)/cs-assets demo --households $(DEMO_HOUSEHOLDS) --end-date $(DEMO_END_DATE) --seed $(DEMO_SEED)
+	$(BIN)/cs-assets demo --households $(DEMO_HOUSEHOLDS) --end-date $(DEMO_END_DATE) --seed $(DEMO_SEED) \
+		$(if $(PRODUCT),--product $(PRODUCT))
 
 test: install
 	$(BIN)/ruff check .

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
 from pathlib import Path
 
+from cs_assets.dev.products import PRODUCTS
 from cs_assets.dev.simulator.engine import COMPRESSIONS, RAW_COMPRESSION, simulate
 from cs_assets.settings import cs_home, keep_home_setting
 
@@ -30,11 +31,32 @@ def _describe(summary) -> str:
 
 
 def _simulate(args: argparse.Namespace) -> None:
+    if args.product:
+        _simulate_product(args)
+        return
     summary = simulate(
         Path(args.out), households=args.households, end_date=args.end_date, seed=args.seed,
         scale=args.scale, ph_only=args.ph_only, compression=args.compression,
     )
     print(_describe(summary))
+
+
+def _simulate_product(args: argparse.Namespace) -> None:
+    """Another product's data, ground truth and the environment that points at its configs."""
+    from cs_assets.dev.products import config_env
+    from cs_assets.dev.products.ledgerly.simulate import simulate_ledgerly
+
+    if args.ph_only or args.scale != "demo":
+        sys.exit("--ph-only and --scale simulate PetForce only: not with --product")
+    started = time.perf_counter()
+    rows = simulate_ledgerly(Path(args.out), households=args.households,
+                             end_date=args.end_date, seed=args.seed)
+    tables = ", ".join(f"{name} {n:,}" for name, n in rows.items() if not name.startswith("_"))
+    print(f"{args.product}: {tables} in {time.perf_counter() - started:.1f} s")
+    print("Point the platform at its configuration:")
+    for key, path in config_env(args.product).items():
+        print(f"  export {key}={path}")
+    print(f"  export CS_RAW_DIR={Path(args.out).resolve()}")
 
 
 def _load_postgres(args: argparse.Namespace) -> None:
@@ -81,15 +103,23 @@ def _demo(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     manifest = raw_dir / "_manifest.json"
     wanted = {"households": args.households, "end_date": args.end_date.isoformat(),
-              "seed": args.seed}
+              "seed": args.seed, "product": args.product}
+    if args.product:
+        _require_product_env(args.product)
     if manifest.exists() and all(
         json.loads(manifest.read_text()).get(k) == v for k, v in wanted.items()
     ):
-        print(f"Demo data already in {raw_dir} (same households, end date and seed).")
+        print(f"Demo data already in {raw_dir} (same product, households, end date and seed).")
     else:
         print(f"Generating demo data: {args.households:,} households up to {args.end_date} ...")
-        print(_describe(simulate(raw_dir, households=args.households, end_date=args.end_date,
-                                 seed=args.seed, scale="demo")))
+        if args.product:
+            from cs_assets.dev.products.ledgerly.simulate import simulate_ledgerly
+
+            simulate_ledgerly(raw_dir, households=args.households, end_date=args.end_date,
+                              seed=args.seed)
+        else:
+            print(_describe(simulate(raw_dir, households=args.households,
+                                     end_date=args.end_date, seed=args.seed, scale="demo")))
     from cs_assets.reports.ebr import add_quarters, quarter_of
 
     first_day = args.end_date - timedelta(days=args.days - 1)
@@ -142,6 +172,17 @@ def _demo(args: argparse.Namespace) -> None:
     print(summarize(results, home, time.perf_counter() - started, rates))
     if not ok:
         sys.exit(1)
+
+
+def _require_product_env(product: str) -> None:
+    """The product is read when the code loads: its configuration must be in the environment
+    before the command starts (`make demo PRODUCT=<name>` sets it)."""
+    from cs_assets.dev.products import config_env
+
+    wrong = {k: v for k, v in config_env(product).items() if os.environ.get(k) != v}
+    if wrong:
+        sys.exit(f"--product {product}: set first\n" + "\n".join(
+            f"  export {k}={v}" for k, v in wrong.items()))
 
 
 def _early_warning(home: Path, raw_dir: Path):
@@ -255,6 +296,8 @@ def main(argv: list[str] | None = None) -> None:
                      help="simulate only the proportional-hazards survival model")
     sim.add_argument("--compression", choices=COMPRESSIONS, default=RAW_COMPRESSION,
                      help="Parquet codec of the files (default %(default)s)")
+    sim.add_argument("--product", choices=PRODUCTS,
+                     help="another product than PetForce, with its own configuration files")
     sim.set_defaults(run=_simulate)
 
     demo = commands.add_parser("demo", help="generate demo data and materialize everything")
@@ -263,6 +306,8 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--days", type=int, default=180,
                       help="daily partitions to score, ending on the end date")
+    demo.add_argument("--product", choices=PRODUCTS,
+                      help="another product than PetForce (its configuration in the environment)")
     demo.set_defaults(run=_demo)
 
     load = commands.add_parser(

@@ -48,9 +48,9 @@ def busy_household() -> dict[str, pl.DataFrame]:
     return tables
 
 
-@pytest.fixture
-def backfill(tmp_path):
-    f.write_raw(tmp_path / "raw", busy_household())
+def backfill_two_days(tmp_path, **kwargs):
+    """The daily health check over DAY_1..DAY_2 in one run, on the raw tables under
+    `tmp_path / "raw"`; (result, output folder)."""
     return materialize(
         ASSETS,
         resources={**raw_resources(tmp_path / "raw", tmp_path / "out"),
@@ -59,7 +59,14 @@ def backfill(tmp_path):
         instance=DagsterInstance.ephemeral(),
         tags={"dagster/asset_partition_range_start": DAY_1.isoformat(),
               "dagster/asset_partition_range_end": DAY_2.isoformat()},
+        **kwargs,
     ), tmp_path / "out"
+
+
+@pytest.fixture
+def backfill(tmp_path):
+    f.write_raw(tmp_path / "raw", busy_household())
+    return backfill_two_days(tmp_path)
 
 
 def test_one_run_writes_every_day(backfill):

@@ -645,7 +645,7 @@ def test_shipped_config_is_the_defaults():
      "upsell.signals.photos_uploaded.at_least"),
     ({"upsell": {"topn": 5}}, "upsell.topn"),
     ({"downgrade_save": {"plans": ["Gold"]}}, "downgrade_save.plans.0"),
-    ({"cross_sell": {"calendar_sync": {"plans": []}}}, "cross_sell.calendar_sync.plans"),
+    ({"cross_sell": {"calendar_sync": {"plans": ["Gold"]}}}, "cross_sell.calendar_sync.plans.0"),
     ({"funnel": {"window_days": -1}}, "funnel.window_days"),
 ])
 def test_config_errors_name_the_key(data, key):

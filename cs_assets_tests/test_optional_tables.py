@@ -3,17 +3,15 @@
 
 import polars as pl
 import pytest
-from dagster import AssetKey, DagsterInstance, materialize
+from dagster import AssetKey
 
 from cs_assets.cli import main
 from cs_assets.contract.tables import OPTIONAL_TABLES, REQUIRED_TABLES
-from cs_assets.defs.shared.resources import ScorecardResource, StateResource
 from cs_assets.features.household import SOURCE_FEATURES, unavailable_features
 from cs_assets.scoring import load_scorecard
 from cs_assets.scoring.health import health_components, redistributed
 from cs_assets_tests import factories as f
-from cs_assets_tests.test_health_assets import ASSETS, DAY_1, DAY_2, busy_household
-from cs_assets_tests.test_ingestion_assets import resources as raw_resources
+from cs_assets_tests.test_health_assets import DAY_2, backfill_two_days, busy_household
 
 TICKETLESS = frozenset({"members", "pets", "pet_health_observations", "support_tickets",
                         "payments", "nps_responses", "success_plans", "referral_codes",
@@ -33,16 +31,7 @@ def write_only(folder, tables: dict[str, pl.DataFrame], names) -> None:
 
 def run(tmp_path, names):
     write_only(tmp_path / "raw", busy_household(), names)
-    return materialize(
-        ASSETS,
-        resources={**raw_resources(tmp_path / "raw", tmp_path / "out"),
-                   "scorecard": ScorecardResource(),
-                   "state": StateResource(url=f"sqlite:///{tmp_path / 'state.db'}")},
-        instance=DagsterInstance.ephemeral(),
-        tags={"dagster/asset_partition_range_start": DAY_1.isoformat(),
-              "dagster/asset_partition_range_end": DAY_2.isoformat()},
-        raise_on_error=False,
-    ), tmp_path / "out"
+    return backfill_two_days(tmp_path, raise_on_error=False)
 
 
 @pytest.fixture(scope="module")

@@ -41,9 +41,12 @@ def _error(data: object) -> str:
 
 def test_shipped_yaml_spells_out_every_default():
     """Every key is written out in the file (CS ops tune what they can see), with the spec's
-    values: the file and the built-in defaults are the same scorecard."""
+    values: the file and the built-in defaults are the same scorecard. The one exception,
+    `premium_adoption.plans`, follows product.yaml's Premium plans unless given."""
     raw = yaml.safe_load(DEFAULT_SCORECARD_PATH.read_text(encoding="utf-8"))
-    assert raw == _defaults()
+    defaults = _defaults()
+    assert defaults["premium_adoption"].pop("plans") == ["Premium"]
+    assert raw == defaults
     assert load_scorecard() == Scorecard()
 
 

@@ -8,7 +8,7 @@ CREATE SCHEMA IF NOT EXISTS raw;
 CREATE TABLE IF NOT EXISTS raw.households (
     household_id        text PRIMARY KEY,
     created_at          timestamptz NOT NULL,          -- signup: the only source of signup time
-    region              text NOT NULL CHECK (region IN ('US', 'EU', 'APAC')),
+    region              text NOT NULL,                 -- one of product.yaml's regions
     timezone            text,                          -- IANA name; UTC when null
     owner_name          text,                          -- PII
     email               text,                          -- PII
@@ -63,8 +63,8 @@ CREATE TABLE IF NOT EXISTS raw.subscription_changes (
     household_id  text NOT NULL,
     changed_at    timestamptz NOT NULL,
     change_type   text NOT NULL CHECK (change_type IN ('new', 'upgrade', 'downgrade', 'cancel')),
-    from_plan     text CHECK (from_plan IN ('Free', 'Premium', 'Enterprise')),
-    to_plan       text CHECK (to_plan IN ('Free', 'Premium', 'Enterprise')),
+    from_plan     text,                              -- product.yaml's plan names, checked
+    to_plan       text,                              -- at ingestion (a product's own)
     mrr_after     double precision NOT NULL CHECK (mrr_after >= 0)   -- MRR after the change
 );
 

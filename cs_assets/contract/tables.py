@@ -22,10 +22,12 @@ from dataclasses import dataclass
 import pandera.polars as pa
 import polars as pl
 
+from cs_assets.contract.product import PRODUCT
 from cs_assets.vocabulary import UTC_TS
 
-PLANS = ("Free", "Premium", "Enterprise")
-REGIONS = ("US", "EU", "APAC")
+# The product's plan and region names (`product.yaml`, or the file in CS_PRODUCT).
+PLANS = PRODUCT.plan_names
+REGIONS = tuple(PRODUCT.regions)
 MEMBER_ROLES = ("owner", "member")
 SPECIES = ("dog", "cat", "bird", "fish", "reptile", "small_mammal", "other")
 TICKET_PRIORITIES = ("low", "medium", "high", "critical")

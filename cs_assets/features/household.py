@@ -15,6 +15,7 @@ from typing import TypeVar
 import polars as pl
 
 from cs_assets.contract.events import EventKind as K
+from cs_assets.contract.product import PRODUCT
 from cs_assets.contract.tables import plan_history_order
 from cs_assets.features.daily import (
     feature_days,
@@ -32,7 +33,6 @@ from cs_assets.features.local_time import LocalClock, span_of
 from cs_assets.scoring.trend import trend
 from cs_assets.vocabulary import HH, UTC_TS, instant
 
-PAID_PLANS = ("Premium", "Enterprise")
 LATE_PAYMENT = timedelta(days=3)
 # The validated raw tables the features read, parents first.
 FEATURE_INPUTS = ("households", "members", "pets", "activity_events", "support_tickets",
@@ -320,9 +320,10 @@ def _plan(inp: FeatureInputs, at: datetime) -> pl.LazyFrame:
     current = history.group_by(HH).agg(
         plan=pl.col("to_plan").last(), mrr=pl.col("mrr_after").last()
     )
+    paid = PRODUCT.paid_plans
     became_paid = (
-        history.filter(pl.col("to_plan").is_in(PAID_PLANS)
-                       & ~pl.col("from_plan").fill_null("Free").is_in(PAID_PLANS))
+        history.filter(pl.col("to_plan").is_in(paid)
+                       & ~pl.col("from_plan").fill_null(PRODUCT.first_plan).is_in(paid))
         .group_by(HH).agg(_paid_since=pl.col("changed_at").last())
     )
     return current.join(became_paid, on=HH, how="left")
@@ -382,10 +383,10 @@ def features_as_of(inp: FeatureInputs, as_of: date) -> pl.DataFrame:
         pl.col("overdue_amount").fill_null(0.0),
         pl.col("weekend_usage_ratio", "peak_hour_usage").fill_null(0.0),
         pl.col("calendar_sync_setup", "premium_onboarding_completed").fill_null(False),
-        plan=pl.col("plan").fill_null("Free"),
+        plan=pl.col("plan").fill_null(PRODUCT.first_plan),
         mrr=pl.col("mrr").fill_null(0.0),
     )
-    paid_plan = pl.col("plan").is_in(PAID_PLANS)
+    paid_plan = pl.col("plan").is_in(PRODUCT.paid_plans)
     next_renewal = pl.coalesce("_last_due", "_paid_since").dt.offset_by("1mo")
     members = pl.col("total_members").clip(lower_bound=1)
     return frame.with_columns(

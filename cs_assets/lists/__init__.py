@@ -26,12 +26,14 @@ from typing import Literal
 import polars as pl
 from pydantic import Field
 
+from cs_assets.contract.product import PRODUCT
+from cs_assets.contract.tables import PLANS
 from cs_assets.settings import ConfigError
 from cs_assets.validated_config import ConfigFile, StrictModel
 from cs_assets.vocabulary import HH, UTC_TS
 
 SENT_SCHEMA = {HH: pl.String, "sent_at": UTC_TS}
-Plan = Literal["Free", "Premium", "Enterprise"]
+Plan = Literal[PLANS]  # the product's plan names (`product.yaml`)
 Frame = pl.DataFrame | pl.LazyFrame
 
 
@@ -56,7 +58,8 @@ class Checkins(StrictModel):
 class DowngradeSave(StrictModel):
     """War story 3's downgrade flow: who sees it, its offers, and how a save is judged."""
 
-    plans: list[Plan] = Field(["Premium"], min_length=1)
+    # default: the product's Premium plans; none, and the save flow is off
+    plans: list[Plan] = Field(default_factory=lambda: list(PRODUCT.premium_plans))
     onboarding_help_days_below: int = Field(90, ge=0)
     pause_months: int = Field(1, ge=1)
     discount_percent: int = Field(50, ge=1, le=99)
@@ -102,7 +105,8 @@ class AdditionalHousehold(StrictModel):
 class CalendarSyncAddon(StrictModel):
     recurring_tasks_at_least: int = Field(5, ge=1)
     recurring_window_days: int = Field(90, ge=1)
-    plans: list[Plan] = Field(["Free"], min_length=1)
+    # default: the unpaid plans (Premium includes calendar sync: its gap is adoption)
+    plans: list[Plan] = Field(default_factory=lambda: list(PRODUCT.unpaid_plans))
 
 
 class PetHealthTracking(StrictModel):
@@ -113,7 +117,9 @@ class PetHealthTracking(StrictModel):
 
 class PrioritySupportAddon(StrictModel):
     tickets_90d_at_least: int = Field(3, ge=1)
-    plans: list[Plan] = Field(["Free", "Premium"], min_length=1)
+    # default: every plan without executive reviews (the spec: not Enterprise)
+    plans: list[Plan] = Field(default_factory=lambda: [
+        p for p in PRODUCT.plan_names if p not in PRODUCT.review_plans])
 
 
 class CrossSell(StrictModel):

@@ -53,6 +53,7 @@ from datetime import date, datetime, timedelta
 import polars as pl
 
 from cs_assets.contract.events import EventKind as K
+from cs_assets.contract.product import PRODUCT
 from cs_assets.contract.tables import plan_history_order
 from cs_assets.lists import (
     CrossSell,
@@ -66,7 +67,7 @@ from cs_assets.lists import (
 )
 from cs_assets.vocabulary import HH, UTC_TS, instant
 
-FREE = "Free"
+FREE = PRODUCT.first_plan  # the plan an upsell moves a household from
 SIGNAL_KINDS: dict[str, K] = {
     "recurring_tasks_created": K.RECURRING_TASK_CREATED,
     "photos_uploaded": K.PHOTO_UPLOADED,

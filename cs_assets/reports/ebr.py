@@ -37,11 +37,11 @@ from datetime import date, datetime, timedelta
 import polars as pl
 
 from cs_assets.contract.events import EventKind as K
+from cs_assets.contract.product import PRODUCT
 from cs_assets.reports.render import COLOURS, bar_chart, render
 from cs_assets.reports.weekly import plan_as_of
 from cs_assets.vocabulary import HH, instant
 
-ENTERPRISE = "Enterprise"
 MINUTES_SAVED_PER_TASK = 10
 HOURLY_VALUE_USD = 30.0
 TREND_BAND = 5.0  # percent: a smaller change in tasks completed is "steady"
@@ -104,7 +104,8 @@ def enterprise_households(households: pl.DataFrame, subscription_changes: pl.Dat
     churned_at = pl.col("churned_at")
     present = households.filter((pl.col("created_at") < end)
                                 & (churned_at.is_null() | (churned_at >= end)))
-    plans = plan_as_of(subscription_changes, end).filter(pl.col("plan") == ENTERPRISE)
+    plans = plan_as_of(subscription_changes, end).filter(
+        pl.col("plan").is_in(PRODUCT.review_plans))
     return present.join(plans, on=HH).select(HH, "owner_name", "mrr").sort(HH)
 
 

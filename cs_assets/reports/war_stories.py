@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from cs_assets.contract.events import EventKind as K
+from cs_assets.contract.product import PRODUCT
 from cs_assets.vocabulary import HH
 
 CHURNED, RETAINED, DOWNGRADED = "churned", "retained", "downgraded"
@@ -225,8 +226,9 @@ def premium_periods(subscription_changes: pl.DataFrame, reference: datetime, *,
     """
     changes = subscription_changes.filter(pl.col("changed_at") < reference)
     downgrades = (
-        changes.filter(pl.col("change_type") == "downgrade", pl.col("from_plan") == "Premium",
-                       pl.col("to_plan") == "Free",
+        changes.filter(pl.col("change_type") == "downgrade",
+                       pl.col("from_plan").is_in(PRODUCT.premium_plans),
+                       ~pl.col("to_plan").is_in(PRODUCT.paid_plans),
                        pl.col("changed_at") >= reference - timedelta(days=window_days))
         .group_by(HH)
         .agg(until=pl.col("changed_at").max())
@@ -234,14 +236,15 @@ def premium_periods(subscription_changes: pl.DataFrame, reference: datetime, *,
     retained = (
         changes.group_by(HH)
         .agg(plan=pl.col("to_plan").sort_by("changed_at").last())
-        .filter(pl.col("plan") == "Premium")
+        .filter(pl.col("plan").is_in(PRODUCT.premium_plans))
         .join(downgrades, on=HH, how="anti")
         .select(HH, until=pl.lit(reference).cast(changes.schema["changed_at"]))
     )
     ends = pl.concat([downgrades.with_columns(group=pl.lit(DOWNGRADED)),
                       retained.with_columns(group=pl.lit(RETAINED))], how="diagonal")
     return (
-        ends.join(changes.filter(pl.col("to_plan") == "Premium").select(HH, "changed_at"), on=HH)
+        ends.join(changes.filter(pl.col("to_plan").is_in(PRODUCT.premium_plans))
+                  .select(HH, "changed_at"), on=HH)
         .filter(pl.col("changed_at") < pl.col("until"))
         .group_by(HH, "group", "until")
         .agg(premium_since=pl.col("changed_at").max())

@@ -12,6 +12,8 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
+from cs_assets.contract.product import PRODUCT
+from cs_assets.contract.tables import PLANS
 from cs_assets.settings import ConfigError
 from cs_assets.validated_config import (
     ConfigFile,
@@ -276,7 +278,8 @@ class PremiumAdoption(StrictModel):
     """War story 3: use of the features a Premium household pays for. The maximum points sum to
     100 so the score is a percentage and the risk cut-off reads as "< 40% adoption"."""
 
-    plans: list[Literal["Free", "Premium", "Enterprise"]] = Field(["Premium"], min_length=1)
+    # default: the product's Premium plans; none, and the score is null for everyone
+    plans: list[Literal[PLANS]] = Field(default_factory=lambda: list(PRODUCT.premium_plans))
     calendar_sync_points: float = Field(25, ge=0)
     analytics: Tiered = Tiered(high_at_least=5, high_points=25, some_at_least=2, some_points=15)
     templates: Tiered = Tiered(high_at_least=3, high_points=25, some_at_least=1, some_points=15)

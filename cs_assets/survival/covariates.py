@@ -4,7 +4,7 @@ Every covariate is read from the raw contract tables so that it means what the s
 ground truth means (`_truth/households.parquet`):
 
 * `plan_type` is the plan of the `new` subscription change, collapsed to "Premium" for any
-  paid plan (Premium or Enterprise) and "Free" otherwise: the spec's `plan_type[Premium]`
+  paid plan of the product (`product.yaml`) and "Free" otherwise: the spec's `plan_type[Premium]`
   and the simulator's `premium_at_signup`.
 * `initial_pets` / `initial_members` count the pets and members (owner included) added
   within `INITIAL_WINDOW` of signup. The simulator stamps the people and pets of a new
@@ -25,10 +25,10 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from cs_assets.contract.events import EventKind as K
+from cs_assets.contract.product import PRODUCT
 from cs_assets.contract.tables import plan_history_order
 from cs_assets.vocabulary import HH, UTC_TS
 
-PAID_PLANS = ("Premium", "Enterprise")
 PREMIUM_FEATURE_KINDS = (
     K.CALENDAR_SYNC_SETUP,
     K.ANALYTICS_VIEWED,
@@ -91,7 +91,7 @@ def _plans(changes: pl.DataFrame, reference_time: datetime) -> pl.LazyFrame:
     """Plan at signup, first paid instant, and plan / MRR as of the reference time."""
     history = changes.lazy().filter(pl.col("changed_at") < reference_time).sort(
         plan_history_order())
-    paid = pl.col("to_plan").is_in(PAID_PLANS)
+    paid = pl.col("to_plan").is_in(PRODUCT.paid_plans)
     return history.group_by(HH).agg(
         # The `new` row; a history without one starts at its earliest plan.
         plan_at_signup=pl.coalesce(
@@ -171,17 +171,17 @@ def survival_frame(
         .join(_premium_features(activity_events, plans, base), on=HH, how="left")
         .join(_early_health(health, base), on=HH, how="left")
     )
-    plan_at_signup = pl.col("plan_at_signup").fill_null("Free")
+    plan_at_signup = pl.col("plan_at_signup").fill_null(PRODUCT.first_plan)
     return (
         frame.with_columns(
             pl.col("initial_pets", "initial_members", "premium_features_first_30d").fill_null(0),
             plan_at_signup=plan_at_signup,
-            plan_type=pl.when(plan_at_signup.is_in(PAID_PLANS))
+            plan_type=pl.when(plan_at_signup.is_in(PRODUCT.paid_plans))
             .then(pl.lit("Premium"))
             .otherwise(pl.lit("Free")),
             current_plan=pl.when(pl.col("churned") == 1)
             .then(pl.lit(None, pl.String))
-            .otherwise(pl.col("current_plan").fill_null("Free")),
+            .otherwise(pl.col("current_plan").fill_null(PRODUCT.first_plan)),
             mrr=pl.when(pl.col("churned") == 1).then(0.0).otherwise(pl.col("mrr").fill_null(0.0)),
         )
         .select(SURVIVAL_COLUMNS)

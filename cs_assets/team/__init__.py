@@ -11,6 +11,8 @@ environment, never from the repository.
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from cs_assets.settings import ConfigError
 from cs_assets.team.assignments import (
     ASSIGNMENT_COLUMNS,
@@ -47,7 +49,7 @@ class TeamConfigError(ConfigError):
 
 
 class TeamConfig(StrictModel):
-    assignments: AssignmentConfig = AssignmentConfig()
+    assignments: AssignmentConfig = Field(default_factory=AssignmentConfig)
     rewards: RewardConfig = RewardConfig()
     leaderboard: LeaderboardConfig = LeaderboardConfig()
     review_requests: ReviewRequestConfig = ReviewRequestConfig()

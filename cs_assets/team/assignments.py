@@ -3,18 +3,19 @@ assignment logic"), with the roster as configuration.
 
 Rules, for the households present on day `D` (as-of instant `T`, midnight UTC starting `D`):
 
-* Free (any plan but Enterprise or Premium) goes to automated CS (`automated_id`).
-* Enterprise and Premium go to a roster member with role CSM whose `specialization` is the
-  plan and whose `regions` include the household's region.
+* A plan without a CSM (`product.yaml`; PetForce's Free) goes to automated CS
+  (`automated_id`).
+* A CSM plan (PetForce's Enterprise and Premium) goes to a roster member with role CSM whose
+  `specialization` is the plan and whose `regions` include the household's region.
 * Stability: the household's latest assignment made strictly before `T` (the platform's own
   state, so a re-run of `D` gives the same answer) is kept while that CSM is still on the
   roster and still matches plan and region, even if another CSM is less loaded and even if a
   lowered capacity is now exceeded (rebalancing a portfolio is a manager's decision, not a
   side effect of a config change). A changed plan or a CSM gone from the roster reassigns.
-* New work (paid households not kept) is placed one at a time, longest waiting first (time in
-  the queue, then household_id): to the eligible CSM with spare capacity (load < capacity)
-  and the smallest load, ties by csm_id. Load counts today's households only, kept and placed,
-  so churned households free their seat.
+* New work (households on a CSM plan, not kept) is placed one at a time, longest waiting
+  first (time in the queue, then household_id): to the eligible CSM with spare capacity
+  (load < capacity) and the smallest load, ties by csm_id. Load counts today's households
+  only, kept and placed, so churned households free their seat.
 * Paid households nobody can take go to the team queue (`queue_owner`, CS Ops) and are
   retried every day; the caller logs one summary warning with their count, not one per
   household (the spec warns per household and returns "unassigned").
@@ -32,11 +33,12 @@ from typing import Literal, Self
 import polars as pl
 from pydantic import Field, model_validator
 
+from cs_assets.contract.product import PRODUCT
 from cs_assets.contract.tables import REGIONS
 from cs_assets.validated_config import StrictModel, Violation
 from cs_assets.vocabulary import HH, UTC_TS, instant
 
-PAID_PLANS = ("Enterprise", "Premium")
+CSM_PLANS = PRODUCT.csm_plans  # a CSM specializes in one of them
 Role = Literal["CSM", "CS Ops", "CS Leadership", "CS Analyst"]
 Region = Literal[REGIONS]
 ASSIGNMENT_COLUMNS = [HH, "plan", "region", "csm_id", "route", "assigned_at"]
@@ -55,8 +57,8 @@ class TeamMember(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> Self:
-        if self.role == "CSM" and self.specialization not in PAID_PLANS:
-            raise Violation("specialization", f"a CSM's must be one of {list(PAID_PLANS)}, "
+        if self.role == "CSM" and self.specialization not in CSM_PLANS:
+            raise Violation("specialization", f"a CSM's must be one of {list(CSM_PLANS)}, "
                             f"got {self.specialization!r}")
         if self.role == "CSM" and self.capacity is None:
             raise Violation("capacity", "is required for a CSM")
@@ -66,21 +68,25 @@ class TeamMember(StrictModel):
 
 
 ALL_REGIONS: list[Region] = list(REGIONS)
-# The spec's csTeam; its coverage.segments equals the specialization for CSMs and is not used.
-DEFAULT_ROSTER = [
-    TeamMember(id="lead_01", display_name="Casey", role="CS Leadership", regions=ALL_REGIONS),
-    TeamMember(id="csm_01", display_name="Sarah", role="CSM", specialization="Enterprise",
-               capacity=50, regions=["US"]),
-    TeamMember(id="csm_02", display_name="Mike", role="CSM", specialization="Premium",
-               capacity=100, regions=["US", "EU"]),
-    TeamMember(id="ops_01", display_name="Lisa", role="CS Ops", regions=ALL_REGIONS),
-    TeamMember(id="analyst_01", display_name="Tom", role="CS Analyst",
-               specialization="Churn Analysis", regions=ALL_REGIONS),
-]
+
+
+def default_roster() -> list[TeamMember]:
+    """The spec's csTeam, on PetForce's plans and regions (built when a config leaves the
+    roster out); its coverage.segments equals the specialization for CSMs and is not used."""
+    return [
+        TeamMember(id="lead_01", display_name="Casey", role="CS Leadership", regions=ALL_REGIONS),
+        TeamMember(id="csm_01", display_name="Sarah", role="CSM", specialization="Enterprise",
+                   capacity=50, regions=["US"]),
+        TeamMember(id="csm_02", display_name="Mike", role="CSM", specialization="Premium",
+                   capacity=100, regions=["US", "EU"]),
+        TeamMember(id="ops_01", display_name="Lisa", role="CS Ops", regions=ALL_REGIONS),
+        TeamMember(id="analyst_01", display_name="Tom", role="CS Analyst",
+                   specialization="Churn Analysis", regions=ALL_REGIONS),
+    ]
 
 
 class AssignmentConfig(StrictModel):
-    roster: list[TeamMember] = DEFAULT_ROSTER
+    roster: list[TeamMember] = Field(default_factory=default_roster)
     queue_owner: str = "ops_01"
     automated_id: str = "automated_cs"
 
@@ -152,17 +158,17 @@ def assign_csms(
     today = households_today.lazy().select(HH, "plan", "region").join(
         _previous(previous_assignments, at), on=HH, how="left"
     )
-    paid = pl.col("plan").is_in(PAID_PLANS)
-    automated = today.filter(~paid | pl.col("plan").is_null()).with_columns(
+    with_csm = pl.col("plan").is_in(CSM_PLANS)
+    automated = today.filter(~with_csm | pl.col("plan").is_null()).with_columns(
         csm_id=pl.lit(config.automated_id), route=pl.lit("automated"),
         assigned_at=pl.when(pl.col("_prev_csm") == config.automated_id)
         .then("_prev_at").otherwise(pl.lit(at, UTC_TS)),
     )
     coverage = _coverage(config).rename({"csm_id": "_prev_csm"})
-    kept = today.filter(paid).join(coverage, on=["_prev_csm", "plan", "region"], how="semi")
+    kept = today.filter(with_csm).join(coverage, on=["_prev_csm", "plan", "region"], how="semi")
     kept = kept.with_columns(csm_id="_prev_csm", route=pl.lit("csm"), assigned_at="_prev_at")
     waiting = (
-        today.filter(paid).join(kept, on=HH, how="anti")
+        today.filter(with_csm).join(kept, on=HH, how="anti")
         .with_columns(_since=pl.when(pl.col("_prev_csm") == config.queue_owner)
                       .then("_prev_at").otherwise(pl.lit(at, UTC_TS)))
         .sort("_since", HH).collect()

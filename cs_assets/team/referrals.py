@@ -47,8 +47,8 @@ from typing import Self
 import polars as pl
 from pydantic import Field, model_validator
 
+from cs_assets.contract.product import PRODUCT
 from cs_assets.contract.tables import plan_history_order
-from cs_assets.team.assignments import PAID_PLANS
 from cs_assets.validated_config import StrictModel, Violation
 from cs_assets.vocabulary import HH, UTC_TS, instant
 
@@ -238,7 +238,7 @@ def leaderboard(conversions: pl.DataFrame, as_of: date,
                 & (pl.col("converted_at") < at))
         .group_by("referrer_id").agg(
             successful_referrals=pl.len().cast(pl.Int64),
-            paid_referrals=pl.col("referee_plan").is_in(PAID_PLANS).sum().cast(pl.Int64),
+            paid_referrals=pl.col("referee_plan").is_in(PRODUCT.paid_plans).sum().cast(pl.Int64),
             last_referral_at=pl.col("converted_at").max(),
         )
         .sort("successful_referrals", "paid_referrals", "last_referral_at", "referrer_id",

@@ -24,9 +24,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cs_assets.contract.product import PRODUCT
+
 # Mirrors cs_assets.features.daily.PEAK_HOURS (the bench checks they are equal).
 PEAK_HOURS = (7, 8, 18, 19, 20, 21)
-PAID_PLANS = ("Premium", "Enterprise")
+PAID_PLANS = PRODUCT.paid_plans
 LATE_PAYMENT = timedelta(days=3)
 # The raw tables the features read besides activity_events, and the columns read from each.
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {

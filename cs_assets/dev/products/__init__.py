@@ -1,0 +1,24 @@
+"""Products other than PetForce, simulated end to end: their own data, configuration files
+(`product.yaml`, `event_mapping.yaml`, `team.yaml`) and ground truth. `cs-assets simulate
+--product NAME` writes one; the platform runs on it with `CS_PRODUCT`, `CS_EVENT_MAPPING` and
+`CS_TEAM` pointing at its files (`config_env`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PRODUCTS = ("ledgerly",)
+CONFIG_FILES = {"CS_PRODUCT": "product.yaml", "CS_EVENT_MAPPING": "event_mapping.yaml",
+                "CS_TEAM": "team.yaml"}
+
+
+def config_dir(product: str) -> Path:
+    if product not in PRODUCTS:
+        raise ValueError(f"product: expected one of {PRODUCTS}, got {product!r}")
+    return Path(__file__).resolve().parent / product
+
+
+def config_env(product: str) -> dict[str, str]:
+    """The environment that points the platform at the product's configuration files."""
+    folder = config_dir(product)
+    return {key: str(folder / name) for key, name in CONFIG_FILES.items()}
