@@ -19,6 +19,7 @@ from cs_assets.definitions import defs
 from cs_assets.defs.shared.resources import (
     ListsResource,
     MailResource,
+    MetricsResource,
     MlflowResource,
     PlaybooksResource,
     PolarsParquetIOManager,
@@ -45,6 +46,7 @@ def _resources(root: Path, store: str) -> dict:
     return {
         "raw_source": RawSourceResource(parquet_dir=str(root / "raw"), reference_time=LAST_DAY),
         "scorecard": ScorecardResource(),
+        "metrics": MetricsResource(),
         "io_manager": PolarsParquetIOManager(base_dir=str(root / "out")),
         "mlflow": MlflowResource(tracking_uri=f"sqlite:///{root / store}.db",
                                  artifact_root=(root / f"{store}_artifacts").as_uri()),

@@ -102,6 +102,7 @@ def test_make_bench(tmp_path):
     line = json_line(run([sys.executable, "-m", "cs_assets.dev.benchmarks.features_bench",
                           "--households", "200", "--cache", str(tmp_path / "bench")], tmp_path))
     assert line["households"] == 200 and line["events"] > 0
+    assert line["signals_columns"] > 0 and line["signals_seconds"] > 0  # timed apart
     assert set(line["seconds"]) == {"project", "duckdb", "pandas"}
 
 

@@ -7,7 +7,12 @@ import pytest
 from dagster import AssetsDefinition, DagsterInstance, materialize
 
 from cs_assets.definitions import defs
-from cs_assets.defs.shared.resources import ScorecardResource, StateResource, resources_from_env
+from cs_assets.defs.shared.resources import (
+    MetricsResource,
+    ScorecardResource,
+    StateResource,
+    resources_from_env,
+)
 from cs_assets.settings import ConfigError
 from cs_assets_tests import factories as f
 from cs_assets_tests.test_ingestion_assets import resources as raw_resources
@@ -55,6 +60,7 @@ def backfill_two_days(tmp_path, **kwargs):
         ASSETS,
         resources={**raw_resources(tmp_path / "raw", tmp_path / "out"),
                    "scorecard": ScorecardResource(),
+                   "metrics": MetricsResource(),
                    "state": StateResource(url=f"sqlite:///{tmp_path / 'state.db'}")},
         instance=DagsterInstance.ephemeral(),
         tags={"dagster/asset_partition_range_start": DAY_1.isoformat(),

@@ -88,8 +88,9 @@ def kind_test(mapping: Mapping[str, K] | None = None) -> KindTest:
 
 def prepare_events(events: pl.DataFrame | pl.LazyFrame, kind_column: str) -> pl.LazyFrame:
     """The columns the features read plus the UTC `day` of each event."""
+    kinds = [kind_column] if kind_column == "event_type" else [kind_column, "event_type"]
     return events.lazy().select(
-        HH, "user_id", "occurred_at", "session_minutes", "feature_name", kind_column,
+        HH, "user_id", "occurred_at", "session_minutes", "feature_name", *kinds,
         day=pl.col("occurred_at").dt.date(),
     )
 

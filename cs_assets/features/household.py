@@ -30,6 +30,13 @@ from cs_assets.features.daily import (
     session_timing,
 )
 from cs_assets.features.local_time import LocalClock, span_of
+from cs_assets.features.product_signals import (
+    MetricsConfig,
+    SignalPlan,
+    plan_signals,
+    signal_days,
+    with_signals,
+)
 from cs_assets.scoring.trend import trend
 from cs_assets.vocabulary import HH, UTC_TS, instant
 
@@ -68,6 +75,8 @@ class FeatureInputs:
     point: pl.DataFrame | None = None  # household: the event features of the one as-of day
     covers: tuple[date | None, date | None] = (None, None)
     absent: frozenset[str] = frozenset()  # optional tables the product does not have at all
+    signal_plan: SignalPlan | None = None  # the product's own signals, when asked for
+    signal_days: pl.DataFrame | None = None  # (household, day, event type): their reduction
 
     @classmethod
     def build(cls, *, households, members, pets, activity_events, support_tickets,
@@ -75,7 +84,8 @@ class FeatureInputs:
               outreach: pl.DataFrame | None = None,
               as_of_days: Iterable[date] | None = None,
               event_mapping: Mapping[str, K] | None = None,
-              absent: Iterable[str] = ()) -> FeatureInputs:
+              absent: Iterable[str] = (),
+              metrics: MetricsConfig | None = None) -> FeatureInputs:
         """Reduce the events once.
 
         `activity_events` may be a LazyFrame (e.g. a Parquet scan): each reduction then
@@ -122,11 +132,14 @@ class FeatureInputs:
         ).select(HH, "day", local_hour=local_hour, local_weekday=local_weekday)
         if outreach is None:
             outreach = pl.DataFrame(schema={HH: pl.String, "sent_at": UTC_TS})
+        plan = None if metrics is None else plan_signals(events, metrics)
         inputs = cls(
             households=households, members=members, pets=pets, support_tickets=support_tickets,
             subscription_changes=subscription_changes, payments=payments,
             pet_health_observations=pet_health_observations, outreach=outreach,
             rare_days=rare_days(events, is_kind), covers=(first, last), absent=frozenset(absent),
+            signal_plan=plan,
+            signal_days=None if plan is None else signal_days(events, plan, first, last),
         )
         if len(days) == 1:
             timing = session_timing(local.lazy(), by_day=False).rename(
@@ -389,7 +402,7 @@ def features_as_of(inp: FeatureInputs, as_of: date) -> pl.DataFrame:
     paid_plan = pl.col("plan").is_in(PRODUCT.paid_plans)
     next_renewal = pl.coalesce("_last_due", "_paid_since").dt.offset_by("1mo")
     members = pl.col("total_members").clip(lower_bound=1)
-    return frame.with_columns(
+    frame = frame.with_columns(
         as_of=pl.lit(t),
         task_completion_trend=trend(pl.col("tasks_completed_30d"),
                                     pl.col("tasks_completed_prev_30d")),
@@ -421,7 +434,10 @@ def features_as_of(inp: FeatureInputs, as_of: date) -> pl.DataFrame:
         # null, same type: "not available", never a 0 the product could not have measured
         pl.when(pl.lit(False)).then(pl.col(c)).alias(c)
         for c in sorted(unavailable_features(inp.absent))
-    ).collect().rechunk()  # one chunk: see features_for_days
+    )
+    if inp.signal_plan is not None:
+        frame = with_signals(frame, inp.signal_days, inp.signal_plan, t)
+    return frame.collect().rechunk()  # one chunk: see features_for_days
 
 
 # The features only one optional table can give. A product without that table at all has

@@ -51,6 +51,7 @@ from cs_assets.defs.shared.checks import (
 from cs_assets.defs.shared.metadata import per_day
 from cs_assets.defs.shared.partitions import FRAME_KINDS, daily_partitions, days_of
 from cs_assets.defs.shared.resources import (
+    MetricsResource,
     MlflowResource,
     RawSourceResource,
     ScorecardResource,
@@ -100,12 +101,14 @@ def churn_snapshots(
     raw_source: RawSourceResource,
     scorecard: ScorecardResource,
     state: StateResource,
+    metrics: MetricsResource,
     **tables: pl.DataFrame,
 ):
     reference = raw_source.reference_instant()
     since = tables["households"]["created_at"].min().date()
     days = snapshot_days(reference, since, config.every_days)
-    inputs = feature_inputs(tables, state.engine(), days, raw_source.absent_tables())
+    inputs = feature_inputs(tables, state.engine(), days, raw_source.absent_tables(),
+                            metrics.load())
     frame = features_and_scores(inputs, days, scorecard.load())
     yield Output(frame, metadata={"dagster/row_count": frame.height, "as_of_days": len(days),
                                   "first_day": str(days[0]), "last_day": str(days[-1])})

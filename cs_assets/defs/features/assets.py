@@ -18,7 +18,7 @@ from cs_assets.defs.shared.checks import (
 )
 from cs_assets.defs.shared.metadata import per_day
 from cs_assets.defs.shared.partitions import FRAME_KINDS, daily_partitions
-from cs_assets.defs.shared.resources import RawSourceResource, StateResource
+from cs_assets.defs.shared.resources import MetricsResource, RawSourceResource, StateResource
 from cs_assets.defs.shared.state_keys import reads
 from cs_assets.features.household import features_for_days, not_available
 from cs_assets.features.inputs import FEATURE_STATE_TABLES, FEATURE_TABLES, feature_inputs
@@ -37,15 +37,18 @@ from cs_assets.features.inputs import FEATURE_STATE_TABLES, FEATURE_TABLES, feat
     "status as of the day from their histories.",
 )
 def household_features(context: AssetExecutionContext, state: StateResource,
-                       raw_source: RawSourceResource, **tables: pl.DataFrame):
+                       raw_source: RawSourceResource, metrics: MetricsResource,
+                       **tables: pl.DataFrame):
     keys = context.partition_keys
     days = [date.fromisoformat(k) for k in keys]
     absent = raw_source.absent_tables()
-    inputs = feature_inputs(tables, state.engine(), days, absent)
+    inputs = feature_inputs(tables, state.engine(), days, absent, metrics.load())
     frame = features_for_days(inputs, days)
     per_day(context, frame, lambda day: {"households": day.height})
     yield Output(frame, metadata={
         "dagster/row_count": frame.height, "days": len(keys),
         "not_available": MetadataValue.json(not_available(absent)),
+        # the product's own signals: which event types became which columns
+        "product_signals": MetadataValue.json(inputs.signal_plan.stems()),
     })
     yield unique_per_household_day(frame, days)

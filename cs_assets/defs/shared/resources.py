@@ -23,6 +23,7 @@ from pydantic import Field
 from cs_assets.channels.email import EmailChannel, SmtpSettings, UnsubscribeSettings
 from cs_assets.contract.events import EventKind, load_event_mapping
 from cs_assets.contract.tables import OPTIONAL_TABLES
+from cs_assets.features.product_signals import METRICS_CONFIG, MetricsConfig
 from cs_assets.ingestion.conform import RawPart
 from cs_assets.ingestion.sources import (
     parquet_table_present,
@@ -240,6 +241,15 @@ class StateResource(ConfigurableResource):
         return state_engine(self.url)
 
 
+class MetricsResource(ConfigFileResource):
+    """CS_METRICS: the product's own signals as features (metrics per event type)."""
+
+    config_file = METRICS_CONFIG
+
+    def load(self) -> MetricsConfig:
+        return super().load()
+
+
 class SegmentsResource(ConfigFileResource):
     """CS_SEGMENTS: micro-segment and journey-stage cut-offs."""
 
@@ -394,6 +404,7 @@ def resources_from_env(env: Mapping[str, str] = os.environ) -> dict[str, object]
     return {
         "raw_source": raw_source_from_env(env),
         "scorecard": ScorecardResource.from_env(env),
+        "metrics": MetricsResource.from_env(env),
         "mlflow": mlflow_from_env(env),
         "segments": SegmentsResource.from_env(env),
         "voc": VocResource.from_env(env),

@@ -111,11 +111,11 @@ def run_engine(
     compute: Callable[[Path, date], Any],
     write: Callable[[Any, Path], None],
     argv: list[str] | None = None,
-    after: Callable[[Any], dict[str, Any]] | None = None,
+    after: Callable[[Any, Path, date], dict[str, Any]] | None = None,
 ) -> None:
     """Time `compute(raw, as_of)`, record peak memory, write the frame and a JSON of figures.
 
-    `after(frame)` may time further work on the result (the scoring chain); its figures are
+    `after(frame, raw, as_of)` may time further work (the scoring chain); its figures are
     added to the JSON, and the features' own peak memory is taken before it runs.
     """
     args = parse_engine_args(argv)
@@ -133,7 +133,7 @@ def run_engine(
         "rows": len(frame),
     }
     if after is not None:
-        figures.update(after(frame))
+        figures.update(after(frame, args.raw, args.as_of))
         figures["peak_rss_with_after_mb"] = peak_rss_mb()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write(frame, args.out)

@@ -1,0 +1,173 @@
+"""The product's own signals as features: for every event type present, mapped to a canonical
+kind or not, a trailing-window count, a per-active-day rate and the current window against
+the one before; ratios between event types and per-user rates when configured.
+
+The canonical kinds say what an event means to customer success (a login, a task); these
+say what the product itself measures, so one event's count rising while another's falls is
+not lost in "a feature was used". Same as-of discipline as every feature: a day sees only
+events before its midnight UTC. Configuration: `metrics.yaml` (or the file in `CS_METRICS`);
+without one every event type present gets the defaults, nothing to write.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Literal, Self
+
+import polars as pl
+from pydantic import Field, model_validator
+
+from cs_assets.scoring.trend import trend
+from cs_assets.settings import ConfigError
+from cs_assets.validated_config import ConfigFile, StrictModel, Violation
+from cs_assets.vocabulary import HH
+
+PREFIX = "ev_"
+Metric = Literal["count", "rate", "trend"]
+
+
+class MetricsConfigError(ConfigError):
+    """The metrics file is missing, unreadable or invalid; the message names the key path."""
+
+
+class Ratio(StrictModel):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    numerator: str = Field(min_length=1)  # an event type, as the product names it
+    denominator: str = Field(min_length=1)
+
+
+class MetricsConfig(StrictModel):
+    window_days: int = Field(28, ge=7, le=90)  # the current window; the previous is as long
+    per_event_type: list[Metric] = Field(default_factory=lambda: ["count", "rate", "trend"])
+    exclude: list[str] = Field(default_factory=list)  # event types left out
+    max_event_types: int = Field(40, ge=1)  # the most frequent; the rest are left out
+    ratios: list[Ratio] = Field(default_factory=list)
+    per_user: list[str] = Field(default_factory=list)  # counts per active user in the window
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if len(set(self.per_event_type)) != len(self.per_event_type):
+            raise Violation("per_event_type", "names a metric twice")
+        if len({r.name for r in self.ratios}) != len(self.ratios):
+            raise Violation("ratios", "two ratios share a name")
+        return self
+
+
+METRICS_CONFIG = ConfigFile(MetricsConfig, "metrics.yaml", "CS_METRICS", MetricsConfigError,
+                            "metrics config")
+
+
+def column_stem(event_type: str) -> str:
+    """A column-safe name for a product's event type: `ev_` + lower case, runs of other
+    characters as `_`."""
+    return PREFIX + (re.sub(r"[^a-z0-9]+", "_", event_type.lower()).strip("_") or "event")
+
+
+@dataclass(frozen=True)
+class SignalPlan:
+    """Which event types become which columns, fixed once per reduction."""
+
+    config: MetricsConfig
+    event_types: tuple[str, ...]
+
+    def stems(self) -> dict[str, str]:
+        stems: dict[str, str] = {}
+        for event_type in self.event_types:
+            stem, n = column_stem(event_type), 2
+            while stem in stems.values():  # `Sign-In` and `sign_in`: both kept, apart
+                stem, n = f"{column_stem(event_type)}_{n}", n + 1
+            stems[event_type] = stem
+        return stems
+
+    def columns(self) -> list[str]:
+        w = self.config.window_days
+        names = {"count": f"_{w}d", "rate": f"_per_active_day_{w}d", "trend": "_trend"}
+        out = [stem + names[m] for stem in self.stems().values()
+               for m in self.config.per_event_type]
+        out += [f"{PREFIX}ratio_{r.name}_{w}d" for r in self.config.ratios]
+        out += [self.stems()[e] + f"_per_user_{w}d" for e in self.config.per_user]
+        return out
+
+
+def plan_signals(events: pl.LazyFrame, config: MetricsConfig) -> SignalPlan:
+    """The event types present in `events` (all of history: the columns do not depend on the
+    days a run covers), most frequent first, without `exclude`, at most `max_event_types`.
+    A ratio or per-user rate naming a type the product does not have is an error naming it."""
+    present = (events.group_by("event_type").len()
+               .sort("len", "event_type", descending=[True, False]).collect())
+    kept = [e for e in present["event_type"].to_list()
+            if e is not None and e not in set(config.exclude)][:config.max_event_types]
+    wanted = [(f"ratios.{i}.{side}", getattr(r, side)) for i, r in enumerate(config.ratios)
+              for side in ("numerator", "denominator")]
+    wanted += [(f"per_user.{i}", e) for i, e in enumerate(config.per_user)]
+    for key, event_type in wanted:
+        if event_type not in kept:
+            raise MetricsConfigError(f"{key}: {event_type!r} is not an event type with metrics "
+                                     f"(the product's: {kept[:10]}…)")
+    return SignalPlan(config, tuple(kept))
+
+
+def signal_days(events: pl.LazyFrame, plan: SignalPlan, first: date | None,
+                last: date | None) -> pl.DataFrame:
+    """(household, day, event type, events[, users]) over the two windows before the days
+    served: the one reduction every as-of day reads."""
+    w = plan.config.window_days
+    if first is not None:
+        events = events.filter(pl.col("day") >= first - timedelta(days=2 * w))
+    if last is not None:
+        events = events.filter(pl.col("day") < last)
+    events = events.filter(pl.col("event_type").is_in(plan.event_types))
+    aggs = [pl.len().cast(pl.Int64).alias("events")]
+    if plan.config.per_user:
+        aggs.append(pl.col("user_id").drop_nulls().unique().alias("users"))
+    return events.group_by(HH, "day", "event_type").agg(aggs).collect(engine="streaming")
+
+
+def signals_as_of(days: pl.DataFrame, plan: SignalPlan, as_of: date) -> pl.LazyFrame:
+    """Per household with events in the two windows before `as_of`: the plan's columns."""
+    w, stems = plan.config.window_days, plan.stems()
+    day, kind = pl.col("day"), pl.col("event_type")
+    recent = days.lazy().filter((day >= as_of - timedelta(days=2 * w)) & (day < as_of))
+    cur = day >= as_of - timedelta(days=w)
+
+    def windowed(event_type: str, current: bool) -> pl.Expr:
+        hit = (kind == event_type) & (cur if current else ~cur)
+        return pl.when(hit).then(pl.col("events")).otherwise(0)
+
+    sums = recent.select(HH, *[windowed(e, now).alias(f"{stems[e]}_{'cur' if now else 'prev'}")
+                               for e in plan.event_types for now in (True, False)]
+                         ).group_by(HH).sum()
+    active = recent.filter(cur).select(HH, "day").unique().group_by(HH).agg(
+        _active_days=pl.len())
+    frame = sums.join(active, on=HH, how="left")
+    out = []
+    for stem in stems.values():
+        now, before = pl.col(f"{stem}_cur"), pl.col(f"{stem}_prev")
+        made = {"count": now.alias(f"{stem}_{w}d"),
+                "rate": (now / pl.col("_active_days").fill_null(0).clip(lower_bound=1))
+                .alias(f"{stem}_per_active_day_{w}d"),
+                "trend": trend(now, before).alias(f"{stem}_trend")}
+        out += [made[m] for m in plan.config.per_event_type]
+    for r in plan.config.ratios:
+        den = pl.col(f"{stems[r.denominator]}_cur")
+        out.append(pl.when(den > 0).then(pl.col(f"{stems[r.numerator]}_cur") / den)
+                   .alias(f"{PREFIX}ratio_{r.name}_{w}d"))
+    if plan.config.per_user:
+        users = (recent.filter(cur).select(HH, "users").explode("users").drop_nulls()
+                 .unique().group_by(HH).agg(_users=pl.len()))
+        frame = frame.join(users, on=HH, how="left")
+        out += [(pl.col(f"{stems[e]}_cur") / pl.col("_users").fill_null(0).clip(lower_bound=1))
+                .alias(f"{stems[e]}_per_user_{w}d") for e in plan.config.per_user]
+    return frame.select(HH, *out)
+
+
+def with_signals(frame: pl.LazyFrame, days: pl.DataFrame, plan: SignalPlan,
+                 as_of: date) -> pl.LazyFrame:
+    """`frame` (one row per household) with the plan's columns; a household without events
+    in the windows counts 0 (its trend and ratios stay null: no baseline)."""
+    zero = [c for c in plan.columns() if not c.endswith("_trend")
+            and not c.startswith(f"{PREFIX}ratio_")]
+    return frame.join(signals_as_of(days, plan, as_of), on=HH, how="left").with_columns(
+        pl.col(zero).fill_null(0))
