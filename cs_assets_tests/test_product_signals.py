@@ -109,3 +109,12 @@ def test_the_model_takes_the_signals_the_frame_carries():
     assert list(X.columns) == list(columns)
     with pytest.raises(KeyError, match="ev_gone_28d"):
         design_matrix(frame, ("logins_30d", "ev_gone_28d"))
+
+
+def test_one_day_and_a_range_give_the_same_signals():
+    events = EVENTS + [event(60 + i, 1 + i, "bank_sync", user=f"u_{i % 3}") for i in range(40)]
+    config = METRICS_CONFIG.parse({"per_user": ["bank_sync"], "ratios": [
+        {"name": "sync_per_invoice", "numerator": "bank_sync", "denominator": "invoice_sent"}]})
+    one_day = signals(build(events, config, as_of_days=[AS_OF]))
+    ranged = signals(build(events, config))
+    assert one_day == ranged and one_day["ev_bank_sync_per_user_28d"] == pytest.approx(28 / 3)

@@ -34,7 +34,9 @@ from cs_assets.features.product_signals import (
     MetricsConfig,
     SignalPlan,
     plan_signals,
+    point_signals,
     signal_days,
+    signals_as_of,
     with_signals,
 )
 from cs_assets.scoring.trend import trend
@@ -77,6 +79,7 @@ class FeatureInputs:
     absent: frozenset[str] = frozenset()  # optional tables the product does not have at all
     signal_plan: SignalPlan | None = None  # the product's own signals, when asked for
     signal_days: pl.DataFrame | None = None  # (household, day, event type): their reduction
+    signal_point: pl.DataFrame | None = None  # or, built for one as-of day, that day's columns
 
     @classmethod
     def build(cls, *, households, members, pets, activity_events, support_tickets,
@@ -139,7 +142,10 @@ class FeatureInputs:
             pet_health_observations=pet_health_observations, outreach=outreach,
             rare_days=rare_days(events, is_kind), covers=(first, last), absent=frozenset(absent),
             signal_plan=plan,
-            signal_days=None if plan is None else signal_days(events, plan, first, last),
+            signal_days=None if plan is None or len(days) == 1
+            else signal_days(events, plan, first, last),
+            signal_point=point_signals(events, plan, first)
+            if plan is not None and len(days) == 1 else None,
         )
         if len(days) == 1:
             timing = session_timing(local.lazy(), by_day=False).rename(
@@ -436,7 +442,9 @@ def features_as_of(inp: FeatureInputs, as_of: date) -> pl.DataFrame:
         for c in sorted(unavailable_features(inp.absent))
     )
     if inp.signal_plan is not None:
-        frame = with_signals(frame, inp.signal_days, inp.signal_plan, t)
+        signals = (inp.signal_point if inp.signal_point is not None
+                   else signals_as_of(inp.signal_days, inp.signal_plan, t))
+        frame = with_signals(frame, signals, inp.signal_plan)
     return frame.collect().rechunk()  # one chunk: see features_for_days
 
 

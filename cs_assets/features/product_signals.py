@@ -22,7 +22,7 @@ from pydantic import Field, model_validator
 from cs_assets.scoring.trend import trend
 from cs_assets.settings import ConfigError
 from cs_assets.validated_config import ConfigFile, StrictModel, Violation
-from cs_assets.vocabulary import HH
+from cs_assets.vocabulary import HH, instant
 
 PREFIX = "ev_"
 Metric = Literal["count", "rate", "trend"]
@@ -39,7 +39,8 @@ class Ratio(StrictModel):
 
 
 class MetricsConfig(StrictModel):
-    window_days: int = Field(28, ge=7, le=90)  # the current window; the previous is as long
+    # the current window; the previous is as long (at most 63: its active days are a bit mask)
+    window_days: int = Field(28, ge=7, le=63)
     per_event_type: list[Metric] = Field(default_factory=lambda: ["count", "rate", "trend"])
     exclude: list[str] = Field(default_factory=list)  # event types left out
     max_event_types: int = Field(40, ge=1)  # the most frequent; the rest are left out
@@ -71,6 +72,7 @@ class SignalPlan:
 
     config: MetricsConfig
     event_types: tuple[str, ...]
+    complete: bool = False  # every event type present is kept: no row needs filtering out
 
     def stems(self) -> dict[str, str]:
         stems: dict[str, str] = {}
@@ -95,8 +97,8 @@ def plan_signals(events: pl.LazyFrame, config: MetricsConfig) -> SignalPlan:
     """The event types present in `events` (all of history: the columns do not depend on the
     days a run covers), most frequent first, without `exclude`, at most `max_event_types`.
     A ratio or per-user rate naming a type the product does not have is an error naming it."""
-    present = (events.group_by("event_type").len()
-               .sort("len", "event_type", descending=[True, False]).collect())
+    present = (events.group_by("event_type").len().collect(engine="streaming")
+               .sort("len", "event_type", descending=[True, False]))
     kept = [e for e in present["event_type"].to_list()
             if e is not None and e not in set(config.exclude)][:config.max_event_types]
     wanted = [(f"ratios.{i}.{side}", getattr(r, side)) for i, r in enumerate(config.ratios)
@@ -106,13 +108,13 @@ def plan_signals(events: pl.LazyFrame, config: MetricsConfig) -> SignalPlan:
         if event_type not in kept:
             raise MetricsConfigError(f"{key}: {event_type!r} is not an event type with metrics "
                                      f"(the product's: {kept[:10]}…)")
-    return SignalPlan(config, tuple(kept))
+    return SignalPlan(config, tuple(kept), complete=len(kept) == present.height)
 
 
 def signal_days(events: pl.LazyFrame, plan: SignalPlan, first: date | None,
                 last: date | None) -> pl.DataFrame:
     """(household, day, event type, events[, users]) over the two windows before the days
-    served: the one reduction every as-of day reads."""
+    served: the one reduction every as-of day of a range reads."""
     w = plan.config.window_days
     if first is not None:
         events = events.filter(pl.col("day") >= first - timedelta(days=2 * w))
@@ -125,49 +127,91 @@ def signal_days(events: pl.LazyFrame, plan: SignalPlan, first: date | None,
     return events.group_by(HH, "day", "event_type").agg(aggs).collect(engine="streaming")
 
 
-def signals_as_of(days: pl.DataFrame, plan: SignalPlan, as_of: date) -> pl.LazyFrame:
-    """Per household with events in the two windows before `as_of`: the plan's columns."""
+def _window_counts(rows: pl.LazyFrame, plan: SignalPlan, offset: pl.Expr,
+                   n: pl.Expr) -> pl.LazyFrame:
+    """(household, event type, events in the current window, in the previous one, the days
+    of the current window with events as a bit mask): one pass over `rows` of the two
+    windows, whether events (n = 1) or the daily reduction (n = its count). `offset`: the
+    row's day counted from the first day of the previous window."""
+    w = plan.config.window_days
+    cur = offset >= w
+    bit = pl.lit(2, pl.Int64).pow(offset - w).cast(pl.Int64)
+    if not plan.complete:
+        rows = rows.filter(pl.col("event_type").is_in(plan.event_types))
+    return (rows.select(HH, "event_type", _cur=pl.when(cur).then(n).otherwise(0),
+                    _prev=pl.when(cur).then(0).otherwise(n),
+                    _days=pl.when(cur).then(bit).otherwise(0))
+            .group_by(HH, "event_type")
+            .agg(pl.col("_cur", "_prev").sum(), pl.col("_days").bitwise_or()))
+
+
+def _users(rows: pl.LazyFrame, plan: SignalPlan, as_of: date) -> pl.LazyFrame:
+    """(household, distinct users with events in the current window) from rows of
+    (household, day, `_user`)."""
+    day = pl.col("day")
+    return (rows.filter((day >= as_of - timedelta(days=plan.config.window_days))
+                        & (day < as_of))
+            .select(HH, "_user").drop_nulls().unique()
+            .group_by(HH).agg(_users=pl.len()))
+
+
+def point_signals(events: pl.LazyFrame, plan: SignalPlan, as_of: date) -> pl.DataFrame:
+    """The plan's columns for one as-of day straight from the events (no daily reduction)."""
+    at, start = pl.col("occurred_at"), instant(as_of - timedelta(days=2 * plan.config.window_days))
+    events = events.filter((at >= start) & (at < instant(as_of)))  # the two windows' rows
+    offset = (at - pl.lit(start)).dt.total_days()
+    counts = _window_counts(events, plan, offset, pl.lit(1, pl.Int64)).collect(
+        engine="streaming")
+    users = (_users(events.with_columns(_user="user_id"), plan, as_of)
+             .collect(engine="streaming") if plan.config.per_user else None)
+    return _wide(counts, users, plan)
+
+
+def signals_as_of(days: pl.DataFrame, plan: SignalPlan, as_of: date) -> pl.DataFrame:
+    """The plan's columns for one as-of day from the daily reduction of a range."""
+    day, start = pl.col("day"), as_of - timedelta(days=2 * plan.config.window_days)
+    rows = days.lazy().filter((day >= start) & (day < as_of))
+    counts = _window_counts(rows, plan, (day - pl.lit(start)).dt.total_days(),
+                            pl.col("events")).collect()
+    users = (_users(days.lazy().with_columns(_user="users").explode("_user"), plan, as_of)
+             .collect() if plan.config.per_user else None)
+    return _wide(counts, users, plan)
+
+
+def _wide(counts: pl.DataFrame, users: pl.DataFrame | None, plan: SignalPlan) -> pl.DataFrame:
+    """One row per household with events in the windows, one column per plan column."""
     w, stems = plan.config.window_days, plan.stems()
-    day, kind = pl.col("day"), pl.col("event_type")
-    recent = days.lazy().filter((day >= as_of - timedelta(days=2 * w)) & (day < as_of))
-    cur = day >= as_of - timedelta(days=w)
-
-    def windowed(event_type: str, current: bool) -> pl.Expr:
-        hit = (kind == event_type) & (cur if current else ~cur)
-        return pl.when(hit).then(pl.col("events")).otherwise(0)
-
-    sums = recent.select(HH, *[windowed(e, now).alias(f"{stems[e]}_{'cur' if now else 'prev'}")
-                               for e in plan.event_types for now in (True, False)]
-                         ).group_by(HH).sum()
-    active = recent.filter(cur).select(HH, "day").unique().group_by(HH).agg(
-        _active_days=pl.len())
-    frame = sums.join(active, on=HH, how="left")
+    active = counts.group_by(HH).agg(
+        _active_days=pl.col("_days").bitwise_or().bitwise_count_ones().cast(pl.Int64))
+    wide = counts.with_columns(pl.col("event_type").replace_strict(stems)).pivot(
+        on="event_type", index=HH, values=["_cur", "_prev"], aggregate_function=None)
+    absent = [f"{part}_{stem}" for stem in stems.values() for part in ("_cur", "_prev")
+              if f"{part}_{stem}" not in wide.columns]
+    frame = wide.join(active, on=HH, how="left").with_columns(
+        *[pl.lit(0, pl.Int64).alias(c) for c in absent])
     out = []
     for stem in stems.values():
-        now, before = pl.col(f"{stem}_cur"), pl.col(f"{stem}_prev")
+        now, before = pl.col(f"_cur_{stem}").fill_null(0), pl.col(f"_prev_{stem}").fill_null(0)
         made = {"count": now.alias(f"{stem}_{w}d"),
-                "rate": (now / pl.col("_active_days").fill_null(0).clip(lower_bound=1))
+                "rate": (now / pl.col("_active_days").clip(lower_bound=1))
                 .alias(f"{stem}_per_active_day_{w}d"),
                 "trend": trend(now, before).alias(f"{stem}_trend")}
         out += [made[m] for m in plan.config.per_event_type]
     for r in plan.config.ratios:
-        den = pl.col(f"{stems[r.denominator]}_cur")
-        out.append(pl.when(den > 0).then(pl.col(f"{stems[r.numerator]}_cur") / den)
+        den = pl.col(f"_cur_{stems[r.denominator]}").fill_null(0)
+        out.append(pl.when(den > 0).then(pl.col(f"_cur_{stems[r.numerator]}").fill_null(0) / den)
                    .alias(f"{PREFIX}ratio_{r.name}_{w}d"))
-    if plan.config.per_user:
-        users = (recent.filter(cur).select(HH, "users").explode("users").drop_nulls()
-                 .unique().group_by(HH).agg(_users=pl.len()))
+    if users is not None:
         frame = frame.join(users, on=HH, how="left")
-        out += [(pl.col(f"{stems[e]}_cur") / pl.col("_users").fill_null(0).clip(lower_bound=1))
+        out += [(pl.col(f"_cur_{stems[e]}").fill_null(0)
+                 / pl.col("_users").fill_null(0).clip(lower_bound=1))
                 .alias(f"{stems[e]}_per_user_{w}d") for e in plan.config.per_user]
     return frame.select(HH, *out)
 
 
-def with_signals(frame: pl.LazyFrame, days: pl.DataFrame, plan: SignalPlan,
-                 as_of: date) -> pl.LazyFrame:
-    """`frame` (one row per household) with the plan's columns; a household without events
+def with_signals(frame: pl.LazyFrame, signals: pl.DataFrame, plan: SignalPlan) -> pl.LazyFrame:
+    """`frame` (one row per household) with the day's `signals`; a household without events
     in the windows counts 0 (its trend and ratios stay null: no baseline)."""
     zero = [c for c in plan.columns() if not c.endswith("_trend")
             and not c.startswith(f"{PREFIX}ratio_")]
-    return frame.join(signals_as_of(days, plan, as_of), on=HH, how="left").with_columns(
-        pl.col(zero).fill_null(0))
+    return frame.join(signals.lazy(), on=HH, how="left").with_columns(pl.col(zero).fill_null(0))

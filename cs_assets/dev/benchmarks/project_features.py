@@ -25,8 +25,7 @@ from cs_assets.features.household import FeatureInputs, features_as_of
 from cs_assets.features.product_signals import (
     MetricsConfig,
     plan_signals,
-    signal_days,
-    signals_as_of,
+    point_signals,
 )
 from cs_assets.scoring import (
     explain_health,
@@ -59,8 +58,7 @@ def product_signals(raw: Path, as_of: date) -> dict[str, Any]:
         pl.scan_parquet(parquet_glob(raw, "activity_events")).select(EVENT_COLUMNS),
         "event_type").filter(pl.col("occurred_at") < instant(as_of))
     plan = plan_signals(events, MetricsConfig())
-    days = signal_days(events, plan, as_of, as_of)
-    columns = signals_as_of(days, plan, as_of).collect()
+    columns = point_signals(events, plan, as_of)
     return {"signals_seconds": time.perf_counter() - started,
             "signals_columns": columns.width - 1, "signals_event_types": len(plan.event_types)}
 
