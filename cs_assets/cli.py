@@ -155,7 +155,8 @@ def _demo(args: argparse.Namespace) -> None:
          "playbook_dispatch_job", day),
         (f"the weekly CS report for the week of {week}", "weekly_report_job",
          {"dagster/partition": week}),
-        (f"EBR decks of the Enterprise households for the quarter of {quarter}", "ebr_job",
+        (f"EBR decks of the households on a plan with executive reviews for the quarter of "
+         f"{quarter}", "ebr_job",
          {"dagster/partition": quarter}),
         ("the war-story analyses", "war_stories_job", {}),
     ]

@@ -100,7 +100,8 @@ def _report_lines(latest: dict[str, tuple[str, dict]]) -> list[str]:
         lines.append(f"  weekly report    {latest['weekly_cs_report'][1]['path']}")
     if "ebr_decks" in latest:
         ebr = latest["ebr_decks"][1]
-        lines.append(f"  EBR decks        {ebr['folder']} ({ebr['decks']} Enterprise households)")
+        lines.append(f"  EBR decks        {ebr['folder']} ({ebr['decks']} households on a plan "
+                     "with executive reviews)")
     return lines
 
 

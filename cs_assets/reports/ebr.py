@@ -1,9 +1,10 @@
-"""Quarterly Executive Business Review decks for Enterprise households (the spec's eight
-slides), computed from the raw tables and the quarter's health scores, rendered to HTML and
-Markdown. Pure polars and Jinja, no Dagster.
+"""Quarterly Executive Business Review decks for the households on a plan with executive
+reviews (`product.yaml`; PetForce's Enterprise): the spec's eight slides, computed from the
+raw tables and the quarter's health scores, rendered to HTML and Markdown. Pure polars and
+Jinja, no Dagster.
 
 A quarter runs from its first day 00:00 UTC to the next quarter's first day 00:00 UTC. A deck is
-made for each household on Enterprise at the quarter's end (plan from the subscription history)
+made for each household on such a plan at the quarter's end (plan from the subscription history)
 and not churned by then. Every figure is computed for the quarter and, for the
 quarter-over-quarter change, the same way for the previous quarter.
 
@@ -318,7 +319,8 @@ def ebr_decks(
     subscription_changes: pl.DataFrame, payments: pl.DataFrame, nps_responses: pl.DataFrame,
     success_plans: pl.DataFrame, health: pl.DataFrame, pets_for_additional_household: int = 3,
 ) -> list[Deck]:
-    """A deck per Enterprise household of the quarter starting `quarter_start`, by id.
+    """A deck per household on a plan with executive reviews, for the quarter starting
+    `quarter_start`, by id.
 
     health: household_id, as_of, health_score, top_reasons of the quarter's latest scored day
     (empty when none). pets_for_additional_household: the cross-sell rule's pet count."""

@@ -128,7 +128,8 @@ def weekly_cs_report_asset(
     partitions_def=quarterly_partitions,
     kinds={"polars", "html"},
     ins={"scores": _days("health_scores")},
-    description="A quarterly Executive Business Review deck per Enterprise household, eight "
+    description="A quarterly Executive Business Review deck per household on a plan with "
+    "`executive_reviews` (product.yaml; PetForce's Enterprise), eight "
     "slides (summary, usage with quarter-over-quarter change, business value, goals, feature "
     "adoption, support, next quarter, growth) as HTML (one slide per printed page) and "
     "Markdown under $CS_HOME/reports/ebr/<YYYY-Qn>/.",
@@ -167,7 +168,8 @@ def ebr_decks_asset(
         "health_as_of": str(health["as_of"].max()) if health.height else "none",
         # the first deck, by household id only: names stay in the files
         "preview": MetadataValue.md(deck_markdown(decks[0], with_name=False) if decks
-                                    else "No Enterprise household at the quarter's end."),
+                                    else "No household on a plan with executive reviews at "
+                                    "the quarter's end."),
     })
 
 
