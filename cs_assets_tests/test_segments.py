@@ -50,7 +50,8 @@ def _household(household_id: str = "hh", **overrides) -> dict:
                days_since_signup=200, nps_score=7, tickets_90d=0)
     row.update(overrides)
     # as the features compute it: active over members (at least 1), capped at 1
-    row["active_members_ratio"] = min(row["active_members_30d"] / max(row["total_members"], 1), 1)
+    row["active_members_ratio"] = None if row["total_members"] is None else min(
+        row["active_members_30d"] / max(row["total_members"], 1), 1)
     return row
 
 
@@ -85,6 +86,15 @@ def test_usage_intensity_cut_offs(ratio, label):
 ])
 def test_collaboration_level_cut_offs(active, total, label):
     assert _label("collaboration_level", active_members_30d=active, total_members=total) == label
+
+
+def test_collaboration_is_not_available_without_a_members_table():
+    """total_members is null only when the product has no members table: its accounts are
+    not solo households to invite members into."""
+    row = micro_segments(_micro_frame(_household(active_members_30d=1, total_members=None)),
+                         CONFIG).row(0, named=True)
+    assert row["collaboration_level"] == "Not available"
+    assert row["recommended_action"] != "Encourage inviting household members"
 
 
 @pytest.mark.parametrize(("overrides", "label"), [

@@ -40,6 +40,7 @@ import polars as pl
 from cs_assets.segments import SegmentConfig
 from cs_assets.vocabulary import HH, instant
 
+NOT_AVAILABLE = "Not available"  # a dimension the product's data cannot give
 DIMENSIONS = ("usage_intensity", "collaboration_level", "feature_sophistication",
               "lifecycle_stage", "value_perception", "support_dependency")
 SEGMENT_SEPARATOR = " / "
@@ -82,7 +83,9 @@ def _collaboration_level(config: SegmentConfig) -> pl.Expr:
     active = pl.col("active_members_30d").fill_null(0)
     ratio = pl.col("active_members_ratio").fill_null(0.0)
     return (
-        pl.when((active == 1) & (pl.col("total_members").fill_null(0) <= 1))
+        # no members table: a product with one user per account is not a household to grow
+        pl.when(pl.col("total_members").is_null()).then(pl.lit(NOT_AVAILABLE))
+        .when((active == 1) & (pl.col("total_members") <= 1))
         .then(pl.lit("Solo User"))
         .when(ratio >= cfg.full_at_least).then(pl.lit("Full Household"))
         .when(ratio >= cfg.partial_at_least).then(pl.lit("Partial Household"))
