@@ -43,14 +43,13 @@ def _simulate(args: argparse.Namespace) -> None:
 
 def _simulate_product(args: argparse.Namespace) -> None:
     """Another product's data, ground truth and the environment that points at its configs."""
-    from cs_assets.dev.products import config_env
-    from cs_assets.dev.products.ledgerly.simulate import simulate_ledgerly
+    from cs_assets.dev.products import config_env, simulate_product
 
     if args.ph_only or args.scale != "demo":
         sys.exit("--ph-only and --scale simulate PetForce only: not with --product")
     started = time.perf_counter()
-    rows = simulate_ledgerly(Path(args.out), households=args.households,
-                             end_date=args.end_date, seed=args.seed)
+    rows = simulate_product(args.product, Path(args.out), households=args.households,
+                            end_date=args.end_date, seed=args.seed)
     tables = ", ".join(f"{name} {n:,}" for name, n in rows.items() if not name.startswith("_"))
     print(f"{args.product}: {tables} in {time.perf_counter() - started:.1f} s")
     print("Point the platform at its configuration:")
@@ -113,10 +112,10 @@ def _demo(args: argparse.Namespace) -> None:
     else:
         print(f"Generating demo data: {args.households:,} households up to {args.end_date} ...")
         if args.product:
-            from cs_assets.dev.products.ledgerly.simulate import simulate_ledgerly
+            from cs_assets.dev.products import simulate_product
 
-            simulate_ledgerly(raw_dir, households=args.households, end_date=args.end_date,
-                              seed=args.seed)
+            simulate_product(args.product, raw_dir, households=args.households,
+                             end_date=args.end_date, seed=args.seed)
         else:
             print(_describe(simulate(raw_dir, households=args.households,
                                      end_date=args.end_date, seed=args.seed, scale="demo")))

@@ -101,7 +101,6 @@ def log_candidate(
 ) -> tuple[str, str]:
     """One MLflow run: params, holdout metrics, plots, datasets and the model. Returns
     (run_id, model_uri)."""
-    X_train = design_matrix(split.train, result.columns)
     y = result.holdout[LABEL].cast(int).to_numpy()
     p = result.holdout["churn_probability"].to_numpy()
     # the run spans the training: it starts when the fit began, not when logging does
@@ -133,7 +132,7 @@ def log_candidate(
             mlflow.log_figure(fig, path)
             plots.plt.close(fig)
         mlflow.log_dict(result.importance.round(6).to_dict(), "feature_importance.json")
-        example = X_train.head(5)
+        example = design_matrix(split.train.head(5), result.columns)
         info = mlflow.sklearn.log_model(
             result.model,
             name="model",

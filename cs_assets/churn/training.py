@@ -70,10 +70,11 @@ def train_candidate(
 ) -> CandidateResult:
     """Fit candidate `name` on `split.train`'s informative columns, evaluate it on
     `split.test`."""
-    columns, dropped = informative_columns(design_matrix(split.train))
+    every = design_matrix(split.train)
+    columns, dropped = informative_columns(every)
     if not columns:
         raise ValueError("no design column varies on the training rows: nothing to learn from")
-    X = design_matrix(split.train, columns)
+    X = every[list(columns)]
     y = split.train[LABEL].cast(pl.Int8).to_numpy()
     model = CANDIDATES[name](seed)
     started_ms = time.time_ns() // 1_000_000

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cached_property
 from typing import Literal, Self
 
 import polars as pl
@@ -74,6 +75,7 @@ class SignalPlan:
     event_types: tuple[str, ...]
     complete: bool = False  # every event type present is kept: no row needs filtering out
 
+    @cached_property
     def stems(self) -> dict[str, str]:
         stems: dict[str, str] = {}
         for event_type in self.event_types:
@@ -86,10 +88,10 @@ class SignalPlan:
     def columns(self) -> list[str]:
         w = self.config.window_days
         names = {"count": f"_{w}d", "rate": f"_per_active_day_{w}d", "trend": "_trend"}
-        out = [stem + names[m] for stem in self.stems().values()
+        out = [stem + names[m] for stem in self.stems.values()
                for m in self.config.per_event_type]
         out += [f"{PREFIX}ratio_{r.name}_{w}d" for r in self.config.ratios]
-        out += [self.stems()[e] + f"_per_user_{w}d" for e in self.config.per_user]
+        out += [self.stems[e] + f"_per_user_{w}d" for e in self.config.per_user]
         return out
 
 
@@ -180,7 +182,7 @@ def signals_as_of(days: pl.DataFrame, plan: SignalPlan, as_of: date) -> pl.DataF
 
 def _wide(counts: pl.DataFrame, users: pl.DataFrame | None, plan: SignalPlan) -> pl.DataFrame:
     """One row per household with events in the windows, one column per plan column."""
-    w, stems = plan.config.window_days, plan.stems()
+    w, stems = plan.config.window_days, plan.stems
     active = counts.group_by(HH).agg(
         _active_days=pl.col("_days").bitwise_or().bitwise_count_ones().cast(pl.Int64))
     wide = counts.with_columns(pl.col("event_type").replace_strict(stems)).pivot(

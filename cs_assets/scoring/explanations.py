@@ -78,9 +78,7 @@ def explain_health(features: pl.DataFrame | pl.LazyFrame, scorecard: Scorecard,
 
 def not_scored(scorecard: Scorecard, unavailable: frozenset[str]) -> list[str]:
     """One line per component of the health score the product cannot score."""
-    kept = health_components(scorecard, unavailable)
-    return [f"{component.label} not available for this product: its weight "
+    every, kept = health_components(scorecard), health_components(scorecard, unavailable)
+    return [f"{every[key].label} not available for this product: its weight "
             f"{weight:g} is shared by the other components"
-            for key, weight in scorecard.health_weights
-            if key not in kept and weight > 0
-            for component in [health_components(scorecard)[key]]]
+            for key, weight in scorecard.health_weights if key not in kept and weight > 0]

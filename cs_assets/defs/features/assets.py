@@ -49,6 +49,6 @@ def household_features(context: AssetExecutionContext, state: StateResource,
         "dagster/row_count": frame.height, "days": len(keys),
         "not_available": MetadataValue.json(not_available(absent)),
         # the product's own signals: which event types became which columns
-        "product_signals": MetadataValue.json(inputs.signal_plan.stems()),
+        "product_signals": MetadataValue.json(inputs.signal_plan.stems),
     })
     yield unique_per_household_day(frame, days)

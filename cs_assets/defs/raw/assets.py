@@ -192,8 +192,9 @@ def build_ingestion_asset(spec: TableSpec):
                 raw = [RawPart("absent", pl.DataFrame(schema=spec.columns))]
             # a lookup the product does not have (events' users without a members table)
             # checks nothing; a missing parent table still quarantines its orphans
+            gone = raw_source.absent_tables()
             lookups = {name: frame for name, frame in parent_frames.items()
-                       if name == spec.parent or name not in raw_source.absent_tables()}
+                       if name == spec.parent or name not in gone}
             result = validate_table(
                 spec,
                 raw,

@@ -82,13 +82,13 @@ def health_scores_asset(
     # the histogram of the run's last day only: ~0.1 s a figure, a 180-day backfill would
     # spend half a minute drawing (every day has its `score_bands`); dpi 72: metadata images
     # live in the event log
-    last = max(days_of(context))
+    days = days_of(context)
+    last = max(days)
     context.add_asset_metadata({"health_score_distribution": MetadataValue.md(markdown_image(
         figure_png(score_histogram(scores.filter(pl.col("as_of") == last)), dpi=72),
         "health score distribution, new vs old"))}, partition_key=last.isoformat())
     yield Output(scores, metadata={"dagster/row_count": scores.height,
                                    "not_scored": MetadataValue.json(not_scored(card, unavailable))})
-    days = days_of(context)
     yield rows_check("scores_within_0_100", scores.filter(pl.any_horizontal(
         [~pl.col(c).is_between(0, 100) for c in SCORE_COLUMNS])), days, "rows_out_of_range")
     yield rows_check("no_missing_score_for_active_household", features.select(KEYS).join(

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-PRODUCTS = ("ledgerly",)
+from cs_assets.dev.products.ledgerly.simulate import simulate_ledgerly
+
+SIMULATORS = {"ledgerly": simulate_ledgerly}  # each writes its raw tables and ground truth
+PRODUCTS = tuple(SIMULATORS)
 CONFIG_FILES = {"CS_PRODUCT": "product.yaml", "CS_EVENT_MAPPING": "event_mapping.yaml",
                 "CS_TEAM": "team.yaml"}
 
@@ -16,6 +19,12 @@ def config_dir(product: str) -> Path:
     if product not in PRODUCTS:
         raise ValueError(f"product: expected one of {PRODUCTS}, got {product!r}")
     return Path(__file__).resolve().parent / product
+
+
+def simulate_product(product: str, out_dir: Path, **kwargs) -> dict[str, int]:
+    """Write the product's raw tables and ground truth; rows per file."""
+    config_dir(product)  # an unknown product fails here, naming the known ones
+    return SIMULATORS[product](out_dir, **kwargs)
 
 
 def config_env(product: str) -> dict[str, str]:
