@@ -94,8 +94,14 @@ def test_unsubscribe_by_household(tmp_path):
 def test_make_evaluate(tmp_path):
     line = json_line(run([sys.executable, "-m", "cs_assets.dev.evaluation.churn_report",
                           "--households", "120"], tmp_path))
-    assert line["holdout_rows"] > 0 and line["champion_version"] == "1"
-    assert {c["candidate"] for c in line["candidates"]} >= {"logistic", "hist_gbm"}
+    assert set(line["products"]) == {"petforce", "ledgerly"}  # each in its own process
+    for product in line["products"].values():
+        assert product["holdout_rows"] > 0 and product["champion_version"] == "1"
+        assert {c["candidate"] for c in product["candidates"]} >= {"logistic", "hist_gbm"}
+        interval = product["yardstick"]["champion_minus_baseline"]  # on the champion's split
+        assert interval["low"] <= interval["difference"] <= interval["high"]
+        assert 0 < product["metrics"]["yardstick"]["roc_auc"] < 1
+    assert line["products"]["petforce"]["cox"] and not line["products"]["ledgerly"]["cox"]
 
 
 def test_make_bench(tmp_path):

@@ -1,20 +1,25 @@
 """`make evaluate`: the churn lifecycle materialized on simulator data, judged against the truth.
 
-    python -m cs_assets.dev.evaluation.churn_report [--households N] [--seed S]
+    python -m cs_assets.dev.evaluation.churn_report [--product NAME] [--households N] [--seed S]
 
-1. Simulates the full world (every mechanism) and the pure proportional-hazards world into
-   `$CS_HOME/evaluate/` (reused when the manifest matches).
-2. Materializes raw -> weekly snapshots -> training set -> churn model -> survival model on
-   each, in process, with a fresh MLflow store per world (`$CS_HOME/evaluate/<world>/mlflow.db`).
-3. Scores the champion on the out-of-time holdout next to the simulator's oracle (its true
-   30-day churn probabilities, scored the same way) and the new and old health scores, at the
-   same alert budget; compares the recovered Cox hazard ratios with the planted ones.
-4. Prints a report beside the spec's own figures and ends with one JSON line.
+For each product (PetForce and every simulated product in `cs_assets/dev/products`, or the
+one named), in its own process with its own configuration files:
+
+1. Simulates its world into `$CS_HOME/evaluate/<product>/` (reused when the manifest
+   matches); for PetForce also the pure proportional-hazards world.
+2. Materializes raw -> weekly snapshots -> training set -> churn model -> survival model, in
+   process, with a fresh MLflow store per world.
+3. Scores the champion on the out-of-time holdout next to the simulator's oracles, the new and
+   old health scores and the yardstick (`yardstick.py`: an L1 logistic regression on 28-day
+   event counts and tenure, fitted on the champion's own training rows), with a paired
+   bootstrap interval of the champion's ROC-AUC lead; for PetForce compares the recovered Cox
+   hazard ratios with the planted ones.
+4. Prints a report per product and ends with one JSON line for all of them.
 
 Two oracles are printed. `p_churn_30d` integrates the latent hazard actually realised over
 the next 30 days: it knows the downgrades, failed payments and tickets that have not happened
 yet, an upper bound no model can reach. `p_churn_30d_known` integrates only what is knowable at
-the as-of instant (future triggers left out): the fair yardstick.
+the as-of instant (future triggers left out): the fair ceiling.
 """
 
 from __future__ import annotations
@@ -24,10 +29,13 @@ import json
 import math
 import os
 import shutil
+import subprocess
+import sys
 import time
 import warnings
 from dataclasses import asdict
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -35,13 +43,17 @@ import polars as pl
 from sklearn.metrics import roc_auc_score
 
 from cs_assets.churn.dataset import LABEL, out_of_time_split
-from cs_assets.churn.metrics import classification_metrics, early_warning_recall
+from cs_assets.churn.metrics import RISK, classification_metrics, early_warning_recall
 from cs_assets.churn.registry import load_champion
 from cs_assets.churn.training import holdout_scores
+from cs_assets.dev.evaluation.yardstick import event_counts, fit_and_score, paired_bootstrap
+from cs_assets.dev.products import CONFIG_FILES, PRODUCTS, config_env, simulate_product
 from cs_assets.dev.simulator.params import SimulationParams
 from cs_assets.settings import cs_home
 from cs_assets.survival.cox import fit_cox
+from cs_assets.vocabulary import AS_OF, HH
 
+EVALUATED = ("petforce", *PRODUCTS)
 END = date(2026, 11, 1)
 SPEC = {"roc_auc": 0.847, "flagged_30d_early": 0.70}
 HOLDOUT_DAYS = 112
@@ -64,9 +76,7 @@ TRUTH_COVARIATES = {  # survival covariate -> (truth column, planted hazard rati
 DILUTED = ("initial_pets", "initial_members", "avg_health_first_90d")
 
 
-def _world(root: Path, households: int, seed: int, ph_only: bool) -> Path:
-    from cs_assets.dev.simulator.engine import simulate
-
+def _world(root: Path, households: int, seed: int, simulate) -> Path:
     raw = root / "raw"
     manifest = raw / "_manifest.json"
     wanted = {"households": households, "end_date": END.isoformat(), "seed": seed}
@@ -74,7 +84,7 @@ def _world(root: Path, households: int, seed: int, ph_only: bool) -> Path:
             json.loads(manifest.read_text()).get(k) == v for k, v in wanted.items())
             and (raw / "_truth" / "households.parquet").is_file()):
         shutil.rmtree(root, ignore_errors=True)
-        simulate(raw, households=households, end_date=END, seed=seed, ph_only=ph_only)
+        simulate(raw, households=households, end_date=END, seed=seed)
     return root
 
 
@@ -206,67 +216,81 @@ def _fmt(value) -> str:
         f"{value:.3f}" if isinstance(value, float) else str(value))
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--households", type=int, default=12_000)
-    parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--reuse", action="store_true",
-                        help="report on the last materialization instead of running it again")
-    args = parser.parse_args(argv)
-    warnings.filterwarnings("ignore")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    base = cs_home() / "evaluate"
+def _yardstick(root: Path, scored: pl.DataFrame) -> dict:
+    """The baseline fitted on the champion's training rows and scored on its holdout rows,
+    beside the champion, with the paired bootstrap interval of their ROC-AUC difference."""
+    training = pl.read_parquet(root / "storage" / "churn_training_set.parquet")
+    split = out_of_time_split(training, holdout_days=HOLDOUT_DAYS)
+    counts = event_counts(pl.scan_parquet(root / "raw" / "activity_events" / "*.parquet"),
+                          pl.scan_parquet(root / "raw" / "households.parquet"),
+                          training.select(HH, AS_OF))
+    train = split.train.select(HH, AS_OF, LABEL).join(counts, on=[HH, AS_OF])
+    test = scored.select(HH, AS_OF, LABEL, RISK).join(counts, on=[HH, AS_OF])
     started = time.perf_counter()
+    p = fit_and_score(train, test, LABEL)
+    y = test[LABEL].cast(pl.Int8).to_numpy()
+    interval = paired_bootstrap(y, test[RISK].to_numpy(), p, test[HH].to_numpy())
+    return {"metrics": classification_metrics(y, p), "champion_minus_baseline": asdict(interval),
+            "event_types": sum(c.startswith("n_") for c in counts.columns),
+            "seconds": round(time.perf_counter() - started, 1)}
 
-    full = _world(base / "full", args.households, args.seed, ph_only=False)
-    steps = {} if args.reuse else _materialize(
+
+def evaluate_product(product: str, households: int, seed: int, reuse: bool) -> dict:
+    """One product's world materialized, scored and judged; prints its report."""
+    base = cs_home() / "evaluate" / product
+    started = time.perf_counter()
+    full = _world(base / "full", households, seed, simulator(product))
+    steps = {} if reuse else _materialize(
         full, ["churn_snapshots", "churn_training_set", "churn_model", "survival_model"])
     scored, version, churn = _scored(full)
     judged = _judge(scored, churn)
+    yardstick = _yardstick(full, scored)
+    judged["yardstick"] = yardstick["metrics"]
     candidates = pl.read_parquet(full / "storage" / "churn_model.parquet")
-    ph = _world(base / "ph_only", args.households, args.seed, ph_only=True)
-    if not args.reuse:
-        _materialize(ph, ["churn_snapshots", "survival_model"])
-    cox = {
-        "full_observed": _ratios(_recovered(full), "full"),
-        "ph_only_observed": _ratios(_recovered(ph), "ph_only"),
-        "ph_only_truth_covariates": _ratios(_truth_fit(ph), "ph_only"),
+    cox = {}
+    if product == "petforce":
+        ph = _world(base / "ph_only", households, seed, simulator(product, ph_only=True))
+        if not reuse:
+            _materialize(ph, ["churn_snapshots", "survival_model"])
+        cox = {
+            "full_observed": _ratios(_recovered(full), "full"),
+            "ph_only_observed": _ratios(_recovered(ph), "ph_only"),
+            "ph_only_truth_covariates": _ratios(_truth_fit(ph), "ph_only"),
+        }
+    champion, known = judged["champion"], judged["p_churn_30d_known"]
+    churner_rows = int(scored[LABEL].sum())
+    interval = yardstick["champion_minus_baseline"]
+    targets = _targets(product, judged, cox) | {
+        "champion_above_yardstick_ci_low": interval["low"] > 0,
+        "holdout_churner_rows_500": churner_rows >= 500,
     }
+    if product != "petforce":
+        targets["auc_vs_known_state_oracle_0.03"] = champion["roc_auc"] >= known["roc_auc"] - 0.03
 
-    champion, oracle, known = judged["champion"], judged["p_churn_30d"], judged[
-        "p_churn_30d_known"]
-    targets = {
-        "auc_vs_oracle": champion["roc_auc"] >= oracle["roc_auc"] - 0.05,
-        "auc_vs_known_state_oracle": champion["roc_auc"] >= known["roc_auc"] - 0.05,
-        "recall_vs_oracle": champion["early_warning_recall"]
-        >= 0.9 * oracle["early_warning_recall"],
-        "recall_vs_known_state_oracle": champion["early_warning_recall"]
-        >= 0.9 * known["early_warning_recall"],
-        "recall_above_health_scores": champion["early_warning_recall"] > max(
-            judged["health_score"]["early_warning_recall"],
-            judged["health_score_old"]["early_warning_recall"]),
-        "ph_only_observed_all_inside": all(r["inside_ci"] for r in cox["ph_only_observed"]),
-        "ph_only_truth_all_inside": all(r["inside_ci"]
-                                        for r in cox["ph_only_truth_covariates"]),
-        "full_within_tolerance": all(r["within_tolerance"] for r in cox["full_observed"]
-                                     if r["within_tolerance"] is not None),
-    }
-
-    print(f"\nChurn model on simulator data ({args.households:,} households, seed {args.seed}; "
+    print(f"\n{product}: churn model on simulator data ({households:,} households, seed {seed}; "
           f"out-of-time holdout: the last {HOLDOUT_DAYS} days of weekly as-of days, "
-          f"{scored.height:,} observations; champion cs_churn v{version})\n")
-    print(f"{'scored by':<28}{'ROC-AUC':>9}{'PR-AUC':>9}{'lift@10%':>10}{'EW recall':>11}")
+          f"{scored.height:,} observations, {churner_rows:,} churning within 30 days; "
+          f"champion cs_churn v{version})\n")
+    print(f"{'scored by':<30}{'ROC-AUC':>9}{'PR-AUC':>9}{'lift@10%':>10}{'EW recall':>11}")
     for name, label in (("champion", "champion model"),
+                        ("yardstick", "yardstick (L1 on counts)"),
                         ("p_churn_30d", "oracle (with foresight)"),
                         ("p_churn_30d_known", "oracle (known at as-of)"),
                         ("health_score", "health score (new)"),
                         ("health_score_old", "health score (old)")):
         m = judged[name]
-        print(f"{label:<28}{_fmt(m['roc_auc']):>9}{_fmt(m.get('pr_auc')):>9}"
-              f"{_fmt(m.get('top_decile_lift')):>10}{_fmt(m['early_warning_recall']):>11}")
-    print(f"{'spec (PetForce, reported)':<28}{SPEC['roc_auc']:>9}{'':>9}{'':>10}"
-          f"{SPEC['flagged_30d_early']:>11}")
-    print(f"\nEW recall: share of churners flagged on some as-of day 30-60 days before churning "
+        print(f"{label:<30}{_fmt(m['roc_auc']):>9}{_fmt(m.get('pr_auc')):>9}"
+              f"{_fmt(m.get('top_decile_lift')):>10}{_fmt(m.get('early_warning_recall')):>11}")
+    if product == "petforce":
+        print(f"{'spec (PetForce, reported)':<30}{SPEC['roc_auc']:>9}{'':>9}{'':>10}"
+              f"{SPEC['flagged_30d_early']:>11}")
+    print(f"\nYardstick: LogisticRegressionCV (L1, saga, 5 folds, ROC-AUC) on the log1p 28-day "
+          f"count of each of {yardstick['event_types']} event types plus tenure, standardized, "
+          f"fitted on the champion's training rows. Champion - yardstick ROC-AUC "
+          f"{interval['difference']:+.3f}, 95% interval [{interval['low']:+.3f}, "
+          f"{interval['high']:+.3f}] ({interval['resamples']} paired bootstrap resamples of "
+          f"households).")
+    print(f"EW recall: share of churners flagged on some as-of day 30-60 days before churning "
           f"when the riskiest {BUDGET:.0%} are flagged each day.\n")
     print(candidates.select("candidate", "roc_auc", "pr_auc", "early_warning_recall",
                             "train_seconds", "selected"))
@@ -275,12 +299,88 @@ def main(argv: list[str] | None = None) -> None:
         print(pl.DataFrame(rows).with_columns(pl.col(pl.Float64).round(3)))
     print("\ntargets: " + ", ".join(f"{k}={'met' if v else 'NOT met'}"
                                      for k, v in targets.items()))
-    print(json.dumps({
-        "households": args.households, "seed": args.seed, "holdout_rows": scored.height,
-        "champion_version": version, "metrics": judged, "spec": SPEC,
-        "candidates": candidates.drop("run_id").to_dicts(), "cox": cox, "targets": targets,
-        "step_seconds": steps, "seconds": round(time.perf_counter() - started, 1),
-    }, default=_json_default))
+    return {
+        "households": households, "seed": seed, "holdout_rows": scored.height,
+        "holdout_churner_rows": churner_rows, "champion_version": version, "metrics": judged,
+        "yardstick": yardstick, "candidates": candidates.drop("run_id").to_dicts(), "cox": cox,
+        "targets": targets, "step_seconds": steps,
+        "seconds": round(time.perf_counter() - started, 1),
+    } | ({"spec": SPEC} if product == "petforce" else {})
+
+
+def _targets(product: str, judged: dict, cox: dict) -> dict[str, bool]:
+    champion, oracle, known = (judged[k] for k in ("champion", "p_churn_30d",
+                                                    "p_churn_30d_known"))
+    targets = {
+        "auc_vs_oracle": champion["roc_auc"] >= oracle["roc_auc"] - 0.05,
+        "auc_vs_known_state_oracle": champion["roc_auc"] >= known["roc_auc"] - 0.05,
+        "recall_vs_known_state_oracle": champion["early_warning_recall"]
+        >= 0.9 * known["early_warning_recall"],
+        "recall_above_health_scores": champion["early_warning_recall"] > max(
+            judged["health_score"]["early_warning_recall"],
+            judged["health_score_old"]["early_warning_recall"]),
+    }
+    if product != "petforce":
+        return targets
+    return targets | {
+        "auc_0.665": champion["roc_auc"] >= 0.665,
+        "recall_vs_oracle": champion["early_warning_recall"]
+        >= 0.9 * oracle["early_warning_recall"],
+        "ph_only_observed_all_inside": all(r["inside_ci"] for r in cox["ph_only_observed"]),
+        "ph_only_truth_all_inside": all(r["inside_ci"]
+                                        for r in cox["ph_only_truth_covariates"]),
+        "full_within_tolerance": all(r["within_tolerance"] for r in cox["full_observed"]
+                                     if r["within_tolerance"] is not None),
+    }
+
+
+def simulator(product: str, ph_only: bool = False):
+    """`simulate(raw_dir, households=, end_date=, seed=)` of the product's world."""
+    if product == "petforce":
+        from cs_assets.dev.simulator.engine import simulate
+
+        return partial(simulate, ph_only=ph_only)
+    return partial(simulate_product, product)
+
+
+def product_env(product: str) -> dict[str, str]:
+    """The caller's environment pointed at the product's configuration files (PetForce: the
+    packaged defaults)."""
+    env = {k: v for k, v in os.environ.items() if k not in (*CONFIG_FILES, "CS_METRICS")}
+    return env if product == "petforce" else env | config_env(product)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--product", choices=EVALUATED,
+                        help="one product (default: every one, each in its own process)")
+    parser.add_argument("--households", type=int, default=12_000)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--reuse", action="store_true",
+                        help="report on the last materialization instead of running it again")
+    parser.add_argument("--json-out", type=Path, help=argparse.SUPPRESS)  # a worker's result
+    args = parser.parse_args(argv)
+    if args.json_out:  # a worker: the product's configuration is already in the environment
+        warnings.filterwarnings("ignore")
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        result = evaluate_product(args.product, args.households, args.seed, args.reuse)
+        args.json_out.write_text(json.dumps(result, default=_json_default))
+        return
+    results = {}
+    for product in [args.product] if args.product else EVALUATED:
+        out = cs_home() / "evaluate" / f"{product}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", __spec__.name, "--product", product, "--households",
+                   str(args.households), "--seed", str(args.seed), "--json-out", str(out),
+                   *(["--reuse"] if args.reuse else [])]
+        subprocess.run(command, env=product_env(product), check=True)
+        results[product] = json.loads(out.read_text())
+    if len(results) > 1:
+        print("\nsummary: " + "; ".join(
+            f"{p} champion {r['metrics']['champion']['roc_auc']:.3f} vs yardstick "
+            f"{r['metrics']['yardstick']['roc_auc']:.3f}, targets "
+            f"{sum(r['targets'].values())}/{len(r['targets'])} met" for p, r in results.items()))
+    print(json.dumps({"products": results}))
 
 
 def _json_default(value):
