@@ -12,6 +12,7 @@ export CS_HOME ?= $(CURDIR)/.cs_home_$(PRODUCT)
 export CS_PRODUCT := $(PRODUCT_DIR)/product.yaml
 export CS_EVENT_MAPPING := $(PRODUCT_DIR)/event_mapping.yaml
 export CS_TEAM := $(PRODUCT_DIR)/team.yaml
+export CS_CONTENT := $(PRODUCT_DIR)/content.yaml
 endif
 export CS_HOME ?= $(CURDIR)/.cs_home
 export DAGSTER_HOME ?= $(CS_HOME)/dagster_home
@@ -63,10 +64,12 @@ mlflow-ui: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CS_HOME)/mlflow.db \
 		--default-artifact-root $(CS_HOME)/mlartifacts --port 5000
 
-# The churn lifecycle on simulator data (12,000 households; the full world and the pure
-# proportional-hazards one) against the simulator's truth; ends with a JSON line.
+# The churn lifecycle on simulator data (12,000 households, seed 11) against each simulated
+# product's truth and the yardstick baseline: PetForce (its full world and the pure
+# proportional-hazards one) and every product in cs_assets/dev/products, or PRODUCT=<name>
+# alone. Ends with a JSON line.
 evaluate: install
-	$(BIN)/python -m cs_assets.dev.evaluation.churn_report
+	$(BIN)/python -m cs_assets.dev.evaluation.churn_report $(if $(PRODUCT),--product $(PRODUCT))
 
 # Early warning of the new vs old health score on the demo data, daily (after make demo).
 evaluate-health: install

@@ -232,7 +232,8 @@ def _check_data(args: argparse.Namespace) -> None:
         if table == "activity_events":
             events = pl.concat([part.frame.select(pl.col("event_type").cast(pl.String))
                                 for part in parts])
-    report = preflight(rows, event_type_counts(events.lazy(), source.event_mapping()),
+    mapping = source.event_mapping()
+    report = preflight(rows, event_type_counts(events.lazy(), mapping), mapping,
                        ScorecardResource.from_env(env).load(),
                        PlaybooksResource.from_env(env).load(), _direct_raw_inputs())
     print(report.report())

@@ -12,7 +12,7 @@ import polars as pl
 from cs_assets.contract.events import EventKind
 from cs_assets.contract.tables import TABLES
 from cs_assets.display import escaped, markdown_table
-from cs_assets.features.household import not_available, unavailable_features
+from cs_assets.features.household import missing_sources, not_available, unavailable_features
 from cs_assets.playbooks.config import PlaybookCatalog
 from cs_assets.scoring import Scorecard, not_scored
 
@@ -21,7 +21,7 @@ from cs_assets.scoring import Scorecard, not_scored
 class Preflight:
     rows: dict[str, int | None]  # table -> rows, None when absent
     event_types: pl.DataFrame  # event_type, events, kind (null when unmapped)
-    features: dict[str, list[str]]  # absent table -> features null
+    features: dict[str, list[str]]  # missing source (`missing_sources`) -> features null
     components: list[str]  # health-score components dropped, with the weight shared
     playbooks: dict[str, str]  # playbook -> its trigger conditions that read a null feature
     assets: dict[str, list[str]]  # asset reading an absent table directly -> the tables
@@ -74,12 +74,14 @@ def event_type_counts(events: pl.LazyFrame, mapping: Mapping[str, EventKind]) ->
             .sort("events", "event_type", descending=[True, False]))
 
 
-def preflight(rows: dict[str, int | None], event_types: pl.DataFrame, scorecard: Scorecard,
-              catalog: PlaybookCatalog, readers: Mapping[str, frozenset[str]]) -> Preflight:
-    """`rows` per contract table (None: absent); `readers` the raw tables each asset reads
-    directly."""
+def preflight(rows: dict[str, int | None], event_types: pl.DataFrame,
+              mapping: Mapping[str, EventKind], scorecard: Scorecard, catalog: PlaybookCatalog,
+              readers: Mapping[str, frozenset[str]]) -> Preflight:
+    """`rows` per contract table (None: absent); `mapping` the event mapping; `readers` the
+    raw tables each asset reads directly."""
     absent = frozenset(t for t, n in rows.items() if n is None)
-    unavailable = unavailable_features(absent)
+    sources = missing_sources(absent, mapping)
+    unavailable = unavailable_features(sources)
     off: dict[str, str] = {}
     for name, playbook in catalog.playbooks.items():
         null = {f"{trigger.asset}: {', '.join(sorted(reads))}"
@@ -90,7 +92,7 @@ def preflight(rows: dict[str, int | None], event_types: pl.DataFrame, scorecard:
     assets = {a: sorted(tables & absent) for a, tables in readers.items()
               if not a.endswith("_quarantine")}
     return Preflight(
-        rows=rows, event_types=event_types, features=not_available(absent),
+        rows=rows, event_types=event_types, features=not_available(sources),
         components=not_scored(scorecard, unavailable), playbooks=off,
         assets={a: t for a, t in sorted(assets.items()) if t},
     )

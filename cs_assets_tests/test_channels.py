@@ -206,6 +206,7 @@ def test_template_renders_with_its_unsubscribe_link(template):
         template, {"greeting_name": "Sam", "unsubscribe_link": link, **SAMPLES[template]}
     )
     assert subject and "\n" not in subject and "{" not in subject
+    assert "{{" not in text + html and "{%" not in text + html  # no template text leaks
     assert "Hi Sam," in text and "<p>Hi Sam,</p>" in html
     marketing = template not in TRANSACTIONAL_TEMPLATES
     assert (link in text) == marketing
@@ -225,6 +226,16 @@ def test_template_refuses_a_missing_variable(template):
     for name in required:
         with pytest.raises(UndefinedError):
             render(template, {k: v for k, v in context.items() if k != name})
+
+
+@pytest.mark.parametrize("survey_type", ["NPS", "CSAT", "Product", "Feature", "Exit"])
+def test_every_survey_question_reads_as_a_sentence(survey_type):
+    context = {**SAMPLES["survey_invitation"], "survey_type": survey_type}
+    _, text, _ = render("survey_invitation", {"greeting_name": None, "unsubscribe_link": "u",
+                                              **context})
+    assert "{" not in text
+    if survey_type == "Product":
+        assert "How is PetForce working for your household this year?" in text
 
 
 def test_html_escapes_what_the_context_brings():

@@ -17,6 +17,7 @@ from cs_assets.churn.registry import CHALLENGER, CHAMPION, EXPERIMENT, MODEL_NAM
 from cs_assets.contract.tables import TABLES
 from cs_assets.definitions import defs
 from cs_assets.defs.shared.resources import (
+    ContentResource,
     ListsResource,
     MailResource,
     MetricsResource,
@@ -56,6 +57,7 @@ def _resources(root: Path, store: str) -> dict:
         "team": TeamResource(referral_secret="test-referral-secret-0123456789"),
         "state": StateResource(url=f"sqlite:///{root / 'state.db'}"),
         "playbooks": PlaybooksResource(),
+        "content": ContentResource(),
         "mail": MailResource(),
     }
 

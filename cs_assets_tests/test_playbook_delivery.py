@@ -39,6 +39,7 @@ from cs_assets.defs.shared.resources import (
 )
 from cs_assets.defs.workflow import daily_workflow_sensor
 from cs_assets.playbooks import is_holdout, load_playbooks
+from cs_assets.playbooks.content import load_content
 from cs_assets.playbooks.runner import run_day
 from cs_assets.playbooks.sender import Sender
 from cs_assets.state import delivery as d
@@ -207,7 +208,7 @@ def _dispatcher(url: str, port: int, owner: str, limit: int, lease_seconds: floa
 def enrol_day(root: Path, url: str) -> None:
     frames = write_day(root)
     engine = state_engine(url)
-    run_day(engine, CATALOG, frames, DAY, datetime(2026, 3, 2, 6, tzinfo=UTC), {})
+    run_day(engine, CATALOG, load_content(), frames, DAY, datetime(2026, 3, 2, 6, tzinfo=UTC), {})
     engine.dispose()
 
 

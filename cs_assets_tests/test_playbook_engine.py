@@ -40,6 +40,7 @@ from cs_assets.state.store import record_opt_out, state_engine
 D0 = date(2026, 3, 2)
 NOW = datetime(2026, 3, 2, 6, tzinfo=UTC)
 SHIPPED = load_playbooks()
+CONTENT = c.load_content()
 NAMES = {"csm_01": "Sarah"}
 
 
@@ -137,7 +138,7 @@ def test_every_shipped_template_has_content_and_renders_from_a_household_row():
            "nps_score": 10, "upsell_angle": "advanced_analytics", "opportunity": "calendar_sync",
            "referral_code": "ABC123", "credit_usd": 10.0, "premium_months": 0, "place": 2,
            "successful_referrals": 7}
-    contexts = c.contexts(list(SHIPPED.templates), pl.DataFrame([row]), SHIPPED.content, NAMES)[0]
+    contexts = c.contexts(list(SHIPPED.templates), pl.DataFrame([row]), CONTENT, NAMES)[0]
     assert set(contexts) == set(SHIPPED.templates)
     # the first three unused features in the configured order
     assert [f["name"] for f in contexts["feature_discovery"]["features"]] == [
@@ -157,23 +158,23 @@ def test_every_shipped_template_has_content_and_renders_from_a_household_row():
 
 def test_a_template_whose_data_is_missing_is_left_out_and_merge_keeps_the_old_one():
     rows = pl.DataFrame([{"plan": "Free", "route": "automated", "csm_id": "ops_01"}])
-    got = c.contexts(["declining_usage", "proactive_check_in"], rows, SHIPPED.content, NAMES)[0]
+    got = c.contexts(["declining_usage", "proactive_check_in"], rows, CONTENT, NAMES)[0]
     unassigned = c.contexts(["proactive_check_in"], pl.DataFrame([{"plan": "Free"}]),
-                            SHIPPED.content, NAMES)[0]
+                            CONTENT, NAMES)[0]
     assert unassigned == {c.MISSING: {"proactive_check_in": "csm_id"}}  # no assignment that day
     assert "declining_usage" not in got  # no trend alert that day
     assert got[c.MISSING] == {"declining_usage": "decline_metric"}
-    assert got["proactive_check_in"]["csm_name"] == SHIPPED.content.team_name  # automated CS
+    assert got["proactive_check_in"]["csm_name"] == CONTENT.team_name  # automated CS
     old = {"declining_usage": {"percent_change": -50}}
     assert c.merge(old, got) == {**old, "proactive_check_in": got["proactive_check_in"]}
     assert c.merge({}, got)[c.MISSING] == {"declining_usage": "decline_metric"}
 
 
 def test_content_feature_condition_is_checked_at_load():
-    raw = yaml.safe_load(DEFAULT_PLAYBOOKS_PATH.read_text(encoding="utf-8"))
-    raw["content"]["features"][0]["used_when"] = "total_memberz > 1"
-    with pytest.raises(ValueError, match=r"content\.features\.0\.used_when.*total_memberz"):
-        parse_playbooks(raw)
+    raw = yaml.safe_load(c.CONTENT_CONFIG.default_path.read_text(encoding="utf-8"))
+    raw["features"][0]["used_when"] = "total_memberz > 1"
+    with pytest.raises(c.ContentConfigError, match=r"features\.0\.used_when.*total_memberz"):
+        c.CONTENT_CONFIG.parse(raw)
 
 
 # ------------------------------------------------------------------------- progress (pure)
@@ -241,7 +242,7 @@ def test_run_day_enrols_once_holds_out_and_stores_what_the_messages_say(engine):
     cat = catalog({"nudge": NUDGE})
     households = [f"hh_{i:02d}" for i in range(20)]
     frames = frames_for(D0, dict.fromkeys(households, "at_risk"))
-    report = run_day(engine, cat, frames, D0, NOW, NAMES)
+    report = run_day(engine, cat, CONTENT, frames, D0, NOW, NAMES)
     held = {h for h in households if is_holdout("nudge", h, 0.2, cat.holdout_salt)}
     assert 0 < len(held) < 20
     assert report.enrolled.height == 20
@@ -258,34 +259,35 @@ def test_run_day_enrols_once_holds_out_and_stores_what_the_messages_say(engine):
     assert {r.due_at for r in day3} == {datetime(2026, 3, 5, 10, tzinfo=UTC)}
     with engine.connect() as conn:
         context = conn.execute(sa.select(enrolments.c.context)).scalars().first()
-    assert context["win_back_offer"] == {"offer": cat.content.win_back_offer}
+    assert context["win_back_offer"] == {"offer": CONTENT.win_back_offer}
     assert context["at_risk_health_alert"]["title"] == "At-risk household: review"
 
-    again = run_day(engine, cat, frames, D0, NOW, NAMES)  # a re-fired sensor: the same day
+    again = run_day(engine, cat, CONTENT, frames, D0, NOW, NAMES)  # a re-fired sensor: the same day
     assert again.enrolled.equals(report.enrolled) and len(steps_of(engine)) == 80
     with engine.connect() as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(enrolments)) == 20
     tomorrow = frames_for(D0 + timedelta(days=1), dict.fromkeys(households, "at_risk"))
-    assert run_day(engine, cat, tomorrow, D0 + timedelta(days=1), NOW, NAMES).enrolled.is_empty()
+    later = run_day(engine, cat, CONTENT, tomorrow, D0 + timedelta(days=1), NOW, NAMES)
+    assert later.enrolled.is_empty()
 
 
 def test_a_playbook_whose_asset_is_missing_waits_while_the_others_enrol(engine):
     cat = catalog({"nudge": NUDGE, "by_segment": {**NUDGE, "triggers": [
         {"asset": "micro_segments", "where": "usage_intensity == 'Dormant User'"}]}})
-    report = run_day(engine, cat, frames_for(D0, {"a": "at_risk"}), D0, NOW, NAMES)
+    report = run_day(engine, cat, CONTENT, frames_for(D0, {"a": "at_risk"}), D0, NOW, NAMES)
     assert report.missing_assets == {"by_segment": ["micro_segments"]}
     assert report.enrolled["playbook"].to_list() == ["nudge"]
 
 
 def test_exits_skip_the_rest_and_unmet_conditions_are_skipped_with_the_reason(engine):
     cat = catalog({"nudge": {**NUDGE, "holdout_share": 0}})
-    run_day(engine, cat, frames_for(D0, {"stays": "at_risk", "leaves": "at_risk",
+    run_day(engine, cat, CONTENT, frames_for(D0, {"stays": "at_risk", "leaves": "at_risk",
                                          "recovers": "at_risk", "optout": "at_risk"}),
             D0, NOW, NAMES)
     record_opt_out(engine, "optout", "all", "support_request", NOW)  # refuses every channel
     day2 = D0 + timedelta(days=2)
-    report = run_day(engine, cat, frames_for(day2, {"stays": "critical", "recovers": "healthy",
-                                                    "optout": "at_risk"}), day2, NOW, NAMES)
+    frames = frames_for(day2, {"stays": "critical", "recovers": "healthy", "optout": "at_risk"})
+    report = run_day(engine, cat, CONTENT, frames, day2, NOW, NAMES)
     assert report.exits == {"churned": 1, "opted_out": 1}
     assert report.conditions == {"met": 1, "not met": 1}
     by = {(r.household_id, r.step_index): r for r in steps_of(engine)}
@@ -302,7 +304,7 @@ def test_exits_skip_the_rest_and_unmet_conditions_are_skipped_with_the_reason(en
 
 def test_no_response_condition_sees_a_click_on_an_earlier_message(engine):
     cat = catalog({"nudge": {**NUDGE, "holdout_share": 0}})
-    run_day(engine, cat, frames_for(D0, {"clicker": "at_risk", "silent": "at_risk"}),
+    run_day(engine, cat, CONTENT, frames_for(D0, {"clicker": "at_risk", "silent": "at_risk"}),
             D0, NOW, NAMES)
     sent = d.dispatch(engine, "t", lambda step: None, lambda: datetime(2026, 3, 2, 11, tzinfo=UTC))
     assert sent == {"sent": 2}  # the day-0 emails
@@ -315,7 +317,7 @@ def test_no_response_condition_sees_a_click_on_an_earlier_message(engine):
         conn.execute(sa.insert(message_events), [
             dict(message_id=first, kind="click", at=datetime(2026, 3, 3, 8, tzinfo=UTC))])
     day3 = D0 + timedelta(days=3)
-    run_day(engine, cat, frames_for(day3, {"clicker": "at_risk", "silent": "at_risk"},
+    run_day(engine, cat, CONTENT, frames_for(day3, {"clicker": "at_risk", "silent": "at_risk"},
                                     days_since_last_login=[9.0, 9.0]), day3, NOW, NAMES)
     by = {(r.household_id, r.step_index): r for r in steps_of(engine)}
     assert by[("clicker", 3)].status == "skipped"
@@ -334,7 +336,7 @@ def test_sender_routes_channels_and_records_what_the_lists_read(engine):
                               "template": "survey_invitation_in_app"}],
                    "exit_on": [], "holdout_share": 0, "cooldown_days": 14},
     })
-    run_day(engine, cat, frames_for(D0, {"a": "at_risk"}), D0, NOW, NAMES)
+    run_day(engine, cat, CONTENT, frames_for(D0, {"a": "at_risk"}), D0, NOW, NAMES)
     email = EmailChannel(engine, None, UnsubscribeSettings(b"s", mailto="u@example.test"))
     sender = Sender(engine, email, {"a": Recipient("a", "a@example.test", "Ann")})
     outcomes = d.dispatch(engine, "t", sender, lambda: datetime(2026, 3, 9, tzinfo=UTC))
@@ -355,9 +357,9 @@ def test_sender_routes_channels_and_records_what_the_lists_read(engine):
 
 def test_csm_task_without_an_assignment_in_the_state_database_is_skipped(engine):
     cat = catalog({"nudge": {**NUDGE, "holdout_share": 0}})
-    run_day(engine, cat, frames_for(D0, {"a": "at_risk"}), D0, NOW, NAMES)
+    run_day(engine, cat, CONTENT, frames_for(D0, {"a": "at_risk"}), D0, NOW, NAMES)
     day2 = D0 + timedelta(days=2)
-    run_day(engine, cat, frames_for(day2, {"a": "at_risk"}), day2, NOW, NAMES)
+    run_day(engine, cat, CONTENT, frames_for(day2, {"a": "at_risk"}), day2, NOW, NAMES)
     email = EmailChannel(engine, None, UnsubscribeSettings(b"s", mailto="u@example.test"))
     sender = Sender(engine, email, {"a": Recipient("a", "a@example.test")})
     d.dispatch(engine, "t", sender, lambda: datetime(2026, 3, 4, 12, tzinfo=UTC))
@@ -394,7 +396,7 @@ def test_content_of_a_household_matched_by_one_of_two_triggers_uses_the_facts(en
                       "where": "tier == 'critical'"}],
         "steps": [{"day": 0, "channel": "csm_task", "template": "at_risk_health_alert"}],
         "exit_on": [], "holdout_share": 0, "cooldown_days": 7}})
-    run_day(engine, cat, frames_for(D0, {"free": "at_risk"}), D0, NOW, NAMES)
+    run_day(engine, cat, CONTENT, frames_for(D0, {"free": "at_risk"}), D0, NOW, NAMES)
     with engine.connect() as conn:
         context = conn.execute(sa.select(enrolments.c.context)).scalar_one()
     assert context["at_risk_health_alert"]["notes"] == (
@@ -411,7 +413,7 @@ def test_marketing_emails_are_capped_per_day_and_the_rest_wait(engine):
     cat = catalog({"many": {"source": "t", "triggers": [{"asset": "health_tiers"}],
                             "steps": emails, "exit_on": [], "holdout_share": 0,
                             "cooldown_days": 0}})
-    run_day(engine, cat, frames_for(D0, {"a": "at_risk"}), D0, NOW, NAMES)
+    run_day(engine, cat, CONTENT, frames_for(D0, {"a": "at_risk"}), D0, NOW, NAMES)
     with engine.begin() as conn:  # the receipt's context (a reward) does not come from tiers
         context = conn.execute(sa.select(enrolments.c.context)).scalar_one()
         conn.execute(sa.update(enrolments).values(
@@ -440,7 +442,7 @@ def test_two_dispatchers_racing_on_a_household_never_pass_the_cap(engine):
     cat = catalog({"two": {"source": "t", "triggers": [{"asset": "health_tiers"}],
                            "steps": emails, "exit_on": [], "holdout_share": 0,
                            "cooldown_days": 0}})
-    run_day(engine, cat, frames_for(D0, {"a": "at_risk"}), D0, NOW, NAMES)
+    run_day(engine, cat, CONTENT, frames_for(D0, {"a": "at_risk"}), D0, NOW, NAMES)
     now = datetime(2026, 3, 2, 11, tzinfo=UTC)
     email = EmailChannel(engine, None, UnsubscribeSettings(b"s", mailto="u@example.test"))
     sender = Sender(engine, email, {"a": Recipient("a", "a@example.test")},
@@ -468,7 +470,7 @@ def test_a_check_in_that_is_not_sent_is_not_recorded_as_contact(engine):
         "source": "t", "triggers": [{"asset": "health_tiers"}],
         "steps": [{"day": 0, "channel": "email", "template": "proactive_check_in"}],
         "exit_on": [], "holdout_share": 0, "cooldown_days": 90}})
-    run_day(engine, cat, frames_for(D0, {"a": "at_risk", "b": "at_risk"}), D0, NOW, NAMES)
+    run_day(engine, cat, CONTENT, frames_for(D0, {"a": "at_risk", "b": "at_risk"}), D0, NOW, NAMES)
     email = EmailChannel(engine, None, UnsubscribeSettings(b"s", mailto="u@example.test"))
     sender = Sender(engine, email, {"a": Recipient("a", "a@example.test")})  # b: no address
     outcomes = d.dispatch(engine, "t", sender, lambda: datetime(2026, 3, 2, 11, tzinfo=UTC))
@@ -480,8 +482,8 @@ def test_a_check_in_that_is_not_sent_is_not_recorded_as_contact(engine):
 def test_a_day_missing_from_a_backfill_does_not_read_as_everyone_churned(engine):
     cat = catalog({"nudge": {**NUDGE, "holdout_share": 0}})
     frames = frames_for(D0, {"a": "at_risk", "b": "at_risk"})
-    run_day(engine, cat, frames, D0, NOW, NAMES)
+    run_day(engine, cat, CONTENT, frames, D0, NOW, NAMES)
     # a two-day run whose second day's features and tiers were never computed
-    report = run_day(engine, cat, frames, D0 + timedelta(days=2), NOW, NAMES)
+    report = run_day(engine, cat, CONTENT, frames, D0 + timedelta(days=2), NOW, NAMES)
     assert report.exits == {} and report.conditions == {}
     assert set(report.missing_assets["nudge"]) == {"health_tiers"}

@@ -290,6 +290,20 @@ def test_condition_language_is_not_python(where):
         compile_condition(where, ROWS.columns)
 
 
+def test_conditions_name_the_products_plan_groups():
+    """`plan in premium_plans` reads product.yaml (PetForce's: Premium), so a product without
+    a premium plan matches no one instead of failing or matching a PetForce name."""
+    plans = pl.DataFrame({"household_id": ["a", "b", "c"], "plan": ["Free", "Premium",
+                                                                    "Enterprise"]})
+    pick = lambda where: plans.filter(compile_condition(where, plans.columns))[  # noqa: E731
+        "household_id"].to_list()
+    assert pick("plan in premium_plans") == ["b"]
+    assert pick("plan in paid_plans and plan not in premium_plans") == ["c"]
+    assert pick("plan in unpaid_plans") == ["a"]
+    with pytest.raises(ConditionError, match="premium_plans"):
+        compile_condition("plan in premium", plans.columns)
+
+
 # ---------------------------------------------------------------- enrolment
 
 

@@ -12,6 +12,7 @@ from cs_assets.contract.product import PRODUCT, ProductConfigError, load_product
 from cs_assets.contract.tables import PLANS, REGIONS
 
 ONE_PAID_PLAN = """\
+name: Basicly
 plans:
   Basic: {paid: false}
   Pro: {paid: true, csm: true}
@@ -27,14 +28,14 @@ def test_petforce_is_the_shipped_product():
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("plans:\n  Free: {paid: false, premium: true}\nregions: [US]\n",
+    ("name: X\nplans:\n  Free: {paid: false, premium: true}\nregions: [US]\n",
      "CS_PRODUCT: .*plans.Free.premium: only a paid plan can have it"),
-    ("plans:\n  A: {paid: false}\n  B: {paid: false}\nregions: [US]\n",
+    ("name: X\nplans:\n  A: {paid: false}\n  B: {paid: false}\nregions: [US]\n",
      "default_plan: required unless exactly one plan is unpaid"),
-    ("plans:\n  A: {paid: false}\ndefault_plan: Z\nregions: [US]\n",
+    ("name: X\nplans:\n  A: {paid: false}\ndefault_plan: Z\nregions: [US]\n",
      "default_plan: 'Z' is not one of plans"),
-    ("plans:\n  A: {paid: false}\nregions: [US, US]\n", "regions: names a region twice"),
-    ("plans:\n  A: {paid: no}\nregion: [US]\n", "region"),
+    ("name: X\nplans:\n  A: {paid: false}\nregions: [US, US]\n", "regions: names a region twice"),
+    ("name: X\nplans:\n  A: {paid: no}\nregion: [US]\n", "region"),
 ])
 def test_a_bad_product_file_fails_naming_the_key(tmp_path, text, message):
     path = tmp_path / "product.yaml"
@@ -68,6 +69,15 @@ def test_another_products_plans_drive_the_contract_and_the_plan_rules(tmp_path):
         print("calendar_plans", load_lists_config().cross_sell.calendar_sync.plans)
         print("premium_adoption", load_scorecard().premium_adoption.plans)
         print("design", [c for c in DESIGN_COLUMNS if c.startswith("plan=")])
+        from cs_assets.playbooks.conditions import compile_condition
+        plans = pl.DataFrame({"plan": ["Basic", "Pro"]})
+        print("premium_rows", plans.filter(compile_condition("plan in premium_plans",
+                                                             ["plan"])).height)
+        from cs_assets.channels.email import render
+        mail = render("onboarding_flow", {"greeting_name": None, "unsubscribe_link": "u"})
+        print("subject", mail.subject)
+        print("pets", "pet" in mail.text.lower() or "household" in mail.text.lower())
+        print("steps", "Finish setting up your account" in mail.text)
         """)
     env = {**os.environ, "CS_PRODUCT": str(tmp_path / "product.yaml"),
            "CS_TEAM": str(tmp_path / "team.yaml"), "CS_HOME": str(tmp_path)}
@@ -80,3 +90,7 @@ def test_another_products_plans_drive_the_contract_and_the_plan_rules(tmp_path):
     assert lines["calendar_plans"] == "['Basic']"
     assert lines["premium_adoption"] == "[]"
     assert lines["design"] == "['plan=Basic', 'plan=Pro']"
+    assert lines["premium_rows"] == "0"  # no premium plan: premium playbooks enrol no one
+    # messages name the product and, without a voice of its own, speak neutrally
+    assert lines["subject"] == "Welcome to Basicly! Your setup checklist"
+    assert lines["pets"] == "False" and lines["steps"] == "True"

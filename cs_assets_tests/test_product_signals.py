@@ -1,5 +1,6 @@
-"""The product's own signals: per event type a window count, a per-active-day rate and a
-trend, configured ratios and per-user rates; the same as-of discipline as every feature."""
+"""The product's own signals: per event type a window count, a per-active-day rate, a trend
+and the days since the last one, configured ratios and per-user rates; the same as-of
+discipline as every feature."""
 
 import polars as pl
 import pytest
@@ -44,7 +45,7 @@ EVENTS = (
 )
 
 
-def test_each_event_type_gets_a_count_a_rate_and_a_trend():
+def test_each_event_type_gets_a_count_a_rate_a_trend_and_a_recency():
     got = signals(build(EVENTS))
     assert got["ev_invoice_sent_28d"] == 6
     assert got["ev_invoice_sent_per_active_day_28d"] == pytest.approx(6 / 4)
@@ -52,6 +53,17 @@ def test_each_event_type_gets_a_count_a_rate_and_a_trend():
     assert got["ev_report_exported_28d"] == 0
     assert got["ev_report_exported_trend"] == pytest.approx(-1.0)  # stopped
     assert got["ev_app_login_28d"] == 1 and got["ev_app_login_trend"] is None  # no baseline
+    # days since the last one: the day before the as-of day is 1
+    assert got["ev_invoice_sent_days_since_last"] == 2
+    assert got["ev_app_login_days_since_last"] == 20
+    assert got["ev_report_exported_days_since_last"] == 40  # in the previous window
+
+
+def test_a_household_without_events_has_none_for_longer_than_the_two_windows():
+    quiet = [dict(e, household_id="hh_2") for e in EVENTS[:1]]  # hh_1 has none
+    alone = features_as_of(build(quiet), AS_OF).filter(pl.col("household_id") == "hh_1")
+    assert alone["ev_invoice_sent_days_since_last"][0] == 57  # 2 x 28 + 1
+    assert alone["ev_invoice_sent_28d"][0] == 0
 
 
 def test_events_at_or_after_the_as_of_instant_change_nothing():

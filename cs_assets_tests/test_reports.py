@@ -15,7 +15,12 @@ from dagster import AssetSpec, DagsterInstance, RunRequest, build_schedule_conte
 from cs_assets.contract.events import load_event_mapping
 from cs_assets.defs.reports.assets import ebr_schedule, report_assets
 from cs_assets.defs.shared.partitions import daily_partitions
-from cs_assets.defs.shared.resources import ListsResource, PolarsParquetIOManager, StateResource
+from cs_assets.defs.shared.resources import (
+    ListsResource,
+    PolarsParquetIOManager,
+    RawSourceResource,
+    StateResource,
+)
 from cs_assets.ingestion.rules import event_kind_expr
 from cs_assets.reports.ebr import deck_html, deck_markdown, ebr_decks
 from cs_assets.reports.weekly import weekly_html, weekly_markdown, weekly_report
@@ -335,6 +340,19 @@ def test_weekly_sections_without_data_say_so():
     assert "no data this week" in weekly_markdown(report, GENERATED, "/x.html")
 
 
+def test_weekly_says_nps_is_not_available_without_an_nps_table():
+    raw = weekly_raw() | {"nps_responses": weekly_raw()["nps_responses"].clear()}
+    report = weekly_report(WEEK, **weekly_daily(), **raw, **playbook_state(),
+                           nps_available=False)
+    html = weekly_html(report, GENERATED)
+    page = Page(html)
+    assert page.text["nps"] == "not available"
+    assert "Not available: this product has no NPS responses table." in html
+    assert "nps-trend" not in page.tables and "themes" not in page.tables
+    assert len(page.images) == 3  # no NPS chart
+    assert "not available" in weekly_markdown(report, GENERATED, "/x.html")
+
+
 # ------------------------------------------------------------------ the EBR population
 
 EVENT_MAPPING = load_event_mapping()
@@ -567,6 +585,8 @@ def test_assets_write_the_files_and_metadata_without_names(tmp_path, monkeypatch
                                              weekly_raw()["subscription_changes"]])
     for key, table in raw.items():
         _write(storage, key, table)
+    (tmp_path / "raw").mkdir()  # the source the absent tables are read from: NPS is present
+    raw["nps_responses"].write_parquet(tmp_path / "raw" / "nps_responses.parquet")
     _write(storage, "health_scores", health_days())
     engine = state_engine(f"sqlite:///{tmp_path / 'state.db'}")
     state = playbook_state()
@@ -584,7 +604,8 @@ def test_assets_write_the_files_and_metadata_without_names(tmp_path, monkeypatch
         "journey_transitions", "health_scores")] + [AssetSpec(key) for key in raw]
     resources = {"io_manager": PolarsParquetIOManager(base_dir=str(storage)),
                  "state": StateResource(url=f"sqlite:///{tmp_path / 'state.db'}"),
-                 "lists": ListsResource()}
+                 "lists": ListsResource(),
+                 "raw_source": RawSourceResource(parquet_dir=str(tmp_path / "raw"))}
     instance = DagsterInstance.ephemeral()
     weekly, ebr = report_assets
     week = materialize([weekly, *upstream], selection=[weekly], partition_key=str(WEEK),
@@ -596,6 +617,7 @@ def test_assets_write_the_files_and_metadata_without_names(tmp_path, monkeypatch
     # churn 2 / 12, GRR (2,100 - 400 - 100) / 2,100
     assert page.text["churn-rate"] == "16.67%"
     assert page.text["grr"] == "76.2%"
+    assert page.text["nps"] != "not available"
     assert len(page.rows("at-risk")) == 3
     meta = week.asset_materializations_for_node("weekly_cs_report")[0].metadata
     assert meta["path"].value == str(path)

@@ -64,6 +64,12 @@ def test_the_platform_runs_end_to_end_on_the_second_product(tmp_path):
     scores = pl.read_parquet(tmp_path / "storage" / "health_scores" / "*.parquet")
     assert scores["payment_health_score"].null_count() == scores.height  # no payments
     assert scores["health_score"].null_count() == 0
+    # its sessions (app_open) carry no minutes: kept, and the duration features not available
+    quarantine = pl.read_parquet(tmp_path / "storage" / "activity_events_quarantine.parquet")
+    assert not quarantine["quarantine_reason"].str.contains("session_minutes").any()
+    features = pl.read_parquet(tmp_path / "storage" / "household_features" / "*.parquet")
+    assert features["avg_session_minutes_30d"].null_count() == features.height
+    assert features["active_days_30d"].max() > 0
 
 
 def test_the_demo_refuses_a_product_without_its_configuration(tmp_path):

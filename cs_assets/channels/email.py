@@ -46,6 +46,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import sqlalchemy as sa
 
+from cs_assets.contract.product import PRODUCT
 from cs_assets.state.delivery import (
     TRANSACTIONAL_CHANNELS,
     DueStep,
@@ -60,7 +61,6 @@ from cs_assets.vocabulary import utc_now
 EMAIL = "email"
 (EMAIL_TRANSACTIONAL,) = TRANSACTIONAL_CHANNELS
 UNSUBSCRIBE_SOURCE = "unsubscribe_link"
-PRODUCT = "PetForce"
 # Account notices: the household was granted a credit or a free period (the spec's reward
 # notifications). Everything else is marketing and needs consent and an unsubscribe.
 TRANSACTIONAL_TEMPLATES = frozenset(
@@ -82,7 +82,8 @@ ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 _jinja = environment(TEMPLATES)
-_jinja.globals["product"] = PRODUCT
+_jinja.globals.update(product=PRODUCT.name, voice=PRODUCT.voice,
+                      upgrade_plan=PRODUCT.upgrade_plan)
 
 
 class Rendered(NamedTuple):

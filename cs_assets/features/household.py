@@ -450,6 +450,15 @@ def features_as_of(inp: FeatureInputs, as_of: date) -> pl.DataFrame:
 
 # The features only one optional table can give. A product without that table at all has
 # them null ("not available"); a household that simply has no rows in it keeps its real 0.
+MINUTES = "activity_events.session_minutes"
+# Canonical kinds whose features mean nothing when the product maps no event type to them.
+KIND_FEATURES: dict[K, tuple[str, ...]] = {
+    K.TASK_COMPLETED: ("tasks_completed_30d", "tasks_completed_prev_30d",
+                       "task_completion_trend"),
+    K.LOGIN: ("days_since_last_login", "logins_30d", "logins_prev_30d",
+              "login_frequency_trend"),
+    K.FEATURE_USED: ("features_used_90d", "new_features_adopted_90d", "features_used_ever"),
+}
 SOURCE_FEATURES: dict[str, tuple[str, ...]] = {
     "members": ("total_members", "active_members_ratio", "collaboration_score"),
     "pets": ("active_pets", "pets_added_90d", "pet_health_trend"),
@@ -459,11 +468,25 @@ SOURCE_FEATURES: dict[str, tuple[str, ...]] = {
                         "support_satisfaction_drop"),
     "payments": ("payment_status", "failed_payments_90d", "late_payments_90d",
                  "overdue_amount"),
+    MINUTES: ("avg_session_minutes_30d", "avg_session_minutes_prev_30d",
+              "session_duration_trend"),
+    **{f"activity_events.{kind.value}": columns for kind, columns in KIND_FEATURES.items()},
 }
 
 
+def missing_sources(absent_tables: Iterable[str], mapping: Mapping[str, K]) -> frozenset[str]:
+    """What the product does not have at all: its absent tables, `activity_events.<kind>` for
+    each kind of `KIND_FEATURES` its event mapping gives no event type (no feature events:
+    no adoption figures, rather than everyone at 0), and `activity_events.session_minutes`
+    when its sessions carry none. Their features are null: "not available"."""
+    kinds = {f"activity_events.{k.value}" for k in KIND_FEATURES if k not in mapping.values()}
+    minutes = set() if PRODUCT.sessions_have_minutes else {MINUTES}
+    return frozenset(absent_tables) | kinds | minutes
+
+
 def not_available(absent: Iterable[str]) -> dict[str, list[str]]:
-    """Per absent table, the features it alone gives: null for this product."""
+    """Per missing source (`missing_sources`), the features it alone gives: null for this
+    product."""
     return {t: list(SOURCE_FEATURES[t]) for t in sorted(absent) if t in SOURCE_FEATURES}
 
 

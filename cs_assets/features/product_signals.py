@@ -1,6 +1,7 @@
 """The product's own signals as features: for every event type present, mapped to a canonical
-kind or not, a trailing-window count, a per-active-day rate and the current window against
-the one before; ratios between event types and per-user rates when configured.
+kind or not, a trailing-window count, a per-active-day rate, the current window against the
+one before and the days since the last one; ratios between event types and per-user rates
+when configured.
 
 The canonical kinds say what an event means to customer success (a login, a task); these
 say what the product itself measures, so one event's count rising while another's falls is
@@ -26,7 +27,7 @@ from cs_assets.validated_config import ConfigFile, StrictModel, Violation
 from cs_assets.vocabulary import HH, instant
 
 PREFIX = "ev_"
-Metric = Literal["count", "rate", "trend"]
+Metric = Literal["count", "rate", "trend", "recency"]
 
 
 class MetricsConfigError(ConfigError):
@@ -42,7 +43,8 @@ class Ratio(StrictModel):
 class MetricsConfig(StrictModel):
     # the current window; the previous is as long (at most 63: its active days are a bit mask)
     window_days: int = Field(28, ge=7, le=63)
-    per_event_type: list[Metric] = Field(default_factory=lambda: ["count", "rate", "trend"])
+    per_event_type: list[Metric] = Field(
+        default_factory=lambda: ["count", "rate", "trend", "recency"])
     exclude: list[str] = Field(default_factory=list)  # event types left out
     max_event_types: int = Field(40, ge=1)  # the most frequent; the rest are left out
     ratios: list[Ratio] = Field(default_factory=list)
@@ -87,7 +89,8 @@ class SignalPlan:
 
     def columns(self) -> list[str]:
         w = self.config.window_days
-        names = {"count": f"_{w}d", "rate": f"_per_active_day_{w}d", "trend": "_trend"}
+        names = {"count": f"_{w}d", "rate": f"_per_active_day_{w}d", "trend": "_trend",
+                 "recency": "_days_since_last"}
         out = [stem + names[m] for stem in self.stems.values()
                for m in self.config.per_event_type]
         out += [f"{PREFIX}ratio_{r.name}_{w}d" for r in self.config.ratios]
@@ -132,9 +135,9 @@ def signal_days(events: pl.LazyFrame, plan: SignalPlan, first: date | None,
 def _window_counts(rows: pl.LazyFrame, plan: SignalPlan, offset: pl.Expr,
                    n: pl.Expr) -> pl.LazyFrame:
     """(household, event type, events in the current window, in the previous one, the days
-    of the current window with events as a bit mask): one pass over `rows` of the two
-    windows, whether events (n = 1) or the daily reduction (n = its count). `offset`: the
-    row's day counted from the first day of the previous window."""
+    of the current window with events as a bit mask, the last day with one): one pass over
+    `rows` of the two windows, whether events (n = 1) or the daily reduction (n = its count).
+    `offset`: the row's day counted from the first day of the previous window."""
     w = plan.config.window_days
     cur = offset >= w
     bit = pl.lit(2, pl.Int64).pow(offset - w).cast(pl.Int64)
@@ -142,9 +145,10 @@ def _window_counts(rows: pl.LazyFrame, plan: SignalPlan, offset: pl.Expr,
         rows = rows.filter(pl.col("event_type").is_in(plan.event_types))
     return (rows.select(HH, "event_type", _cur=pl.when(cur).then(n).otherwise(0),
                     _prev=pl.when(cur).then(0).otherwise(n),
-                    _days=pl.when(cur).then(bit).otherwise(0))
+                    _days=pl.when(cur).then(bit).otherwise(0), _last=offset)
             .group_by(HH, "event_type")
-            .agg(pl.col("_cur", "_prev").sum(), pl.col("_days").bitwise_or()))
+            .agg(pl.col("_cur", "_prev").sum(), pl.col("_days").bitwise_or(),
+                 pl.col("_last").max()))
 
 
 def _users(rows: pl.LazyFrame, plan: SignalPlan, as_of: date) -> pl.LazyFrame:
@@ -186,18 +190,25 @@ def _wide(counts: pl.DataFrame, users: pl.DataFrame | None, plan: SignalPlan) ->
     active = counts.group_by(HH).agg(
         _active_days=pl.col("_days").bitwise_or().bitwise_count_ones().cast(pl.Int64))
     wide = counts.with_columns(pl.col("event_type").replace_strict(stems)).pivot(
-        on="event_type", index=HH, values=["_cur", "_prev"], aggregate_function=None)
+        on="event_type", index=HH, values=["_cur", "_prev", "_last"], aggregate_function=None)
     absent = [f"{part}_{stem}" for stem in stems.values() for part in ("_cur", "_prev")
               if f"{part}_{stem}" not in wide.columns]
+    absent_last = [f"_last_{stem}" for stem in stems.values()
+                   if f"_last_{stem}" not in wide.columns]
     frame = wide.join(active, on=HH, how="left").with_columns(
-        *[pl.lit(0, pl.Int64).alias(c) for c in absent])
+        *[pl.lit(0, pl.Int64).alias(c) for c in absent],
+        *[pl.lit(None, pl.Int64).alias(c) for c in absent_last])
     out = []
     for stem in stems.values():
         now, before = pl.col(f"_cur_{stem}").fill_null(0), pl.col(f"_prev_{stem}").fill_null(0)
         made = {"count": now.alias(f"{stem}_{w}d"),
                 "rate": (now / pl.col("_active_days").clip(lower_bound=1))
                 .alias(f"{stem}_per_active_day_{w}d"),
-                "trend": trend(now, before).alias(f"{stem}_trend")}
+                "trend": trend(now, before).alias(f"{stem}_trend"),
+                # days from the type's last event to the as-of instant: 1 = the day before;
+                # 2w + 1 = none in the two windows (a stop shows before the counts fall)
+                "recency": (2 * w - pl.col(f"_last_{stem}")).fill_null(2 * w + 1)
+                .alias(f"{stem}_days_since_last")}
         out += [made[m] for m in plan.config.per_event_type]
     for r in plan.config.ratios:
         den = pl.col(f"_cur_{stems[r.denominator]}").fill_null(0)
@@ -213,7 +224,11 @@ def _wide(counts: pl.DataFrame, users: pl.DataFrame | None, plan: SignalPlan) ->
 
 def with_signals(frame: pl.LazyFrame, signals: pl.DataFrame, plan: SignalPlan) -> pl.LazyFrame:
     """`frame` (one row per household) with the day's `signals`; a household without events
-    in the windows counts 0 (its trend and ratios stay null: no baseline)."""
-    zero = [c for c in plan.columns() if not c.endswith("_trend")
+    in the windows counts 0 (its trend and ratios stay null: no baseline) and has had no
+    event for longer than the two windows."""
+    columns = plan.columns()
+    never = [c for c in columns if c.endswith("_days_since_last")]
+    zero = [c for c in columns if not c.endswith("_trend") and c not in never
             and not c.startswith(f"{PREFIX}ratio_")]
-    return frame.join(signals.lazy(), on=HH, how="left").with_columns(pl.col(zero).fill_null(0))
+    return frame.join(signals.lazy(), on=HH, how="left").with_columns(
+        pl.col(zero).fill_null(0), pl.col(never).fill_null(2 * plan.config.window_days + 1))

@@ -11,6 +11,7 @@ import pandera.polars as pa
 import polars as pl
 
 from cs_assets.contract.events import KINDS_REQUIRING_FEATURE, KINDS_REQUIRING_MINUTES, EventKind
+from cs_assets.contract.product import PRODUCT
 from cs_assets.contract.tables import (
     HEALTH_METRIC_RANGES,
     PII_COLUMNS,
@@ -296,9 +297,10 @@ def event_kind_expr(mapping: dict[str, EventKind]) -> pl.Expr:
 
 
 def event_payload_reasons(frame: pl.DataFrame, mapping: dict[str, EventKind]) -> pl.DataFrame:
-    """Session events need minutes and feature events need a feature name to mean anything."""
+    """Session events need minutes (where the product's sessions have them) and feature events
+    need a feature name to mean anything."""
     kind = event_kind_expr(mapping)
-    minutes = {k.value for k in KINDS_REQUIRING_MINUTES}
+    minutes = {k.value for k in KINDS_REQUIRING_MINUTES} if PRODUCT.sessions_have_minutes else ()
     features = {k.value for k in KINDS_REQUIRING_FEATURE}
     return pl.concat([
         _select(

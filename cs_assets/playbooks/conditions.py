@@ -2,7 +2,9 @@
 parsed with `ast` and compiled to polars, never evaluated as Python.
 
 Column names, string / number / boolean literals, `== != < <= > >=` (chains allowed), `in` /
-`not in` a literal list, `is None` / `is not None`, `and`, `or`, `not`, parentheses, and
+`not in` a literal list or a plan group of `product.yaml` (`paid_plans`, `unpaid_plans`,
+`premium_plans`, `csm_plans`, `review_plans`: `plan in premium_plans` holds for no plan when
+none is premium), `is None` / `is not None`, `and`, `or`, `not`, parentheses, and
 `age_days(column)`: days from a timestamp column to the row's as-of instant. A missing value
 never matches (`tier != 'healthy'` is false when tier is null).
 """
@@ -16,6 +18,7 @@ from itertools import pairwise
 
 import polars as pl
 
+from cs_assets.contract.product import PLAN_GROUPS, PRODUCT
 from cs_assets.vocabulary import UTC_TS
 
 
@@ -70,9 +73,14 @@ class _Compiler:
             value = self.value(left)
             return value.is_null() if isinstance(op, ast.Is) else value.is_not_null()
         if isinstance(op, ast.In | ast.NotIn):
-            if not isinstance(right, ast.List | ast.Tuple):
-                raise ConditionError(f"`in` needs a literal list: {ast.unparse(right)}")
-            member = self.value(left).is_in([self.literal(item) for item in right.elts])
+            if isinstance(right, ast.Name) and right.id in PLAN_GROUPS:
+                values = pl.Series(PRODUCT.plan_group(right.id), dtype=pl.String)
+            elif isinstance(right, ast.List | ast.Tuple):
+                values = [self.literal(item) for item in right.elts]
+            else:
+                raise ConditionError(f"`in` needs a literal list or one of {PLAN_GROUPS}: "
+                                     f"{ast.unparse(right)}")
+            member = self.value(left).is_in(values)
             return member if isinstance(op, ast.In) else ~member
         return _COMPARISONS[type(op)](self.value(left), self.value(right))
 

@@ -5,8 +5,9 @@ after the enrolment (`steps`), what ends it early (`exit_on`), the share of hous
 to measure it and how long before the same household can be enrolled again (`cooldown_days`).
 
 Conditions (`where`) are the expression language of `conditions`, never evaluated as Python.
-Column names are checked at load against `ASSET_COLUMNS`, so a typo is a load error. `content`
-holds what the messages quote (links, offers, features: `content.Content`).
+Column names are checked at load against `ASSET_COLUMNS`, so a typo is a load error. What the
+messages quote (links, offers, features) is the product's, in `content.yaml`
+(`content.Content`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from cs_assets.lists.checkins import CHECKIN_COLUMNS
 from cs_assets.lists.expansion import CROSS_SELL_COLUMNS, UPSELL_COLUMNS
 from cs_assets.lists.premium import RISK_COLUMNS
 from cs_assets.playbooks.conditions import ConditionError, compile_condition
-from cs_assets.playbooks.content import BUILDERS, Content
+from cs_assets.playbooks.content import BUILDERS
 from cs_assets.segments.journey import TRANSITION_SCHEMA
 from cs_assets.segments.micro import DIMENSIONS
 from cs_assets.settings import ConfigError
@@ -205,7 +206,6 @@ class PlaybookCatalog(StrictModel):
     # rest wait (cs_assets.playbooks.sender).
     marketing_emails_per_day: int | None = Field(2, ge=1)
     templates: dict[Name, Channel]  # every template a step may use, with its channel
-    content: Content
     playbooks: dict[Name, Playbook]
 
     def triggered_by(self, asset: str) -> list[str]:

@@ -1,6 +1,6 @@
 """What each playbook message says: the render context of every template, from the household's
-rows on a day (its features, scores, tier, assignment, the trigger row) and the catalog's
-`content` (links, offers, the feature list).
+rows on a day (its features, scores, tier, assignment, the trigger row) and the product's
+`content.yaml` (links, offers, the feature list; `CS_CONTENT` names another product's).
 
 Contexts are computed when a household is enrolled and refreshed on the days its steps fall
 due, and stored on the enrolment, so the dispatcher renders without reading any asset and a
@@ -10,6 +10,7 @@ feature names; the recipient's name and address are added only at send time.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any, Self
@@ -18,17 +19,24 @@ import polars as pl
 from pydantic import Field, model_validator
 
 from cs_assets.features.household import FEATURE_COLUMNS
+from cs_assets.features.product_signals import PREFIX
 from cs_assets.playbooks.conditions import ConditionError, compile_condition
+from cs_assets.settings import ConfigError
 from cs_assets.team.referrals import held_codes
-from cs_assets.validated_config import StrictModel, Violation
+from cs_assets.validated_config import ConfigFile, StrictModel, Violation
 from cs_assets.vocabulary import HH, instant
 
 Context = dict[str, Any]
 MISSING = "_missing"  # template -> the value its context lacked
 
 
+class ContentConfigError(ConfigError):
+    """The content file is missing, unreadable or invalid; the message names the key path."""
+
+
 class Feature(StrictModel):
-    """A feature to recommend; `used_when` is a condition on household_features."""
+    """A feature to recommend; `used_when` is a condition on household_features (the product's
+    own signals, `ev_<event type>_…`, included)."""
 
     name: str
     benefit: str
@@ -75,11 +83,18 @@ class Content(StrictModel):
     @model_validator(mode="after")
     def _check(self) -> Self:
         for i, feature in enumerate(self.features):
+            # the product's own signals (`ev_…`) exist once its events are seen: checked then
+            signals = re.findall(rf"\b{PREFIX}[a-z0-9_]+", feature.used_when)
             try:
-                compile_condition(feature.used_when, FEATURE_COLUMNS)
+                compile_condition(feature.used_when, [*FEATURE_COLUMNS, *signals])
             except ConditionError as exc:
                 raise Violation(f"features.{i}.used_when", str(exc)) from None
         return self
+
+
+CONTENT_CONFIG = ConfigFile(Content, "content.yaml", "CS_CONTENT", ContentConfigError,
+                            "content config")
+load_content = CONTENT_CONFIG.load
 
 
 def facts(frames: Mapping[str, pl.DataFrame], as_of: date, content: Content) -> pl.DataFrame:
@@ -181,6 +196,13 @@ def _need(row: Mapping[str, Any], column: str) -> Any:
     if value is None:
         raise _Missing(column)
     return value
+
+
+def _addon(content: Content, key: str) -> dict[str, str]:
+    """An opportunity the product's content names no add-on for has nothing to offer."""
+    if key not in content.addons:
+        raise _Missing(f"addon {key}")
+    return content.addons[key].model_dump()
 
 
 def _csm_name(row: Mapping[str, Any], content: Content, names: Mapping[str, str]) -> str:
@@ -292,7 +314,7 @@ BUILDERS: dict[str, Builder] = {
         "upgrade_url": c.upgrade_url,
     },
     "addon_offer": lambda r, c, n: {
-        "addon": c.addons[_need(r, "opportunity")].model_dump(),
+        "addon": _addon(c, _need(r, "opportunity")),
         "addon_url": f"{c.addon_url}?addon={r['opportunity']}",
     },
     "onboarding_flow": lambda r, c, n: {},

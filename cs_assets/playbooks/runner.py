@@ -66,13 +66,15 @@ class DayReport:
 def run_day(
     engine: sa.Engine,
     catalog: PlaybookCatalog,
+    quotes: content.Content,
     frames: Mapping[str, pl.DataFrame],
     as_of: date,
     now: datetime,
     csm_names: Mapping[str, str],
     domain: str = MESSAGE_ID_DOMAIN,
 ) -> DayReport:
-    """Run `as_of` with the day's asset frames by name (missing assets: those playbooks wait).
+    """Run `as_of` with the day's asset frames by name (missing assets: those playbooks wait);
+    the messages quote `quotes` (the product's content.yaml).
 
     An asset with a row per active household and none on `as_of` counts as missing that day:
     a day absent from a backfill's range must not read as "everyone churned"."""
@@ -81,7 +83,7 @@ def run_day(
         if name not in PER_HOUSEHOLD or (frame["as_of"] == as_of).any()
     }
     existing = read_rows(engine, enrolments, EXISTING_SCHEMA)
-    facts = content.facts(frames, as_of, catalog.content)
+    facts = content.facts(frames, as_of, quotes)
     report = DayReport(pl.DataFrame(schema=dict(ENROLMENT_SCHEMA)).select(ENROLMENT_COLUMNS))
     new = []
     for playbook in catalog.playbooks.values():
@@ -102,7 +104,7 @@ def run_day(
             facts,
         )
         templates = [step.template for step in playbook.steps]
-        contexts = content.contexts(templates, rows, catalog.content, csm_names)
+        contexts = content.contexts(templates, rows, quotes, csm_names)
         # each enrolment with the context built from its own row (joins may reorder rows)
         batch = [
             Enrolment(name, household, as_of, holdout, key, context).row()
@@ -117,7 +119,7 @@ def run_day(
     if new:
         report.enrolled = pl.concat(new)
     open_enrolments = _open_enrolments(engine)
-    report.refreshed = _refresh_contexts(engine, catalog, open_enrolments, facts, as_of, csm_names)
+    report.refreshed = _refresh_contexts(engine, quotes, open_enrolments, facts, as_of, csm_names)
     refused = {channel: opted_out(engine, channel) for channel in progress.CUSTOMER_CHANNELS}
     ended = progress.exits(catalog, open_enrolments, frames, refused, as_of)
     for enrolment_id, status in ended.iter_rows():
@@ -180,7 +182,7 @@ def _open_enrolments(engine: sa.Engine) -> pl.DataFrame:
 
 def _refresh_contexts(
     engine: sa.Engine,
-    catalog: PlaybookCatalog,
+    quotes: content.Content,
     open_enrolments: pl.DataFrame,
     facts: pl.DataFrame,
     as_of: date,
@@ -207,7 +209,7 @@ def _refresh_contexts(
     updates = []
     for row in rows.iter_rows(named=True):
         fresh = content.contexts(
-            templates[row["enrolment_id"]], pl.DataFrame([row]), catalog.content, csm_names
+            templates[row["enrolment_id"]], pl.DataFrame([row]), quotes, csm_names
         )[0]
         if fresh:
             updates.append((row["enrolment_id"], fresh))

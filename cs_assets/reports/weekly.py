@@ -324,16 +324,18 @@ class WeeklyReport:
     themes: pl.DataFrame
     funnel: pl.DataFrame
     journey: pl.DataFrame
+    nps_available: bool = True  # False: the product has no NPS responses table
 
 
 def weekly_report(
     week_start: date, *, tiers: pl.DataFrame, alerts: pl.DataFrame, assignments: pl.DataFrame,
     themes: pl.DataFrame, funnel: pl.DataFrame, transitions: pl.DataFrame,
     households: pl.DataFrame, subscription_changes: pl.DataFrame, nps_responses: pl.DataFrame,
-    enrolments: pl.DataFrame, steps: pl.DataFrame,
+    enrolments: pl.DataFrame, steps: pl.DataFrame, nps_available: bool = True,
 ) -> WeeklyReport:
     """Every figure of the week starting `week_start` (a Monday). The daily frames hold the
-    week's as-of days (any may be missing); enrolments: ENROLMENT_SCHEMA, steps: STEP_SCHEMA."""
+    week's as-of days (any may be missing); enrolments: ENROLMENT_SCHEMA, steps: STEP_SCHEMA.
+    Without an NPS table (`nps_available` false) the NPS section says so instead of zeros."""
     start, end = week_window(week_start)
     daily = tier_daily(tiers)
     return WeeklyReport(
@@ -352,6 +354,7 @@ def weekly_report(
         themes=theme_trend(themes),
         funnel=funnel_stages(funnel),
         journey=journey_flow(transitions),
+        nps_available=nps_available,
     )
 
 
@@ -421,8 +424,10 @@ def _context(report: WeeklyReport, generated_at: datetime) -> dict:
         generated_at=generated_at.strftime("%Y-%m-%d %H:%M UTC"),
         figures={
             "churn_rate": percent(r.churn_rate, 2), "grr": percent(r.grr),
-            "nrr": percent(r.nrr), "nps": number(report.nps.nps),
+            "nrr": percent(r.nrr),
+            "nps": number(report.nps.nps) if report.nps_available else "not available",
         },
+        nps_available=report.nps_available,
         retention=r,
         nps=report.nps,
         tables=_tables(report),

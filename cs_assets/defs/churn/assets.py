@@ -107,7 +107,7 @@ def churn_snapshots(
     reference = raw_source.reference_instant()
     since = tables["households"]["created_at"].min().date()
     days = snapshot_days(reference, since, config.every_days)
-    inputs = feature_inputs(tables, state.engine(), days, raw_source.absent_tables(),
+    inputs = feature_inputs(tables, state.engine(), days, raw_source.missing_sources(),
                             metrics.load())
     frame = features_and_scores(inputs, days, scorecard.load())
     yield Output(frame, metadata={"dagster/row_count": frame.height, "as_of_days": len(days),

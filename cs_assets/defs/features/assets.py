@@ -41,7 +41,7 @@ def household_features(context: AssetExecutionContext, state: StateResource,
                        **tables: pl.DataFrame):
     keys = context.partition_keys
     days = [date.fromisoformat(k) for k in keys]
-    absent = raw_source.absent_tables()
+    absent = raw_source.missing_sources()
     inputs = feature_inputs(tables, state.engine(), days, absent, metrics.load())
     frame = features_for_days(inputs, days)
     per_day(context, frame, lambda day: {"households": day.height})

@@ -35,6 +35,7 @@ from cs_assets.defs.shared.partitions import (
     days_of,
 )
 from cs_assets.defs.shared.resources import (
+    ContentResource,
     MailResource,
     PlaybooksResource,
     StateResource,
@@ -81,12 +82,13 @@ def playbook_enrolments_asset(
     context: AssetExecutionContext,
     state: StateResource,
     playbooks: PlaybooksResource,
+    content: ContentResource,
     team: TeamResource,
     households: pl.DataFrame,
     referral_codes: pl.DataFrame,
     **triggers,
 ):
-    engine, catalog = state.engine(), playbooks.load()
+    engine, catalog, quotes = state.engine(), playbooks.load(), content.load()
     frames = {name: frame for name, frame in triggers.items() if frame is not None}
     # both sources of codes: the product's and the ones the platform issued
     frames["referral_codes"] = pl.concat([
@@ -99,7 +101,7 @@ def playbook_enrolments_asset(
     record_opt_out(engine, flagged, "email", RAW_FLAG, now)
     parts, lines = [], []
     for day in days_of(context):  # in order: a day's cooldowns read the days before
-        report = run_day(engine, catalog, frames, day, now, names)
+        report = run_day(engine, catalog, quotes, frames, day, now, names)
         parts.append(report.enrolled)
         lines.append((day.isoformat(), report.enrolled.height,
                       int(report.enrolled["holdout"].sum()), dict(report.exits),

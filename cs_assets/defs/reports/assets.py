@@ -31,7 +31,7 @@ from dagster import (
 )
 
 from cs_assets.defs.shared.partitions import OPTIONAL_INPUT, daily_partitions
-from cs_assets.defs.shared.resources import ListsResource, StateResource
+from cs_assets.defs.shared.resources import ListsResource, RawSourceResource, StateResource
 from cs_assets.defs.shared.state_keys import reads
 from cs_assets.reports.ebr import (
     add_quarters,
@@ -94,7 +94,7 @@ def reports_dir() -> Path:
 def weekly_cs_report_asset(
     context: AssetExecutionContext, tiers, alerts, assignments, themes, funnel, transitions,
     households: pl.DataFrame, subscription_changes: pl.DataFrame, nps_responses: pl.DataFrame,
-    state: StateResource,
+    state: StateResource, raw_source: RawSourceResource,
 ) -> MaterializeResult:
     week = date.fromisoformat(context.partition_key)
     engine = state.engine()
@@ -106,6 +106,7 @@ def weekly_cs_report_asset(
         nps_responses=nps_responses,
         enrolments=read_rows(engine, state_tables.enrolments, ENROLMENT_SCHEMA),
         steps=read_rows(engine, state_tables.step_executions, STEP_SCHEMA),
+        nps_available="nps_responses" not in raw_source.absent_tables(),
     )
     path = reports_dir() / "weekly" / f"{week}.html"
     path.parent.mkdir(parents=True, exist_ok=True)

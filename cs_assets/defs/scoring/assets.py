@@ -70,7 +70,7 @@ def health_scores_asset(
     raw_source: RawSourceResource,
 ):
     card = scorecard.load()
-    unavailable = unavailable_features(raw_source.absent_tables())
+    unavailable = unavailable_features(raw_source.missing_sources())
     scores = (
         health_scores(features, card, unavailable)
         .join(premium_adoption(features, card).select(

@@ -7,7 +7,7 @@ from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
 from cs_assets.defs.shared.metadata import counts_table, list_output, per_day
 from cs_assets.defs.shared.partitions import DAILY, daily_frames
-from cs_assets.defs.shared.resources import StateResource, VocResource
+from cs_assets.defs.shared.resources import RawSourceResource, StateResource, VocResource
 from cs_assets.defs.shared.state_keys import reads
 from cs_assets.display import markdown_table
 from cs_assets.state import schema as state_tables
@@ -49,14 +49,22 @@ def survey_eligibility_asset(
     "comments mentioning it, positive and negative mentions, net sentiment.",
 )
 def nps_themes_asset(
-    context: AssetExecutionContext, nps_responses: pl.DataFrame, voc: VocResource
+    context: AssetExecutionContext, nps_responses: pl.DataFrame, voc: VocResource,
+    raw_source: RawSourceResource,
 ):
     config = voc.load().themes
     out = daily_frames(context, lambda day: nps_themes(nps_responses, day, config)
                        .with_columns(as_of=pl.lit(day)))
     per_day(context, out, lambda day: {"themes": MetadataValue.md(markdown_table(
         day.drop("as_of").with_columns(pl.col("net_sentiment").round(2))))})
-    return Output(out, metadata={"dagster/row_count": out.height})
+    return Output(out, metadata={"dagster/row_count": out.height, **_nps_absent(raw_source)})
+
+
+def _nps_absent(raw_source: RawSourceResource) -> dict[str, str]:
+    """Said where a product has no NPS table, so its zero rows do not read as no comments."""
+    if "nps_responses" in raw_source.absent_tables():
+        return {"not_available": "this product has no nps_responses table"}
+    return {}
 
 
 @asset(
@@ -66,11 +74,12 @@ def nps_themes_asset(
     "threshold, with up to three recent example comments (e-mail addresses redacted).",
 )
 def feedback_escalations_asset(
-    context: AssetExecutionContext, nps_responses: pl.DataFrame, voc: VocResource
+    context: AssetExecutionContext, nps_responses: pl.DataFrame, voc: VocResource,
+    raw_source: RawSourceResource,
 ):
     config = voc.load().themes
     out = daily_frames(context, lambda day: feedback_escalations(nps_responses, day, config)
                        .with_columns(as_of=pl.lit(day)))
     per_day(context, out, lambda day: {
         "escalated_themes": ", ".join(day["theme"].to_list()) or "none"})
-    return Output(out, metadata={"dagster/row_count": out.height})
+    return Output(out, metadata={"dagster/row_count": out.height, **_nps_absent(raw_source)})

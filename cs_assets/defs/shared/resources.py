@@ -23,6 +23,7 @@ from pydantic import Field
 from cs_assets.channels.email import EmailChannel, SmtpSettings, UnsubscribeSettings
 from cs_assets.contract.events import EventKind, load_event_mapping
 from cs_assets.contract.tables import OPTIONAL_TABLES
+from cs_assets.features.household import missing_sources
 from cs_assets.features.product_signals import METRICS_CONFIG, MetricsConfig
 from cs_assets.ingestion.conform import RawPart
 from cs_assets.ingestion.sources import (
@@ -33,6 +34,7 @@ from cs_assets.ingestion.sources import (
 )
 from cs_assets.lists import LISTS_CONFIG, ListsConfig
 from cs_assets.playbooks.config import PLAYBOOKS_CONFIG, PlaybookCatalog
+from cs_assets.playbooks.content import CONTENT_CONFIG, Content
 from cs_assets.scoring import SCORECARD_CONFIG, Scorecard
 from cs_assets.segments import SEGMENTS_CONFIG, SegmentConfig
 from cs_assets.settings import (
@@ -168,6 +170,11 @@ class RawSourceResource(ConfigurableResource):
         return frozenset(t for t in OPTIONAL_TABLES
                          if not parquet_table_present(Path(self.parquet_dir), t))
 
+    def missing_sources(self) -> frozenset[str]:
+        """The absent tables, and the event kinds and columns the product has none of
+        (`features.household.missing_sources`): what its features cannot show."""
+        return missing_sources(self.absent_tables(), self.event_mapping())
+
     def reference_instant(self) -> datetime:
         if self.reference_time:
             return parse_reference_time(self.reference_time)
@@ -294,11 +301,20 @@ class TeamResource(ConfigFileResource):
 
 
 class PlaybooksResource(ConfigFileResource):
-    """CS_PLAYBOOKS: triggers, steps, exits, holdouts and what the messages quote."""
+    """CS_PLAYBOOKS: triggers, steps, exits, holdouts and the templates' channels."""
 
     config_file = PLAYBOOKS_CONFIG
 
     def load(self) -> PlaybookCatalog:
+        return super().load()
+
+
+class ContentResource(ConfigFileResource):
+    """CS_CONTENT: what the messages quote (links, offers, features, add-ons, who signs)."""
+
+    config_file = CONTENT_CONFIG
+
+    def load(self) -> Content:
         return super().load()
 
 
@@ -416,6 +432,7 @@ def resources_from_env(env: Mapping[str, str] = os.environ) -> dict[str, object]
             else ""),
         "lists": ListsResource.from_env(env),
         "playbooks": PlaybooksResource.from_env(env),
+        "content": ContentResource.from_env(env),
         "mail": MailResource.from_env(env),
         "io_manager": PolarsParquetIOManager(base_dir=str(cs_home(env) / "storage")),
     }

@@ -1,7 +1,7 @@
 """Products other than PetForce, simulated end to end: their own data, configuration files
-(`product.yaml`, `event_mapping.yaml`, `team.yaml`) and ground truth. `cs-assets simulate
---product NAME` writes one; the platform runs on it with `CS_PRODUCT`, `CS_EVENT_MAPPING` and
-`CS_TEAM` pointing at its files (`config_env`)."""
+(`product.yaml`, `event_mapping.yaml`, `team.yaml`, `content.yaml`) and ground truth.
+`cs-assets simulate --product NAME` writes one; the platform runs on it with `CS_PRODUCT`,
+`CS_EVENT_MAPPING`, `CS_TEAM` and `CS_CONTENT` pointing at its files (`config_env`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from cs_assets.dev.products.ledgerly.simulate import simulate_ledgerly
 SIMULATORS = {"ledgerly": simulate_ledgerly}  # each writes its raw tables and ground truth
 PRODUCTS = tuple(SIMULATORS)
 CONFIG_FILES = {"CS_PRODUCT": "product.yaml", "CS_EVENT_MAPPING": "event_mapping.yaml",
-                "CS_TEAM": "team.yaml"}
+                "CS_TEAM": "team.yaml", "CS_CONTENT": "content.yaml"}
 
 
 def config_dir(product: str) -> Path:
