@@ -6,8 +6,9 @@ import pytest
 from dagster import AssetKey
 
 from cs_assets.cli import main
+from cs_assets.contract.events import EventKind, load_event_mapping
 from cs_assets.contract.tables import OPTIONAL_TABLES, REQUIRED_TABLES
-from cs_assets.features.household import SOURCE_FEATURES, unavailable_features
+from cs_assets.features.household import SOURCE_FEATURES, missing_sources, unavailable_features
 from cs_assets.scoring import load_scorecard
 from cs_assets.scoring.health import health_components, redistributed
 from cs_assets_tests import factories as f
@@ -120,3 +121,16 @@ def test_the_preflight_names_what_is_absent_null_and_off(tmp_path, capsys):
     assert "- support_engagement_nudges: household_features: tickets_90d" in out
     assert "- review_request_candidates: nps_responses" in out
     assert "| 'task_completion' | 43 | task_completed |" in out  # 1 + 30 + 12
+
+
+def test_kinds_the_mapping_never_gives_are_missing_sources_and_score_nothing():
+    """No event type is a feature event: adoption is not available (null), not 0 for all."""
+    mapping = {"sign_in": EventKind.LOGIN, "invoice_sent": EventKind.TASK_COMPLETED}
+    sources = missing_sources({"pets"}, mapping)
+    assert sources == {"pets", "activity_events.feature_used"}
+    assert missing_sources((), load_event_mapping()) == frozenset()  # PetForce maps them all
+    unavailable = unavailable_features(sources)
+    assert {"features_used_90d", "new_features_adopted_90d"} <= unavailable
+    assert "logins_30d" not in unavailable
+    kept = health_components(load_scorecard(), unavailable)
+    assert "feature_adoption" not in kept and "product_usage" in kept

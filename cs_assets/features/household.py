@@ -112,6 +112,8 @@ class FeatureInputs:
             raise ValueError("activity_events has no event_kind column: pass event_mapping")
         is_kind = kind_test(event_mapping if raw_kinds else None)
         events = prepare_events(activity_events, "event_type" if raw_kinds else "event_kind")
+        # every event type ever seen, so a run's columns do not depend on the days it covers
+        plan = None if metrics is None else plan_signals(events, metrics)
         if last is not None:
             events = events.filter(pl.col("occurred_at") < instant(last))
 
@@ -135,7 +137,6 @@ class FeatureInputs:
         ).select(HH, "day", local_hour=local_hour, local_weekday=local_weekday)
         if outreach is None:
             outreach = pl.DataFrame(schema={HH: pl.String, "sent_at": UTC_TS})
-        plan = None if metrics is None else plan_signals(events, metrics)
         inputs = cls(
             households=households, members=members, pets=pets, support_tickets=support_tickets,
             subscription_changes=subscription_changes, payments=payments,

@@ -27,6 +27,7 @@ from cs_assets.validated_config import ConfigFile, StrictModel, Violation
 from cs_assets.vocabulary import HH, instant
 
 PREFIX = "ev_"
+DAY_BITS = pl.Series([0] + [1 << i for i in range(63)], dtype=pl.Int64)  # a lookup beats a pow
 Metric = Literal["count", "rate", "trend", "recency"]
 
 
@@ -140,7 +141,7 @@ def _window_counts(rows: pl.LazyFrame, plan: SignalPlan, offset: pl.Expr,
     `offset`: the row's day counted from the first day of the previous window."""
     w = plan.config.window_days
     cur = offset >= w
-    bit = pl.lit(2, pl.Int64).pow(offset - w).cast(pl.Int64)
+    bit = pl.lit(DAY_BITS).gather((offset - w + 1).clip(lower_bound=0))  # 0 before the window
     if not plan.complete:
         rows = rows.filter(pl.col("event_type").is_in(plan.event_types))
     return (rows.select(HH, "event_type", _cur=pl.when(cur).then(n).otherwise(0),
