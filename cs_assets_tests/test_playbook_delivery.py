@@ -175,11 +175,14 @@ def test_sensor_twice_enrols_once_and_every_step_goes_out_once(tmp_path, fresh_p
         assert got[household] >= 2
     assert {r.skipped_reason for r in rows if r.household_id == OPTED_OUT
             and r.channel == "email" and r.status != "pending"} == {"opted out of email"}
-    # held out of a playbook: none of its steps reached anyone
+    # held out of a playbook: none of its automated steps reached anyone; its CSM tasks stay
+    # (human work is never held out)
     for row in rows:
-        if row.holdout:
+        if row.holdout and row.channel != "csm_task":
             assert (row.status, row.skipped_reason) == ("skipped", "holdout")
-    holdout_ids = {r.message_id for r in rows if r.holdout}
+    held_calls = [r for r in rows if r.holdout and r.channel == "csm_task"]
+    assert held_calls and all(r.skipped_reason != "holdout" for r in held_calls)
+    holdout_ids = {r.message_id for r in rows if r.holdout and r.channel != "csm_task"}
     assert holdout_ids.isdisjoint(inbox.message_ids())
     with engine.connect() as conn:
         written = set(conn.execute(sa.select(in_app_notifications.c.message_id)).scalars())

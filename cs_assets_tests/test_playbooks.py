@@ -124,11 +124,16 @@ def test_shipped_playbook_rules():
         playbook = playbooks[name]
         assert playbook.holdout_share == 0 and playbook.steps[0].transactional
         assert playbook.triggers[0].key == "reward_id"
-    # Everything that markets has a holdout; nothing else is transactional.
+    # Everything that markets has a holdout; human work alone never; nothing else is
+    # transactional.
     for name, playbook in playbooks.items():
+        human_only = all(step.channel == "csm_task" for step in playbook.steps)
         if not name.startswith(("reward_", "survey_")):
-            assert playbook.holdout_share > 0, name
+            assert (playbook.holdout_share == 0) == human_only, name
             assert not any(step.transactional for step in playbook.steps), name
+    assert {n for n, p in playbooks.items() if p.holdout_share == 0
+            and not n.startswith(("reward_", "survey_"))} == {
+        "critical_alert", "at_risk_alert", "segment_high_touch_review"}
     # The segment playbooks run for everyone and for health < 60 or churn risk > 0.4.
     for name in (n for n in playbooks if n.startswith("segment_")):
         daily, at_risk = playbooks[name].triggers
@@ -191,6 +196,11 @@ BAD_VALUES = [
         "playbooks.proactive_checkin.steps.0.transactional",
         True,
         "playbooks.proactive_checkin.holdout_share: must be 0 with a transactional step",
+    ),
+    (
+        "playbooks.critical_alert.holdout_share",
+        0.1,
+        "playbooks.critical_alert.holdout_share: must be 0 when every step is a CSM task",
     ),
     (
         "playbooks.critical_alert.steps.0.transactional",
@@ -466,7 +476,9 @@ def test_enrolments_and_plans_feed_the_state_store(tmp_path):
         ).scalar_one()
         total = conn.execute(sa.select(sa.func.count()).select_from(step_executions)).scalar_one()
     assert total == 40 * len(playbook.steps)
-    assert skipped == out["holdout"].sum() * len(playbook.steps)
+    automated = [step for step in playbook.steps if step.channel != "csm_task"]  # the day-7 call
+    assert len(automated) == len(playbook.steps) - 1
+    assert skipped == out["holdout"].sum() * len(automated)
 
 
 # ---------------------------------------------------------------- effect

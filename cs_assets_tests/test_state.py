@@ -411,3 +411,14 @@ def test_a_campaigns_sends_are_read_back_for_its_lists(engine):
 
 def test_the_shipped_upsell_campaign_is_found_by_its_trigger():
     assert load_playbooks().triggered_by("upsell_candidates") == ["upsell"]
+
+
+def test_a_held_out_household_still_gets_its_csm_task(engine):
+    """Holdouts measure the automated steps; human work is never held out."""
+    enrolment = enrol(engine, "reengagement", "hh_held", DAY, holdout=True, now=T0)
+    schedule_steps(engine, enrolment, [StepPlan(0, T0, "email", "declining_usage"),
+                                       StepPlan(1, T0, "csm_task", "csm_outreach_call"),
+                                       StepPlan(2, T0, "in_app", "support_having_issues")])
+    got = {r.channel: (r.status, r.skipped_reason) for r in rows(engine)}
+    assert got == {"email": ("skipped", "holdout"), "csm_task": ("pending", None),
+                   "in_app": ("skipped", "holdout")}

@@ -13,11 +13,15 @@ from datetime import date, datetime
 import sqlalchemy as sa
 
 from cs_assets.state.delivery import DueStep, SkipStep
-from cs_assets.state.schema import PRIORITIES, csm_assignments, csm_tasks, in_app_notifications
+from cs_assets.state.schema import (
+    PRIORITIES,
+    csm_assignments,
+    csm_tasks,
+    in_app_notifications,
+)
 from cs_assets.state.store import insert_ignoring_duplicates
 from cs_assets.vocabulary import utc_now
 
-CSM_TASK = "csm_task"
 IN_APP = "in_app"
 AUTOMATED_ROUTE = "automated"  # csm_assignments.route of households no person serves
 

@@ -27,6 +27,7 @@ from cs_assets.playbooks.content import BUILDERS
 from cs_assets.segments.journey import TRANSITION_SCHEMA
 from cs_assets.segments.micro import DIMENSIONS
 from cs_assets.settings import ConfigError
+from cs_assets.state.schema import CSM_TASK
 from cs_assets.team.assignments import ASSIGNMENT_COLUMNS
 from cs_assets.team.referrals import LEADERBOARD_COLUMNS, LEDGER_COLUMNS
 from cs_assets.team.reviews import CANDIDATE_COLUMNS
@@ -195,6 +196,11 @@ class Playbook(StrictModel):
         if self.holdout_share and any(step.transactional for step in self.steps):
             raise Violation(
                 "holdout_share", "must be 0 with a transactional step: a receipt is never withheld"
+            )
+        if self.holdout_share and all(step.channel == CSM_TASK for step in self.steps):
+            raise Violation(
+                "holdout_share", "must be 0 when every step is a CSM task: human work is never "
+                "held out (only automated steps are, to measure them)"
             )
         return self
 

@@ -15,7 +15,6 @@ import sqlalchemy as sa
 
 from cs_assets.channels.email import EmailChannel, Recipient
 from cs_assets.channels.tables import (
-    CSM_TASK,
     IN_APP,
     CsmTaskChannel,
     InAppChannel,
@@ -26,6 +25,7 @@ from cs_assets.playbooks.content import MISSING
 from cs_assets.state.delivery import TRANSACTIONAL_CHANNELS, Defer, DueStep, SkipStep
 from cs_assets.state.schema import (
     CLAIMED,
+    CSM_TASK,
     SENT,
     checkins,
     enrolments,

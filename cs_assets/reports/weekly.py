@@ -65,9 +65,11 @@ INPUT_SCHEMAS = {
     "transitions": {HH: pl.String, "from_stage": pl.String, "to_stage": pl.String,
                     "as_of": pl.Date},
 }
-EFFECT_NOTE = ("Churn effect of each playbook (treated minus randomized holdout, intention to "
-               "treat, 95% interval) from every enrolment whose window is over at the end of "
-               "the week. Value-delivery change: see the playbook_effectiveness asset.")
+EFFECT_NOTE = ("Churn effect of each playbook's automated steps (treated minus randomized "
+               "holdout, intention to treat, 95% interval) from every enrolment whose window "
+               "is over at the end of the week; held-out households still get the CSM tasks, "
+               "so human work is in both arms. Value-delivery change: see the "
+               "playbook_effectiveness asset.")
 
 
 def week_window(week_start: date) -> tuple[datetime, datetime]:

@@ -28,6 +28,7 @@ EVENT_KINDS = ("reply", "click", "open", "unsubscribe")
 OUTBOX_STATUSES = ("queued", "sent", "failed")
 SURVEY_TYPES = ("NPS", "CSAT", "Product", "Feature", "Exit")
 ALL_CHANNELS = "all"  # an opt-out for every channel
+CSM_TASK = "csm_task"  # the channel of human work: a task for the household's CSM
 
 
 class UtcDateTime(sa.TypeDecorator):

@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from cs_assets.state.schema import (
     ALL_CHANNELS,
+    CSM_TASK,
     PENDING,
     RETRYING,
     SKIPPED,
@@ -107,8 +108,10 @@ def schedule_many(
     """Add each enrolment's steps (`step_index`, `channel`, `template`, `due_at`, `condition`);
     a step already scheduled keeps its state.
 
-    A holdout's steps, and an exited enrolment's, are recorded as skipped with the reason,
-    so every due step of every enrolment has an outcome."""
+    A holdout's automated steps, and an exited enrolment's steps, are recorded as skipped with
+    the reason, so every due step of every enrolment has an outcome. A held-out household
+    still gets its CSM tasks: human work is never held out, so a holdout measures the
+    automated steps alone."""
     ids = list(plans)
     rows = []
     with engine.begin() as conn:
@@ -119,17 +122,14 @@ def schedule_many(
                 )
             ).all()
             for enrolment in found:
-                reason = None
-                if enrolment.holdout:
-                    reason = HOLDOUT_REASON
-                elif enrolment.exit_status:
-                    reason = exit_reason(enrolment.exit_status)
+                exited = exit_reason(enrolment.exit_status) if enrolment.exit_status else None
                 rows += [
                     dict(
                         step,
                         enrolment_id=enrolment.enrolment_id,
                         next_attempt_at=step["due_at"],
-                        status=SKIPPED if reason else PENDING,
+                        status=SKIPPED if (reason := exited or _held_out(enrolment, step))
+                        else PENDING,
                         skipped_reason=reason,
                         message_id=message_id(
                             enrolment.playbook,
@@ -145,6 +145,12 @@ def schedule_many(
             insert_ignoring_duplicates(
                 conn, step_executions, rows[start : start + BATCH], ["enrolment_id", "step_index"]
             )
+
+
+def _held_out(enrolment: sa.Row, step: Mapping) -> str | None:
+    """The holdout reason for an automated step of a held-out enrolment; a CSM task is never
+    held out."""
+    return HOLDOUT_REASON if enrolment.holdout and step["channel"] != CSM_TASK else None
 
 
 def exit_reason(status: str) -> str:
