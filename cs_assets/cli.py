@@ -97,6 +97,8 @@ def _prepare_demo_home(home: Path, raw_dir: Path, first_partition: date, end_dat
 
 
 def _demo(args: argparse.Namespace) -> None:
+    # the demo prints its own progress; MLflow's notices (creating its tables) are noise there
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     home = cs_home()
     raw_dir = home / "raw"
     started = time.perf_counter()

@@ -237,6 +237,16 @@ def test_every_survey_question_reads_as_a_sentence(survey_type):
         assert "How is PetForce working for your household this year?" in text
 
 
+def test_one_feature_to_discover_reads_in_the_singular():
+    one = {"greeting_name": None, "unsubscribe_link": "u", "features": FEATURES[:1]}
+    subject, text, html = render("feature_discovery", one)
+    assert subject == "A PetForce feature you haven't tried yet"
+    assert "A feature other households rely on" in text and "Try it this week" in text
+    assert "Try it this week - it takes" in html
+    assert render("feature_discovery", {**one, "features": FEATURES}).subject.startswith(
+        f"{len(FEATURES)} PetForce features")
+
+
 def test_html_escapes_what_the_context_brings():
     _, text, html = render(TRANSACTIONAL, {"greeting_name": "<b>Sam & Jo</b>", "reward": "$20"})
     assert "Hi <b>Sam & Jo</b>," in text

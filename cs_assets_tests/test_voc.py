@@ -34,6 +34,7 @@ AS_OF = date(2026, 6, 1)
 AT = datetime(2026, 6, 1, tzinfo=UTC)  # the as-of instant: inputs strictly before it
 US = timedelta(microseconds=1)
 DAY = timedelta(days=1)
+OPT_OUT_SCHEMA = {"household_id": pl.String, "channel": pl.String, "at": pl.Datetime("us", "UTC")}
 SENT_SCHEMA = {"household_id": pl.String, "survey_type": pl.String,
                "sent_at": pl.Datetime("us", "UTC")}
 
@@ -79,7 +80,7 @@ def nps(hh: str, responded_at: datetime, score: int | None = 9, comment: str | N
 
 
 def eligible(households: list[dict], *, tickets=(), changes=(), events=(), responses=(),
-             sent=(), config: SurveyConfig | None = None) -> pl.DataFrame:
+             sent=(), opt_outs=(), config: SurveyConfig | None = None) -> pl.DataFrame:
     activity = f.frame("activity_events", list(events)).with_columns(
         event_kind=event_kind_expr(load_event_mapping())
     )
@@ -91,6 +92,7 @@ def eligible(households: list[dict], *, tickets=(), changes=(), events=(), respo
         subscription_changes=f.frame("subscription_changes", list(changes)),
         activity_events=activity,
         surveys_sent=pl.DataFrame(list(sent), schema=SENT_SCHEMA, orient="row"),
+        opt_outs=pl.DataFrame(list(opt_outs), schema=OPT_OUT_SCHEMA, orient="row"),
         config=config,
     )
     assert out.columns == SURVEY_COLUMNS
@@ -283,6 +285,17 @@ def test_survey_eligibility_population():
         ("h09", "Exit", "downgrade_or_churn", "churn", ago(2), 1, "email"),
     ]
     assert out.get_column("as_of").unique().to_list() == [AS_OF]
+
+
+def test_surveys_route_around_every_opt_out_the_platform_recorded():
+    """An unsubscribe link moves the survey in-app; refusing every channel removes it; an
+    opt-out recorded after the as-of instant is not known yet."""
+    due = [household(h, ago(30, us=1)) for h in ("flag", "link", "all", "later", "none")]
+    due[0]["email_opt_out"] = True
+    out = eligible(due, opt_outs=[("link", "email", ago(3)), ("all", "all", ago(3)),
+                                  ("later", "email", ago(-1))])
+    assert dict(out.select("household_id", "channel").rows()) == {
+        "flag": "in_app", "link": "in_app", "later": "email", "none": "email"}
 
 
 # ---------------------------------------------------------------- NPS themes

@@ -25,7 +25,9 @@ household sent a survey less than `fatigue_days` calendar days before `D` (with 
 sent on `D - 13` blocks, one sent on `D - 14` does not). Then at most one survey per
 household: the first trigger in `priority` (ties: the latest `trigger_at`, then `subject`).
 Email opt-out does not remove a household (surveys also go in-app): `channel` is `in_app`
-for opted-out households, `email` otherwise.
+for households refusing email, `email` otherwise; a household refusing both gets no survey.
+Refusals are the raw `email_opt_out` flag and every opt-out the platform recorded before `T`
+(an unsubscribe link, a support request: `opt_outs`, per channel or `all`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import polars as pl
 from pydantic import Field, model_validator
 
 from cs_assets.contract.events import EventKind
+from cs_assets.state.schema import ALL_CHANNELS
 from cs_assets.validated_config import StrictModel, Violation
 from cs_assets.vocabulary import HH, UTC_TS, instant
 
@@ -213,13 +216,16 @@ def survey_eligibility(
     subscription_changes: pl.DataFrame | pl.LazyFrame,
     activity_events: pl.DataFrame | pl.LazyFrame,
     surveys_sent: pl.DataFrame | pl.LazyFrame | None = None,
+    opt_outs: pl.DataFrame | pl.LazyFrame | None = None,
     config: SurveyConfig | None = None,
 ) -> pl.DataFrame:
     """At most one survey per household for as-of day `as_of` (columns: SURVEY_COLUMNS).
 
     Raw tables are the validated contract tables (`activity_events` with its canonical
     `event_kind`); `surveys_sent` is the platform's own state (household_id, survey_type,
-    sent_at), None before anything was sent. `priority` is 1 for the first trigger in
+    sent_at), None before anything was sent; `opt_outs` the platform's recorded refusals
+    (household_id, channel, at), None when there are none. `priority` is 1 for the first
+    trigger in
     `config.priority`. Sorted by household_id. No PII beyond household_id.
     """
     config = config or SurveyConfig()
@@ -249,7 +255,20 @@ def survey_eligibility(
               nulls_last=True)
         .unique(HH, keep="first", maintain_order=True)
     )
+    refused = _refused(opt_outs, at)
+    no_email = pl.col("email_opt_out").fill_null(False) | pl.col(HH).is_in(refused["email"])
     return chosen.join(households.select(HH, "email_opt_out"), on=HH).with_columns(
         as_of=pl.lit(as_of),
-        channel=pl.when(pl.col("email_opt_out")).then(pl.lit("in_app")).otherwise(pl.lit("email")),
-    ).select(SURVEY_COLUMNS).sort(HH).collect()
+        channel=pl.when(no_email).then(pl.lit("in_app")).otherwise(pl.lit("email")),
+    ).filter(~(no_email & pl.col(HH).is_in(refused["in_app"]))
+             ).select(SURVEY_COLUMNS).sort(HH).collect()
+
+
+def _refused(opt_outs: pl.DataFrame | pl.LazyFrame | None, at: datetime) -> dict[str, pl.Series]:
+    """Per survey channel, the households whose recorded opt-out (that channel or `all`)
+    came before `at`."""
+    if opt_outs is None:
+        opt_outs = pl.DataFrame(schema={HH: pl.String, "channel": pl.String, "at": UTC_TS})
+    known = opt_outs.lazy().filter(pl.col("at") < at).collect()
+    return {channel: known.filter(pl.col("channel").is_in([channel, ALL_CHANNELS]))[HH].unique()
+            for channel in ("email", "in_app")}

@@ -16,11 +16,12 @@ from cs_assets.voc import feedback_escalations, nps_themes, survey_eligibility
 
 SENT_SCHEMA = {"household_id": pl.String, "survey_type": pl.String,
                "sent_at": pl.Datetime("us", UTC)}
+OPT_OUT_SCHEMA = {"household_id": pl.String, "channel": pl.String, "at": pl.Datetime("us", UTC)}
 
 
 @asset(
     name="survey_eligibility",
-    deps=reads("survey_sends"),
+    deps=reads("survey_sends", "opt_outs"),
     **DAILY,
     description="Households due a survey on the day (NPS 30 days after signup, CSAT on a "
     "resolved ticket, feature survey for early adopters, quarterly NPS, exit survey, annual "
@@ -33,11 +34,13 @@ def survey_eligibility_asset(
 ):
     config = voc.load().surveys
     # surveys the platform sent (its state database); each day sees only those before it
+    # and every opt-out it recorded (unsubscribe links, support requests): routed around
     sent = read_rows(state.engine(), state_tables.survey_sends, SENT_SCHEMA)
+    refused = read_rows(state.engine(), state_tables.opt_outs, OPT_OUT_SCHEMA)
     out = daily_frames(context, lambda day: survey_eligibility(
         day, households=households, support_tickets=support_tickets,
         nps_responses=nps_responses, subscription_changes=subscription_changes,
-        activity_events=activity_events, surveys_sent=sent, config=config))
+        activity_events=activity_events, surveys_sent=sent, opt_outs=refused, config=config))
     return list_output(context, out, ["household_id", "survey_type", "trigger", "channel"],
                        lambda day: {"surveys_per_type": counts_table(day, "survey_type")})
 
