@@ -21,7 +21,7 @@ from cs_assets.churn.design import DESIGN_COLUMNS, design_matrix
 from cs_assets.churn.explain import shap_values, top_drivers
 from cs_assets.churn.metrics import early_warning_recall, top_decile_lift
 from cs_assets.churn.promotion import decide
-from cs_assets.churn.risk import risk_segment
+from cs_assets.churn.risk import risk_rank, risk_segment
 from cs_assets.churn.snapshots import features_and_scores
 from cs_assets.churn.training import train_candidate
 from cs_assets.scoring import load_scorecard
@@ -148,6 +148,12 @@ def test_design_matrix_follows_a_models_column_order():
 def test_risk_segments_use_the_spec_bins_with_zero_in_low(p, segment):
     frame = pl.DataFrame({"p": [p]}, schema={"p": pl.Float64})
     assert frame.select(risk_segment(pl.col("p")).cast(pl.String)).item() == segment
+
+
+def test_risk_rank_is_one_for_the_riskiest_of_each_day():
+    frame = pl.DataFrame({"day": [1, 1, 1, 2], "p": [0.2, 0.9, 0.2, 0.1]})
+    ranks = frame.select(risk_rank(pl.col("p")).over("day"))["p"].to_list()
+    assert ranks == [2, 1, 2, 1]  # ties share the better rank
 
 
 def test_top_decile_lift():

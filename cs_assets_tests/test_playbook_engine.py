@@ -156,6 +156,23 @@ def test_every_shipped_template_has_content_and_renders_from_a_household_row():
         "Health 35, 3 trend alerts. usage -40%; tickets 6")
 
 
+def test_the_task_gives_the_models_view_and_says_when_it_disagrees_with_health():
+    base = {"plan": "Free", "csm_id": "csm_01", "route": "csm", "health_score": 72.0,
+            "alert_count": 0, "top_reasons": "usage fine"}
+    healthy_but_risky = {**base, "tier": "healthy", "churn_probability": 0.61,
+                         "churn_risk_segment": "Critical", "top_drivers": "logins_30d"}
+    agreed = {**base, "health_score": 45.0, "tier": "at_risk", "churn_probability": 0.4,
+              "churn_risk_segment": "High", "top_drivers": None}
+    no_model = {**base, "tier": "at_risk"}
+    notes = [c.contexts(["at_risk_health_alert"], pl.DataFrame([row]), CONTENT, NAMES)[0][
+        "at_risk_health_alert"]["notes"] for row in (healthy_but_risky, agreed, no_model)]
+    assert "Churn model: Critical risk (61% within 30 days; drivers: logins_30d)." in notes[0]
+    assert "disagree (health tier healthy)" in notes[0]
+    assert "Churn model: High risk (40% within 30 days)." in notes[1]
+    assert "disagree" not in notes[1]
+    assert "Churn model" not in notes[2]  # before the first champion: the health view alone
+
+
 def test_a_template_whose_data_is_missing_is_left_out_and_merge_keeps_the_old_one():
     rows = pl.DataFrame([{"plan": "Free", "route": "automated", "csm_id": "ops_01"}])
     got = c.contexts(["declining_usage", "proactive_check_in"], rows, CONTENT, NAMES)[0]
@@ -487,3 +504,23 @@ def test_a_day_missing_from_a_backfill_does_not_read_as_everyone_churned(engine)
     report = run_day(engine, cat, CONTENT, frames, D0 + timedelta(days=2), NOW, NAMES)
     assert report.exits == {} and report.conditions == {}
     assert set(report.missing_assets["nudge"]) == {"health_tiers"}
+
+
+def test_the_churn_model_brings_a_healthy_household_at_high_risk_to_its_csm(engine):
+    """The model drives action: High or Critical risk on a healthy score enrols the household
+    in the model-risk review; a healthy one at Low risk, or one already at risk by its score
+    (the health alert's), does not."""
+    cat = catalog({"model_risk_alert": SHIPPED.playbooks["model_risk_alert"].model_dump(
+        exclude={"name"})})
+    frames = frames_for(D0, {"risky": "healthy", "fine": "healthy", "flagged": "at_risk"})
+    frames["churn_predictions"] = pl.DataFrame({
+        "household_id": ["risky", "fine", "flagged"], "as_of": [D0] * 3,
+        "churn_probability": [0.62, 0.05, 0.7], "model_version": ["3"] * 3,
+        "top_drivers": ["logins_30d", None, None],
+        "churn_risk_segment": ["Critical", "Low", "Critical"], "risk_rank": [2, 3, 1]})
+    report = run_day(engine, cat, CONTENT, frames, D0, NOW, NAMES)
+    assert report.enrolled["household_id"].to_list() == ["risky"]
+    with engine.connect() as conn:
+        context = conn.execute(sa.select(enrolments.c.context)).scalars().one()
+    notes = context["at_risk_health_alert"]["notes"]
+    assert "Churn model: Critical risk (62% within 30 days" in notes and "disagree" in notes

@@ -91,6 +91,7 @@ SPEC_STEPS = {
     },
     "critical_alert": [(0, "csm_task", "critical_health_alert", A)],
     "at_risk_alert": [(0, "csm_task", "at_risk_health_alert", A)],
+    "model_risk_alert": [(0, "csm_task", "at_risk_health_alert", A)],  # ours: the model acts
     "journey_onboarding": [(0, "email", "onboarding_flow", A)],
     "journey_adoption": [(0, "email", "adoption_congratulations", A)],
     "journey_growth": [(0, "email", "premium_trial_offer", A)],
@@ -133,7 +134,7 @@ def test_shipped_playbook_rules():
             assert not any(step.transactional for step in playbook.steps), name
     assert {n for n, p in playbooks.items() if p.holdout_share == 0
             and not n.startswith(("reward_", "survey_"))} == {
-        "critical_alert", "at_risk_alert", "segment_high_touch_review"}
+        "critical_alert", "at_risk_alert", "model_risk_alert", "segment_high_touch_review"}
     # The segment playbooks run for everyone and for health < 60 or churn risk > 0.4.
     for name in (n for n in playbooks if n.startswith("segment_")):
         daily, at_risk = playbooks[name].triggers

@@ -13,6 +13,12 @@ RISK_SEGMENTS = ("Low", "Medium", "High", "Critical")
 RISK_CUTS = (0.15, 0.35, 0.55)
 
 
+def risk_rank(probability: pl.Expr) -> pl.Expr:
+    """1 for the riskiest household (ties share the better rank): `risk_rank <= N` is the
+    top N a team with capacity for N calls can reach."""
+    return probability.rank("min", descending=True).cast(pl.Int64)
+
+
 def risk_segment(probability: pl.Expr, cuts: tuple[float, ...] = RISK_CUTS) -> pl.Expr:
     """Low <= 0.15 < Medium <= 0.35 < High <= 0.55 < Critical; null stays null."""
     expr = pl.when(probability.is_null()).then(None)

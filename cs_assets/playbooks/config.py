@@ -64,6 +64,7 @@ ASSET_COLUMNS: dict[str, frozenset[str]] = {
             "model_version",
             "top_drivers",
             "churn_risk_segment",
+            "risk_rank",
         ),
         "micro_segments": (*DIMENSIONS, "segment", "recommended_action", "churn_probability"),
         "journey_stages": ("stage", "trigger"),

@@ -27,6 +27,7 @@ from cs_assets.validated_config import ConfigFile, StrictModel, Violation
 from cs_assets.vocabulary import HH, instant
 
 Context = dict[str, Any]
+HIGH_RISK = ("High", "Critical")  # the churn model's segments that call for a person
 MISSING = "_missing"  # template -> the value its context lacked
 
 
@@ -115,6 +116,7 @@ def facts(frames: Mapping[str, pl.DataFrame], as_of: date, content: Content) -> 
     for name, columns in {
         "health_scores": ["premium_adoption_score", "missing_premium_features"],
         "health_tiers": ["health_score", "tier", "alert_count", "top_reasons"],
+        "churn_predictions": ["churn_probability", "churn_risk_segment", "top_drivers"],
         "csm_assignments": ["csm_id", "route"],
     }.items():
         day = _day(frames, name, as_of)
@@ -252,6 +254,23 @@ def _reasons(row: Mapping[str, Any]) -> str:
     return row.get("top_reasons") or "no single component stands out"
 
 
+def _model_view(row: Mapping[str, Any]) -> str:
+    """The churn model's view beside the health score's, and a warning where they disagree
+    (the model at High or Critical risk on a healthy score, or at Low risk on a critical or
+    at-risk one): the CSM should know which signal brought the task."""
+    segment, p = row.get("churn_risk_segment"), row.get("churn_probability")
+    if segment is None or p is None:
+        return ""
+    drivers = f"; drivers: {row['top_drivers']}" if row.get("top_drivers") else ""
+    view = f" Churn model: {segment} risk ({p:.0%} within 30 days{drivers})."
+    tier = row.get("tier")
+    if (segment in HIGH_RISK and tier == "healthy") or (segment == "Low"
+                                                       and tier in ("critical", "at_risk")):
+        view += (f" The model and the health score disagree (health tier {tier}): "
+                 "check both before the call.")
+    return view
+
+
 Builder = Callable[[Mapping[str, Any], Content, Mapping[str, str]], Context]
 
 BUILDERS: dict[str, Builder] = {
@@ -369,12 +388,12 @@ BUILDERS: dict[str, Builder] = {
     "critical_health_alert": lambda r, c, n: _task(
         "URGENT: critical health score",
         f"Health {_need(r, 'health_score'):.0f}, {r.get('alert_count') or 0} trend alerts. "
-        f"{_reasons(r)}",
+        f"{_reasons(r)}{_model_view(r)}",
         "high",
     ),
     "at_risk_health_alert": lambda r, c, n: _task(
         "At-risk household: review",
         f"Health {_need(r, 'health_score'):.0f}, {r.get('alert_count') or 0} trend alerts. "
-        f"{_reasons(r)}",
+        f"{_reasons(r)}{_model_view(r)}",
     ),
 }

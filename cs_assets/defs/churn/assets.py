@@ -40,7 +40,7 @@ from cs_assets.churn.registry import (
     register_challenger,
     runs_view_path,
 )
-from cs_assets.churn.risk import RISK_SEGMENTS, risk_segment
+from cs_assets.churn.risk import RISK_SEGMENTS, risk_rank, risk_segment
 from cs_assets.churn.snapshots import features_and_scores
 from cs_assets.churn.training import best, holdout_scores, score_holdout, train_candidate
 from cs_assets.defs.shared.checks import (
@@ -270,8 +270,9 @@ def _roc_calibration(result) -> MetadataValue:
                        "a churn probability. Blocking."),
     ],
     description="Each day's churn probability from `models:/cs_churn@champion`, the spec's "
-    "risk segment (Low <= 0.15 < Medium <= 0.35 < High <= 0.55 < Critical), the model version "
-    "and the top SHAP drivers. No usable champion fails the run; nothing is overwritten.",
+    "risk segment (Low <= 0.15 < Medium <= 0.35 < High <= 0.55 < Critical), its rank among "
+    "the day's households (1 = riskiest), the model version and the top SHAP drivers. No "
+    "usable champion fails the run; nothing is overwritten.",
 )
 def churn_predictions(
     context: AssetExecutionContext, mlflow: MlflowResource, features, scores
@@ -287,7 +288,8 @@ def churn_predictions(
         pl.Series(RISK, probability, dtype=pl.Float64),
         pl.lit(champion.version).alias("model_version"),
         pl.Series("top_drivers", top_drivers(champion.model, X), dtype=pl.String),
-    ).with_columns(risk_segment(pl.col(RISK)).alias("churn_risk_segment"))
+    ).with_columns(risk_segment(pl.col(RISK)).alias("churn_risk_segment"),
+                   risk_rank(pl.col(RISK)).over("as_of").alias("risk_rank"))
     per_day(context, out, _risk_of_day)
     yield Output(out, metadata={
         "dagster/row_count": out.height,
