@@ -202,14 +202,17 @@ def open_frame(rows: list[tuple]) -> pl.DataFrame:
 
 
 def test_exits_in_order_churned_opted_out_recovered_responded():
-    cat = catalog({"p": {**NUDGE, "exit_on": ["responded", "recovered", "churned", "opted_out"]}})
+    # responded: the targeted behaviour back (here: a login within a day), or a click
+    back = {"asset": "household_features", "where": "days_since_last_login < 1"}
+    cat = catalog({"p": {**NUDGE, "exit_on": ["responded", "recovered", "churned", "opted_out"],
+                         "comeback": back}})
     day = D0 + timedelta(days=2)
     sent = datetime(2026, 3, 2, 10, tzinfo=UTC)
     open_ = open_frame([
         (1, "p", "gone", D0, sent, None),        # not active today: churned
         (2, "p", "optout", D0, sent, None),      # opted out and healthy: opted_out first
         (3, "p", "healthy", D0, sent, None),     # healthy now: recovered
-        (4, "p", "login", D0, sent, None),       # logged in after the send: responded
+        (4, "p", "login", D0, sent, None),       # the behaviour back after the send
         (5, "p", "clicked", D0, None, datetime(2026, 3, 3, 12, tzinfo=UTC)),  # a click
         (6, "p", "quiet", D0, sent, None),       # still at risk, no response
         (7, "p", "today", day, None, None),      # enrolled today: not judged yet
@@ -221,6 +224,10 @@ def test_exits_in_order_churned_opted_out_recovered_responded():
     refused = {"email": {"optout"}, "in_app": {"optout"}}
     got = dict(progress.exits(cat, open_, frames, refused, day).iter_rows())
     assert got == {1: "churned", 2: "opted_out", 3: "recovered", 4: "responded", 5: "responded"}
+    # without a comeback, a login is no response: only the click is
+    plain = catalog({"p": {**NUDGE, "exit_on": ["responded", "recovered", "churned",
+                                                "opted_out"]}})
+    assert 4 not in dict(progress.exits(plain, open_, frames, refused, day).iter_rows())
     # refusing email only: the playbook still reaches it in the app, so it stays (and recovers)
     email_only = {"email": {"optout"}, "in_app": set()}
     assert dict(progress.exits(cat, open_, frames, email_only, day).iter_rows())[2] == "recovered"
@@ -235,8 +242,27 @@ def test_an_exit_whose_asset_is_missing_is_not_judged():
     assert progress.exits(cat, gone, {}, {"email": set(), "in_app": set()}, day).is_empty()
 
 
+def test_war_story_1_silent_churners_who_still_log_in_get_the_day_14_offer():
+    """Re-engagement counts task completions coming back as a response, not a login."""
+    cat = catalog({"reengagement": SHIPPED.playbooks["reengagement"].model_dump(
+        exclude={"name"})})
+    day = D0 + timedelta(days=14)
+    sent = datetime(2026, 3, 3, 10, tzinfo=UTC)
+    open_ = open_frame([(1, "reengagement", "silent", D0, sent, None),
+                        (2, "reengagement", "back", D0, sent, None)])
+    due = pl.DataFrame([(10, 1, "no_response_since_enrolment"),
+                        (11, 2, "no_response_since_enrolment")],
+                       schema=progress.DUE_SCHEMA, orient="row")
+    frames = frames_for(day, {"silent": "at_risk", "back": "at_risk"},
+                        days_since_last_login=[0.2, 3.0],  # the silent one logs in daily
+                        tasks_completed_30d=[2.0, 9.0], task_completion_trend=[-0.6, 0.1])
+    got = dict(progress.conditions(cat, due, open_, frames, day).iter_rows())
+    assert got == {10: True, 11: False}  # the offer goes to the silent churner only
+
+
 def test_conditions_are_judged_on_the_day_and_left_open_without_data():
-    cat = catalog({"p": NUDGE})
+    back = {"asset": "household_features", "where": "days_since_last_login < 2"}
+    cat = catalog({"p": {**NUDGE, "comeback": back}})
     day = D0 + timedelta(days=3)
     sent = datetime(2026, 3, 2, 10, tzinfo=UTC)
     open_ = open_frame([(1, "p", "risky", D0, sent, None), (2, "p", "fine", D0, sent, None),

@@ -360,7 +360,7 @@ def test_segment_runs_enrol_once_and_the_at_risk_run_alone_gates_on_health_or_ri
         health_score=[80.0, 59.9, 60.0, 80.0, 10.0],
     )
     frames = {"micro_segments": segments, "health_scores": scores}
-    assert playbook.assets == frozenset(frames)
+    assert playbook.assets == frozenset(frames) | {"household_features"}  # its comeback
     both = select_enrolments(playbook, frames, AS_OF, existing(), salt=SALT)
     assert both["household_id"].to_list() == [
         "dormant_60",

@@ -162,6 +162,10 @@ class Playbook(StrictModel):
     source: str = Field(min_length=1)  # where the spec describes it
     triggers: list[Trigger] = Field(min_length=1)
     at_risk: Filter | None = None  # still needs the playbook (still_at_risk; else recovered)
+    # The behaviour the playbook targets, back (e.g. task completions no longer falling): a
+    # household matching it after the first send has responded, as a reply, click or open of
+    # the playbook's own message has. Not any login: War story 1's silent churners log in.
+    comeback: Filter | None = None
     steps: list[PlaybookStep] = Field(min_length=1)
     exit_on: list[ExitCondition]
     holdout_share: float = Field(ge=0, le=0.5)
@@ -170,7 +174,7 @@ class Playbook(StrictModel):
     @property
     def assets(self) -> frozenset[str]:
         """The assets to load to enrol households and judge `at_risk`."""
-        filters = [*self.triggers, *([self.at_risk] if self.at_risk else [])]
+        filters = [*self.triggers, *(f for f in (self.at_risk, self.comeback) if f)]
         return frozenset(name for flt in filters for name in (flt.asset, *flt.join))
 
     @model_validator(mode="after")

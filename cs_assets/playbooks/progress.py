@@ -33,22 +33,35 @@ DUE_SCHEMA = {"step_id": pl.Int64, "enrolment_id": pl.Int64, "condition": pl.Str
 EXIT_ORDER = ("churned", "opted_out", "recovered", "responded")
 
 
-def with_responded(frame: pl.DataFrame, features: pl.DataFrame | None, as_of: date) -> pl.DataFrame:
-    """`frame` (open enrolments) with `_responded`: whether the household responded by the
-    as-of instant."""
-    if features is not None:
-        last_login = pl.lit(instant(as_of)) - pl.duration(
-            seconds=pl.col("days_since_last_login") * 86_400
-        )
-        logins = features.filter(pl.col("as_of") == as_of).select(HH, _last_login=last_login)
-        frame = frame.join(logins, on=HH, how="left")
-    else:
-        frame = frame.with_columns(_last_login=pl.lit(None, UTC_TS))
-    login_after_send = pl.col("_last_login") > pl.col("first_sent_at")
+def with_responded(frame: pl.DataFrame, catalog: PlaybookCatalog,
+                   frames: Mapping[str, pl.DataFrame], as_of: date) -> pl.DataFrame:
+    """`frame` (open enrolments) with `_responded`: a reply, click or open of the playbook's
+    own message before the as-of instant, or, after its first send, the household matching
+    the playbook's `comeback` that day. `_judged` is false where a `comeback` could not be
+    read (its assets missing that day): the answer is then left for a later day."""
+    back = {name: _matching(catalog.playbooks[name].comeback, frames, as_of)
+            for name in frame["playbook"].unique() if name in catalog.playbooks}
+    came_back = [(name, household) for name, found in back.items() if found
+                 for household in found]
+    unknown = [name for name in back if back[name] is None
+               and catalog.playbooks[name].comeback is not None]
+    returned = pl.DataFrame(came_back, schema={"playbook": pl.String, HH: pl.String},
+                            orient="row").with_columns(_back=pl.lit(True))
     event = pl.col("event_at") < instant(as_of)
-    return frame.with_columns(
-        _responded=login_after_send.fill_null(False) | event.fill_null(False)
-    ).drop("_last_login")
+    after_send = pl.col("first_sent_at") < instant(as_of)
+    return frame.join(returned, on=["playbook", HH], how="left").with_columns(
+        _responded=event.fill_null(False) | (pl.col("_back").fill_null(False)
+                                             & after_send.fill_null(False)),
+        _judged=~pl.col("playbook").is_in(unknown),
+    ).drop("_back")
+
+
+def _matching(flt, frames: Mapping[str, pl.DataFrame], as_of: date) -> set[str] | None:
+    """Households matching `flt` on `as_of`; None without a filter or when its assets are
+    missing."""
+    if flt is None or not {flt.asset, *flt.join} <= frames.keys():
+        return None
+    return set(matching_rows(flt, frames, as_of)[HH])
 
 
 def _at_risk(
@@ -56,10 +69,10 @@ def _at_risk(
 ) -> tuple[set[str], set[str]] | None:
     """(households the at_risk asset scored that day, those still matching), None if unknown."""
     flt = catalog.playbooks[playbook].at_risk
-    if flt is None or not {flt.asset, *flt.join} <= frames.keys():
+    still = _matching(flt, frames, as_of)
+    if still is None:
         return None
-    scored = frames[flt.asset].filter(pl.col("as_of") == as_of)[HH]
-    return set(scored), set(matching_rows(flt, frames, as_of)[HH])
+    return set(frames[flt.asset].filter(pl.col("as_of") == as_of)[HH]), still
 
 
 def exits(
@@ -81,7 +94,7 @@ def exits(
     )
     features = frames.get("household_features")
     active = None if features is None else set(features.filter(pl.col("as_of") == as_of)[HH])
-    frame = with_responded(frame, features, as_of)
+    frame = with_responded(frame, catalog, frames, as_of)
     risk = {name: _at_risk(catalog, name, frames, as_of) for name in frame["playbook"].unique()}
     out = []
     for row in frame.iter_rows(named=True):
@@ -94,7 +107,7 @@ def exits(
             "recovered": (r := risk[row["playbook"]]) is not None
             and household in r[0]
             and household not in r[1],
-            "responded": row["_responded"],
+            "responded": row["_responded"] and row["_judged"],
         }
         status = next((s for s in EXIT_ORDER if s in exit_on and found[s]), None)
         if status:
@@ -116,13 +129,12 @@ def conditions(
     frame = due.join(open_enrolments, on="enrolment_id", how="inner").filter(
         pl.col("playbook").is_in(list(catalog.playbooks))
     )
-    features = frames.get("household_features")
-    frame = with_responded(frame, features, as_of)
+    frame = with_responded(frame, catalog, frames, as_of)
     risk = {name: _at_risk(catalog, name, frames, as_of) for name in frame["playbook"].unique()}
     out = []
     for row in frame.iter_rows(named=True):
         if row["condition"] == "no_response_since_enrolment":
-            if features is None:
+            if not row["_judged"]:
                 continue
             out.append((row["step_id"], not row["_responded"]))
         elif row["condition"] == "still_at_risk":
