@@ -398,6 +398,34 @@ def test_sender_routes_channels_and_records_what_the_lists_read(engine):
         "no message content for survey_invitation_in_app: the household has no survey_type")
 
 
+def test_a_shadow_playbook_renders_and_sends_nothing_and_an_off_one_enrols_no_one(engine):
+    two_steps = {**NUDGE, "holdout_share": 0, "steps": NUDGE["steps"][:2], "at_risk": None}
+    cat = catalog({"quiet": {**two_steps, "mode": "shadow"}, "gone": {**two_steps,
+                                                                       "mode": "off"}})
+    report = run_day(engine, cat, CONTENT, frames_for(D0, {"a": "at_risk"}), D0, NOW, NAMES)
+    assert report.enrolled["playbook"].to_list() == ["quiet"]  # off: no one
+    email = EmailChannel(engine, None, UnsubscribeSettings(b"s", mailto="u@example.test"))
+    sender = Sender(engine, email, {"a": Recipient("a", "a@example.test")}, modes=cat.modes())
+    outcomes = d.dispatch(engine, "t", sender, lambda: datetime(2026, 3, 9, tzinfo=UTC))
+    assert outcomes == {"skipped": 2}
+    assert {r.skipped_reason for r in steps_of(engine)} == {"shadow mode: rendered, not sent"}
+    with engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(outbox)) == 0
+        assert conn.scalar(sa.select(sa.func.count()).select_from(in_app_notifications)) == 0
+
+
+def test_steps_of_a_playbook_switched_off_after_enrolling_are_not_sent(engine):
+    cat = catalog({"nudge": {**NUDGE, "holdout_share": 0, "steps": NUDGE["steps"][:1],
+                             "at_risk": None}})
+    run_day(engine, cat, CONTENT, frames_for(D0, {"a": "at_risk"}), D0, NOW, NAMES)
+    email = EmailChannel(engine, None, UnsubscribeSettings(b"s", mailto="u@example.test"))
+    sender = Sender(engine, email, {"a": Recipient("a", "a@example.test")},
+                    modes={"nudge": "off"})
+    assert d.dispatch(engine, "t", sender, lambda: datetime(2026, 3, 9, tzinfo=UTC)) == {
+        "skipped": 1}
+    assert [r.skipped_reason for r in steps_of(engine)] == ["playbook switched off"]
+
+
 def test_csm_task_without_an_assignment_in_the_state_database_is_skipped(engine):
     cat = catalog({"nudge": {**NUDGE, "holdout_share": 0}})
     run_day(engine, cat, CONTENT, frames_for(D0, {"a": "at_risk"}), D0, NOW, NAMES)

@@ -192,6 +192,7 @@ BAD_VALUES = [
         "playbooks.premium_onboarding.at_risk: required by ['still_at_risk']",
     ),
     (f"{P}.name", "other", f"{P}.name: leave it out"),
+    (f"{P}.mode", "paused", f"{P}.mode: Input should be 'live', 'shadow' or 'off'"),
     (f"{P}.sauce", 1, f"{P}.sauce: Extra inputs are not permitted"),
     (
         "playbooks.proactive_checkin.steps.0.transactional",

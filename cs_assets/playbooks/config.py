@@ -85,6 +85,10 @@ Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 Channel = Literal["email", "in_app", "csm_task"]
 # Checked by the dispatcher when the step falls due.
 StepCondition = Literal["always", "no_response_since_enrolment", "still_at_risk"]
+# live: enrols and sends. shadow: enrols, draws the holdout, renders every message at its due
+# time and sends nothing (each step is skipped "shadow mode", so a team sees who would get
+# what before switching it on). off: enrols no one and sends nothing still due.
+Mode = Literal["live", "shadow", "off"]
 # The exit statuses of cs_assets.state.schema.EXIT_STATUSES that end an enrolment early.
 ExitCondition = Literal["responded", "recovered", "churned", "opted_out"]
 NEEDS_AT_RISK = ("still_at_risk", "recovered")  # both are judged by the playbook's `at_risk`
@@ -160,6 +164,7 @@ class PlaybookStep(StrictModel):
 class Playbook(StrictModel):
     name: Name  # its key under `playbooks`, filled in by the catalog
     source: str = Field(min_length=1)  # where the spec describes it
+    mode: Mode = "live"
     triggers: list[Trigger] = Field(min_length=1)
     at_risk: Filter | None = None  # still needs the playbook (still_at_risk; else recovered)
     # The behaviour the playbook targets, back (e.g. task completions no longer falling): a
@@ -218,6 +223,10 @@ class PlaybookCatalog(StrictModel):
     marketing_emails_per_day: int | None = Field(2, ge=1)
     templates: dict[Name, Channel]  # every template a step may use, with its channel
     playbooks: dict[Name, Playbook]
+
+    def modes(self) -> dict[str, str]:
+        """Each playbook's mode, for a sender: what is not live is never sent."""
+        return {name: playbook.mode for name, playbook in self.playbooks.items()}
 
     def triggered_by(self, asset: str) -> list[str]:
         """The playbooks a row of `asset` enrols into (e.g. the upsell campaign's)."""

@@ -87,6 +87,8 @@ def run_day(
     report = DayReport(pl.DataFrame(schema=dict(ENROLMENT_SCHEMA)).select(ENROLMENT_COLUMNS))
     new = []
     for playbook in catalog.playbooks.values():
+        if playbook.mode == "off":
+            continue
         missing = sorted(playbook.assets - frames.keys())
         if missing:
             report.missing_assets[playbook.name] = missing

@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from cs_assets.channels.email import EmailChannel, Recipient
+from cs_assets.channels.email import EmailChannel, Recipient, render
 from cs_assets.channels.tables import (
     IN_APP,
     CsmTaskChannel,
@@ -71,16 +71,23 @@ class Sender:
         recipients: Mapping[str, Recipient],
         *,
         marketing_per_day: int | None = None,
+        modes: Mapping[str, str] | None = None,
         tasks: CsmTaskChannel | None = None,
         in_app: InAppChannel | None = None,
         now: Callable[[], datetime] = utc_now,
     ) -> None:
         self.engine, self.email, self.recipients = engine, email, recipients
         self.marketing_per_day, self.now = marketing_per_day, now
+        self.modes = dict(modes or {})
         self.tasks = tasks or CsmTaskChannel(engine)
         self.in_app = in_app or InAppChannel(engine)
 
     def __call__(self, step: DueStep) -> None:
+        mode = self.modes.get(step.playbook, "live")
+        if mode == "off":
+            raise SkipStep("playbook switched off")
+        if mode == "shadow":  # rendered as it would go out (a broken message shows), not sent
+            self._shadow(step, self._context(step))
         if step.channel == MARKETING_EMAIL and self.marketing_per_day is not None:
             self._check_cap(step)
         context = self._context(step)
@@ -94,6 +101,13 @@ class Sender:
                         sa.delete(recorded).where(recorded.c.message_id == step.message_id)
                     )
             raise
+
+    @staticmethod
+    def _shadow(step: DueStep, context: Mapping[str, Any]) -> None:
+        if step.channel in EMAIL_CHANNELS:
+            render(step.template, {"greeting_name": None, "unsubscribe_link": "(shadow)",
+                                   **context})
+        raise SkipStep("shadow mode: rendered, not sent")
 
     def _send(self, step: DueStep, context: Mapping[str, Any]) -> None:
         if step.channel in EMAIL_CHANNELS:

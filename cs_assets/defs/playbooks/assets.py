@@ -167,8 +167,9 @@ def playbook_deliveries_asset(
     now = utc_now()
     expired = expire_leases(engine, now)
     owner = f"{socket.gethostname()}:{os.getpid()}:{context.run_id}"
+    catalog = playbooks.load()
     sender = Sender(engine, mail.channel(engine), recipients(households),
-                    marketing_per_day=playbooks.load().marketing_emails_per_day)
+                    marketing_per_day=catalog.marketing_emails_per_day, modes=catalog.modes())
     cutoff = min(now, instant(day + timedelta(days=1)))  # a backfilled day sends its own steps
     outcomes = dispatch(engine, owner, sender, due_before=cutoff)
     counts = pl.DataFrame(
