@@ -277,6 +277,24 @@ def _unsubscribe(args: argparse.Namespace) -> None:
     print(f"household {household}: opted out of marketing email")
 
 
+def _contacts(args: argparse.Namespace) -> None:
+    """Every decision about a message to one household, with its reason (the contact log)."""
+    import polars as pl
+
+    from cs_assets.display import markdown_table
+    from cs_assets.settings import default_state_url
+    from cs_assets.state.contacts import contact_history
+    from cs_assets.state.store import state_engine
+
+    engine = state_engine(os.environ.get("CS_STATE_URL") or default_state_url())
+    history = contact_history(engine, args.household)
+    engine.dispose()
+    if history.is_empty():
+        print(f"household {args.household}: no message decided yet")
+        return
+    print(markdown_table(history.with_columns(pl.col("at").dt.strftime("%Y-%m-%d %H:%M"))))
+
+
 def _iso_date(value: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -335,6 +353,12 @@ def main(argv: list[str] | None = None) -> None:
     who.add_argument("--token", help="the token of an unsubscribe link")
     who.add_argument("--household", help="a household id (a request by another route)")
     unsub.set_defaults(run=_unsubscribe)
+
+    contacts = commands.add_parser(
+        "contacts", help="why each message to a household was sent, deferred, suppressed or "
+        "held out (the contact log)")
+    contacts.add_argument("--household", required=True, help="a household id")
+    contacts.set_defaults(run=_contacts)
 
     args = parser.parse_args(argv)
     args.run(args)

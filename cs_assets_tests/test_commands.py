@@ -10,10 +10,14 @@ import os
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+
+from cs_assets.state.schema import contact_log
+from cs_assets.state.store import state_engine
 
 BIN = Path(sys.executable).parent
 END = "2026-11-01"
@@ -118,3 +122,18 @@ def test_make_bench_training(tmp_path):
                          tmp_path))
     assert line["households"] == 80 and line["observations"] > 0
     assert [r["candidate"] for r in line["results"]] == ["spec_gbm", "hist_gbm", "hist_gbm"]
+
+
+def test_contacts_prints_a_households_contact_log(tmp_path):
+    engine = state_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    with engine.begin() as conn:
+        conn.execute(sa.insert(contact_log), [dict(
+            household_id="hh_000001", playbook="reengagement", template="win_back_offer",
+            channel="email", message_id="<m1@x>", decision="deferred",
+            reason="2 marketing emails in the last 24 hours (until 2026-03-03 11:00 UTC)",
+            at=datetime(2026, 3, 2, 11, tzinfo=UTC))])
+    engine.dispose()
+    out = run([str(BIN / "cs-assets"), "contacts", "--household", "hh_000001"], tmp_path)
+    assert "| 2026-03-02 11:00 | reengagement | win_back_offer | email | deferred |" in out
+    assert "no message decided yet" in run(
+        [str(BIN / "cs-assets"), "contacts", "--household", "hh_000002"], tmp_path)

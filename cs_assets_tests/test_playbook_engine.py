@@ -24,6 +24,7 @@ from cs_assets.playbooks import content as c
 from cs_assets.playbooks.runner import run_day
 from cs_assets.playbooks.sender import Sender
 from cs_assets.state import delivery as d
+from cs_assets.state.contacts import contact_history, contact_summary
 from cs_assets.state.health_snapshot import snapshot_rows, upsert_snapshot
 from cs_assets.state.schema import (
     checkins,
@@ -503,6 +504,36 @@ def test_marketing_emails_are_capped_per_day_and_the_rest_wait(engine):
     assert d.dispatch(engine, "t", sender, lambda: clock[0]) == {}
     clock[0] = datetime(2026, 3, 3, 11, 5, tzinfo=UTC)
     assert d.dispatch(engine, "t", sender, lambda: clock[0]) == {"sent": 1}
+    # the contact log says why each message went, waited, or did not
+    history = contact_history(engine, "a")
+    assert history.select("template", "decision").rows() == [  # by time, then template
+        ("dormant_reengagement", "deferred"), ("feature_discovery", "sent"),
+        ("review_thank_you", "sent"), ("support_having_issues", "sent"),
+        ("win_back_offer", "sent"), ("dormant_reengagement", "sent")]
+    assert history.filter(pl.col("decision") == "deferred")["reason"].item() == (
+        "2 marketing emails in the last 24 hours (until 2026-03-03 11:00 UTC)")
+    week = contact_summary(engine, datetime(2026, 3, 4, tzinfo=UTC))
+    assert (week["households_contacted_7d"], week["contacts_per_household_7d_max"]) == (1, 5)
+    assert week["deferrals_by_reason_7d"].rows() == [
+        ("2 marketing emails in the last 24 hours", 1)]
+
+
+def test_the_contact_log_shows_what_was_held_out_and_suppressed(engine):
+    cat = catalog({"nudge": {**NUDGE, "holdout_share": 0.5, "steps": NUDGE["steps"][:2],
+                             "at_risk": None}})
+    households = [f"hh_{i:02d}" for i in range(8)]
+    run_day(engine, cat, CONTENT, frames_for(D0, dict.fromkeys(households, "at_risk")), D0,
+            NOW, NAMES)
+    held = sorted(h for h in households if is_holdout("nudge", h, 0.5, cat.holdout_salt))
+    treated = sorted(set(households) - set(held))
+    record_opt_out(engine, treated[0], "email", "unsubscribe_link", NOW)
+    email = EmailChannel(engine, None, UnsubscribeSettings(b"s", mailto="u@example.test"))
+    sender = Sender(engine, email, {h: Recipient(h, f"{h}@example.test") for h in households})
+    d.dispatch(engine, "t", sender, lambda: datetime(2026, 3, 9, tzinfo=UTC))
+    assert set(contact_history(engine, held[0])["decision"]) == {"held_out"}
+    opted = contact_history(engine, treated[0])
+    assert opted.select("channel", "decision", "reason").rows() == [
+        ("in_app", "sent", None), ("email", "suppressed", "opted out of email")]
 
 
 def test_two_dispatchers_racing_on_a_household_never_pass_the_cap(engine):

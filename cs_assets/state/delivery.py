@@ -17,7 +17,7 @@ the server before dying, so a person decides (`in_doubt_steps` feeds an asset ch
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -30,6 +30,7 @@ from cs_assets.state.schema import (
     RETRYING,
     SENT,
     SKIPPED,
+    contact_log,
     enrolments,
     step_executions,
 )
@@ -344,23 +345,56 @@ def _deliver(
     backoff: Backoff,
     refused: set[tuple[str, str]],
 ) -> str | None:
+    outcome, decision, reason = _outcome(engine, owner, step, send, now, backoff, refused)
+    if outcome is not None:
+        log_contacts(engine, [(step, decision, reason, now())])
+    return outcome
+
+
+def _outcome(
+    engine: sa.Engine,
+    owner: str,
+    step: DueStep,
+    send: Callable[[DueStep], None],
+    now: Callable[[], datetime],
+    backoff: Backoff,
+    refused: set[tuple[str, str]],
+) -> tuple[str | None, str, str | None]:
+    """The step's outcome (None: the claim was lost), its contact-log decision and reason."""
     if (step.channel, step.household_id) in refused or step.exit_status:
         reason = (
             exit_reason(step.exit_status) if step.exit_status else f"opted out of {step.channel}"
         )
-        return SKIPPED if mark_skipped(engine, step.step_id, owner, reason) else None
+        done = mark_skipped(engine, step.step_id, owner, reason)
+        return (SKIPPED if done else None), "suppressed", reason
     try:
         send(step)
     except Defer as exc:
-        return DEFERRED if mark_deferred(engine, step.step_id, owner, exc.until) else None
+        done = mark_deferred(engine, step.step_id, owner, exc.until)
+        until = f"{exc} (until {exc.until:%Y-%m-%d %H:%M} UTC)"
+        return (DEFERRED if done else None), "deferred", until
     except SkipStep as exc:
         reason = str(exc) or "skipped by the sender"
-        return SKIPPED if mark_skipped(engine, step.step_id, owner, reason) else None
+        done = mark_skipped(engine, step.step_id, owner, reason)
+        return (SKIPPED if done else None), "suppressed", reason
     except OutcomeUnknown as exc:
-        return IN_DOUBT if mark_in_doubt(engine, step.step_id, owner, repr(exc)) else None
+        done = mark_in_doubt(engine, step.step_id, owner, repr(exc))
+        return (IN_DOUBT if done else None), "in_doubt", repr(exc)
     except Exception as exc:
-        return mark_failed(engine, step.step_id, owner, repr(exc), now(), backoff)
-    return SENT if mark_sent(engine, step.step_id, owner, now()) else None
+        failed = mark_failed(engine, step.step_id, owner, repr(exc), now(), backoff)
+        return failed, "failed", repr(exc)
+    return (SENT if mark_sent(engine, step.step_id, owner, now()) else None), "sent", None
+
+
+def log_contacts(engine: sa.Engine, rows: Iterable[tuple[DueStep, str, str | None, datetime]]
+                 ) -> None:
+    """Append (step, decision, reason, at) rows to the contact log."""
+    values = [dict(household_id=s.household_id, playbook=s.playbook, template=s.template,
+                   channel=s.channel, message_id=s.message_id, decision=decision,
+                   reason=reason, at=at) for s, decision, reason, at in rows]
+    if values:
+        with engine.begin() as conn:
+            conn.execute(sa.insert(contact_log), values)
 
 
 def sends_of(engine: sa.Engine, playbooks: list[str]) -> list[tuple[str, datetime]]:

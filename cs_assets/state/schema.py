@@ -318,3 +318,24 @@ workflow_alerts = sa.Table(
     sa.Column("message", sa.Text, nullable=False),
     sa.Column("failed_at", UtcDateTime, nullable=False),
 )
+
+# The contact log: every decision the platform took about a message to a household, with the
+# reason. Sent, deferred (by which cap), suppressed (opt-out, shadow mode, a playbook
+# switched off, an ended enrolment, no address), held out, in doubt, failed. Append-only: a
+# step deferred twice has two rows. Queryable per household (cs_assets/state/contacts.py).
+CONTACT_DECISIONS = ("sent", "deferred", "suppressed", "held_out", "in_doubt", "failed")
+contact_log = sa.Table(
+    "contact_log",
+    metadata,
+    _id("log_id"),
+    sa.Column("household_id", sa.Text, nullable=False),
+    sa.Column("playbook", sa.Text, nullable=False),
+    sa.Column("template", sa.Text, nullable=False),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("message_id", sa.Text, nullable=False),
+    sa.Column("decision", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text),  # null for a send: the playbook and template say why
+    sa.Column("at", UtcDateTime, nullable=False),
+    _in("decision", CONTACT_DECISIONS),
+    sa.Index("contact_log_household", "household_id", "at"),
+)

@@ -48,6 +48,7 @@ from cs_assets.playbooks.effect import EFFECT_SCHEMA, playbook_effectiveness
 from cs_assets.playbooks.runner import run_day
 from cs_assets.playbooks.sender import Sender
 from cs_assets.state import schema as state_tables
+from cs_assets.state.contacts import contact_summary
 from cs_assets.state.day_rows import read_rows
 from cs_assets.state.delivery import (
     dispatch,
@@ -156,7 +157,8 @@ def recipients(households: pl.DataFrame) -> dict[str, Recipient]:
     "(never after now), sends them over their channel (email over SMTP, or the outbox only "
     "without SMTP settings; CSM tasks; in-app notifications) and records each outcome: sent, "
     "retrying with backoff, deferred by the marketing-email cap, skipped with a reason, or "
-    "in_doubt.",
+    "in_doubt, each also in the contact log with its reason. Metadata: the week's contacts "
+    "per household contacted (max, mean) and deferrals by reason.",
 )
 def playbook_deliveries_asset(
     context: AssetExecutionContext, state: StateResource, mail: MailResource,
@@ -179,11 +181,15 @@ def playbook_deliveries_asset(
         [(s.step_id, s.playbook, s.household_id, s.template, s.message_id) for s in doubtful],
         orient="row", schema=["step_id", "playbook", "household_id", "template", "message_id"])
     stuck = unjudged_steps(engine, cutoff - timedelta(days=1))
+    contacts = contact_summary(engine, cutoff)  # the week up to this pass: ids and counts only
+    deferrals = contacts.pop("deferrals_by_reason_7d")
     return MaterializeResult(
         metadata={
             "outcomes": MetadataValue.md(markdown_table(counts)),
             "sent": outcomes.get("sent", 0),
             "leases_expired_into_in_doubt": expired,
+            **contacts,
+            "deferrals_by_reason_7d": MetadataValue.md(markdown_table(deferrals)),
         },
         check_results=[
             AssetCheckResult(
