@@ -422,3 +422,16 @@ def test_a_held_out_household_still_gets_its_csm_task(engine):
     got = {r.channel: (r.status, r.skipped_reason) for r in rows(engine)}
     assert got == {"email": ("skipped", "holdout"), "csm_task": ("pending", None),
                    "in_app": ("skipped", "holdout")}
+
+
+def test_an_index_added_since_the_database_was_made_is_created(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    state_engine(url).dispose()
+    old = sa.create_engine(url)
+    with old.begin() as conn:
+        conn.exec_driver_sql("DROP INDEX enrolments_household")
+    old.dispose()
+    engine = state_engine(url)  # what a new release does on an older state database
+    assert "enrolments_household" in {i["name"] for i in sa.inspect(engine).get_indexes(
+        "enrolments")}
+    engine.dispose()

@@ -20,6 +20,8 @@ CREATE TABLE IF NOT EXISTS enrolments (
     UNIQUE (playbook, household_id, enrolment_key),
     CONSTRAINT enrolments_exit CHECK ((exit_status IS NULL) = (exited_at IS NULL))
 );
+-- the marketing cap and the lists look a household's enrolments up
+CREATE INDEX IF NOT EXISTS enrolments_household ON enrolments (household_id);
 
 -- One row per step of an enrolment. Delivery: pending -> claimed (leased) -> sent; a failed
 -- send -> retrying (backoff) -> claimed again, or skipped after the last attempt; a claim

@@ -17,7 +17,7 @@ the server before dying, so a person decides (`in_doubt_steps` feeds an asset ch
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -187,45 +187,55 @@ def claim_due(
     return [DueStep(**row._mapping) for row in rows]
 
 
+Log = Mapping[str, object] | None  # a contact_log row, written with the outcome
+
+
 def _finish(
-    engine: sa.Engine, step_id: int, owner: str, from_status: tuple[str, ...], **values
+    engine: sa.Engine, step_id: int, owner: str, from_status: tuple[str, ...], log: Log = None,
+    **values,
 ) -> bool:
-    """Move a step `owner` holds to its outcome; False when the claim is no longer `owner`'s."""
+    """Move a step `owner` holds to its outcome, and append `log` to the contact log in the
+    same transaction; False (nothing written) when the claim is no longer `owner`'s."""
     with engine.begin() as conn:
-        return (
-            conn.execute(
-                sa.update(steps)
-                .where(
-                    steps.c.step_id == step_id,
-                    steps.c.lease_owner == owner,
-                    steps.c.status.in_(from_status),
-                )
-                .values(**values)
-            ).rowcount
-            == 1
-        )
+        done = conn.execute(
+            sa.update(steps)
+            .where(
+                steps.c.step_id == step_id,
+                steps.c.lease_owner == owner,
+                steps.c.status.in_(from_status),
+            )
+            .values(**values)
+        ).rowcount == 1
+        if done and log is not None:
+            conn.execute(sa.insert(contact_log), [dict(log)])
+        return done
 
 
-def mark_sent(engine: sa.Engine, step_id: int, owner: str, at: datetime) -> bool:
+def mark_sent(engine: sa.Engine, step_id: int, owner: str, at: datetime, log: Log = None) -> bool:
     """Record the send. Also resolves the owner's own step that expired into in_doubt meanwhile:
     the owner knows it went out."""
-    return _finish(engine, step_id, owner, (CLAIMED, IN_DOUBT), status=SENT, sent_at=at)
+    return _finish(engine, step_id, owner, (CLAIMED, IN_DOUBT), log, status=SENT, sent_at=at)
 
 
-def mark_skipped(engine: sa.Engine, step_id: int, owner: str, reason: str) -> bool:
-    return _finish(engine, step_id, owner, (CLAIMED,), status=SKIPPED, skipped_reason=reason)
+def mark_skipped(engine: sa.Engine, step_id: int, owner: str, reason: str,
+                 log: Log = None) -> bool:
+    return _finish(engine, step_id, owner, (CLAIMED,), log, status=SKIPPED,
+                   skipped_reason=reason)
 
 
-def mark_deferred(engine: sa.Engine, step_id: int, owner: str, until: datetime) -> bool:
+def mark_deferred(engine: sa.Engine, step_id: int, owner: str, until: datetime,
+                  log: Log = None) -> bool:
     return _finish(
-        engine, step_id, owner, (CLAIMED,), status=PENDING, next_attempt_at=until,
+        engine, step_id, owner, (CLAIMED,), log, status=PENDING, next_attempt_at=until,
         attempts=steps.c.attempts - 1,
     )
 
 
-def mark_in_doubt(engine: sa.Engine, step_id: int, owner: str, error: str) -> bool:
+def mark_in_doubt(engine: sa.Engine, step_id: int, owner: str, error: str,
+                  log: Log = None) -> bool:
     return _finish(
-        engine, step_id, owner, (CLAIMED,), status=IN_DOUBT, last_error=error[:MAX_ERROR_CHARS]
+        engine, step_id, owner, (CLAIMED,), log, status=IN_DOUBT,
+        last_error=error[:MAX_ERROR_CHARS],
     )
 
 
@@ -236,6 +246,7 @@ def mark_failed(
     error: str,
     now: datetime,
     backoff: Backoff = Backoff(),
+    log: Log = None,
 ) -> str | None:
     """A send that certainly did not go out: retry it after the backoff, or skip it after the
     last attempt. Returns the new status, None when the claim is no longer `owner`'s."""
@@ -254,6 +265,7 @@ def mark_failed(
             step_id,
             owner,
             (CLAIMED,),
+            log,
             status=SKIPPED,
             last_error=error,
             skipped_reason=f"gave up after {attempts} attempts",
@@ -264,6 +276,7 @@ def mark_failed(
         step_id,
         owner,
         (CLAIMED,),
+        log,
         status=RETRYING,
         last_error=error,
         next_attempt_at=now + backoff.delay(attempts),
@@ -345,56 +358,34 @@ def _deliver(
     backoff: Backoff,
     refused: set[tuple[str, str]],
 ) -> str | None:
-    outcome, decision, reason = _outcome(engine, owner, step, send, now, backoff, refused)
-    if outcome is not None:
-        log_contacts(engine, [(step, decision, reason, now())])
-    return outcome
+    def log(decision: str, reason: str | None = None) -> dict[str, object]:
+        return dict(household_id=step.household_id, playbook=step.playbook,
+                    template=step.template, channel=step.channel, message_id=step.message_id,
+                    decision=decision, reason=reason, at=now())
 
-
-def _outcome(
-    engine: sa.Engine,
-    owner: str,
-    step: DueStep,
-    send: Callable[[DueStep], None],
-    now: Callable[[], datetime],
-    backoff: Backoff,
-    refused: set[tuple[str, str]],
-) -> tuple[str | None, str, str | None]:
-    """The step's outcome (None: the claim was lost), its contact-log decision and reason."""
     if (step.channel, step.household_id) in refused or step.exit_status:
         reason = (
             exit_reason(step.exit_status) if step.exit_status else f"opted out of {step.channel}"
         )
-        done = mark_skipped(engine, step.step_id, owner, reason)
-        return (SKIPPED if done else None), "suppressed", reason
+        done = mark_skipped(engine, step.step_id, owner, reason, log("suppressed", reason))
+        return SKIPPED if done else None
     try:
         send(step)
     except Defer as exc:
-        done = mark_deferred(engine, step.step_id, owner, exc.until)
-        until = f"{exc} (until {exc.until:%Y-%m-%d %H:%M} UTC)"
-        return (DEFERRED if done else None), "deferred", until
+        why = f"{exc} (until {exc.until:%Y-%m-%d %H:%M} UTC)"
+        done = mark_deferred(engine, step.step_id, owner, exc.until, log("deferred", why))
+        return DEFERRED if done else None
     except SkipStep as exc:
         reason = str(exc) or "skipped by the sender"
-        done = mark_skipped(engine, step.step_id, owner, reason)
-        return (SKIPPED if done else None), "suppressed", reason
+        done = mark_skipped(engine, step.step_id, owner, reason, log("suppressed", reason))
+        return SKIPPED if done else None
     except OutcomeUnknown as exc:
-        done = mark_in_doubt(engine, step.step_id, owner, repr(exc))
-        return (IN_DOUBT if done else None), "in_doubt", repr(exc)
+        done = mark_in_doubt(engine, step.step_id, owner, repr(exc), log("in_doubt", repr(exc)))
+        return IN_DOUBT if done else None
     except Exception as exc:
-        failed = mark_failed(engine, step.step_id, owner, repr(exc), now(), backoff)
-        return failed, "failed", repr(exc)
-    return (SENT if mark_sent(engine, step.step_id, owner, now()) else None), "sent", None
-
-
-def log_contacts(engine: sa.Engine, rows: Iterable[tuple[DueStep, str, str | None, datetime]]
-                 ) -> None:
-    """Append (step, decision, reason, at) rows to the contact log."""
-    values = [dict(household_id=s.household_id, playbook=s.playbook, template=s.template,
-                   channel=s.channel, message_id=s.message_id, decision=decision,
-                   reason=reason, at=at) for s, decision, reason, at in rows]
-    if values:
-        with engine.begin() as conn:
-            conn.execute(sa.insert(contact_log), values)
+        return mark_failed(engine, step.step_id, owner, repr(exc), now(), backoff,
+                           log("failed", repr(exc)))
+    return SENT if mark_sent(engine, step.step_id, owner, now(), log("sent")) else None
 
 
 def sends_of(engine: sa.Engine, playbooks: list[str]) -> list[tuple[str, datetime]]:

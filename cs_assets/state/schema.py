@@ -84,6 +84,8 @@ enrolments = sa.Table(
     # (cs_assets/playbooks/content.py): ids, figures and feature names, no addresses.
     sa.Column("context", sa.JSON().with_variant(JSONB(), "postgresql")),
     sa.UniqueConstraint("playbook", "household_id", "enrolment_key"),
+    # the marketing cap and the lists look a household's enrolments up
+    sa.Index("enrolments_household", "household_id"),
     _in("exit_status", EXIT_STATUSES),
     sa.CheckConstraint("(exit_status IS NULL) = (exited_at IS NULL)", name="enrolments_exit"),
 )

@@ -29,12 +29,16 @@ HOLDOUT_REASON = "holdout"
 
 
 def state_engine(url: str) -> sa.Engine:
-    """An engine on the state database with its tables created if missing. PostgreSQL URLs
-    need the psycopg2 driver (`postgresql+psycopg2://`)."""
+    """An engine on the state database with its tables and indexes created if missing (an
+    index added since a database was made is created too). PostgreSQL URLs need the psycopg2
+    driver (`postgresql+psycopg2://`)."""
     engine = sa.create_engine(url)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     metadata.create_all(engine)
+    for table in metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(engine, checkfirst=True)
     return engine
 
 
