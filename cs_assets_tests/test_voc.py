@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
@@ -79,6 +80,11 @@ def nps(hh: str, responded_at: datetime, score: int | None = 9, comment: str | N
                 responded_at=responded_at, score=score, comment=comment)
 
 
+# The cadences' anchor arithmetic, without the slot spreading (tested on its own below).
+UNSPREAD = {"annual_cadence": {"every_days": 365, "spread": False},
+            "quarterly_cadence": {"every_days": 90, "spread": False}}
+
+
 def eligible(households: list[dict], *, tickets=(), changes=(), events=(), responses=(),
              sent=(), opt_outs=(), config: SurveyConfig | None = None) -> pl.DataFrame:
     activity = f.frame("activity_events", list(events)).with_columns(
@@ -93,7 +99,7 @@ def eligible(households: list[dict], *, tickets=(), changes=(), events=(), respo
         activity_events=activity,
         surveys_sent=pl.DataFrame(list(sent), schema=SENT_SCHEMA, orient="row"),
         opt_outs=pl.DataFrame(list(opt_outs), schema=OPT_OUT_SCHEMA, orient="row"),
-        config=config,
+        config=config or SurveyConfig.model_validate(UNSPREAD),
     )
     assert out.columns == SURVEY_COLUMNS
     return out
@@ -235,20 +241,23 @@ def test_one_survey_per_household_by_priority():
     assert out.select("trigger", "priority").rows() == [("downgrade_or_churn", 1)]
     order = ["feature_first_used", "support_ticket_resolved", "days_since_signup",
              "downgrade_or_churn", "annual_cadence", "quarterly_cadence"]
-    out = eligible(**_everything_fires(), config=SurveyConfig(priority=order))
+    out = eligible(**_everything_fires(),
+                   config=SurveyConfig.model_validate({**UNSPREAD, "priority": order}))
     # Same trigger twice: the latest trigger_at, then the subject alphabetically.
     assert out.select("trigger", "subject", "priority").rows() == [
         ("feature_first_used", "meds", 1)
     ]
     order = order[1:] + order[:1]
-    out = eligible(**_everything_fires(), config=SurveyConfig(priority=order))
+    out = eligible(**_everything_fires(),
+                   config=SurveyConfig.model_validate({**UNSPREAD, "priority": order}))
     assert out.select("trigger", "subject").rows() == [("support_ticket_resolved", "t_new")]
 
 
 def test_survey_eligibility_population():
     """Exact membership and order (household_id) of a small population."""
     config = SurveyConfig.model_validate(
-        {"feature_first_used": {"delay_days": 7, "launches": {"vet_records": date(2026, 5, 1)}}}
+        {"feature_first_used": {"delay_days": 7, "launches": {"vet_records": date(2026, 5, 1)}},
+         **UNSPREAD}
     )
     households = [
         household("h01"),
@@ -296,6 +305,34 @@ def test_surveys_route_around_every_opt_out_the_platform_recorded():
                                   ("later", "email", ago(-1))])
     assert dict(out.select("household_id", "channel").rows()) == {
         "flag": "in_app", "link": "in_app", "later": "email", "none": "email"}
+
+
+def test_cadences_spread_a_long_overdue_base_over_the_period():
+    """Switched on for a base that is long overdue, the quarterly NPS asks about a fatigue
+    window's share of it on day one (not everyone), then about 1/90 a day; in 90 days every
+    household is asked exactly once."""
+    base = [household(f"h{i:03d}", ago(400)) for i in range(270)]
+    # no annual survey in the way: not due for years
+    config = SurveyConfig.model_validate({"annual_cadence": {"every_days": 3650}})
+    sent, per_day = [], []
+    for day in range(90):
+        as_of = AS_OF + timedelta(days=day)
+        out = survey_eligibility(
+            as_of, households=f.frame("households", base),
+            support_tickets=f.frame("support_tickets", []),
+            nps_responses=f.frame("nps_responses", []),
+            subscription_changes=f.frame("subscription_changes", []),
+            activity_events=f.frame("activity_events", [
+                login(h["household_id"], AT + timedelta(days=day - 1)) for h in base]
+            ).with_columns(event_kind=event_kind_expr(load_event_mapping())),
+            surveys_sent=pl.DataFrame(sent, schema=SENT_SCHEMA, orient="row"),
+            config=config)
+        nps_due = out.filter(pl.col("survey_type") == "NPS")["household_id"].to_list()
+        per_day.append(len(nps_due))
+        sent += [(h, "NPS", AT + timedelta(days=day, hours=10)) for h in nps_due]
+    assert 0.08 * 270 < per_day[0] < 0.25 * 270  # the slots of the last 14 days, not all
+    assert max(per_day[1:]) <= 12  # about 3 a day afterwards
+    assert sorted(Counter(h for h, _, _ in sent).values()) == [1] * 270
 
 
 # ---------------------------------------------------------------- NPS themes

@@ -15,10 +15,13 @@ platform's own `surveys_sent`, so a re-run of a day gives the same list.
     early adopters only: first use before the feature's launch + `early_adopter_days`. The
     launch is the configured date, else the feature's first use by any household.
 * Cadence triggers (active customers: an activity event in the `active_within_days` before
-  `T`) stay due from `trigger_at` until a survey of their type is sent, so fatigue only
-  defers them: `quarterly_cadence` (NPS) 90 days after the last NPS survey sent or answered
-  (signup if none), `annual_cadence` (Product) 365 days after the last Product survey sent
-  (signup if none).
+  `T`) fall due `every_days` after the last contact: `quarterly_cadence` (NPS) 90 days after
+  the last NPS survey sent or answered (signup if none), `annual_cadence` (Product) 365 days
+  after the last Product survey sent
+  (signup if none). Spread (`spread`, the default): then due on the household's slot day of
+  each period (a stable hash) and the `fatigue_days` after it, so fatigue only defers it and
+  switching the platform on for an existing base asks about 1/`every_days` of it a day, not
+  everyone at once. Not spread: due from `trigger_at` until a survey of the type is sent.
 
 Every trigger but Exit needs the household not churned at `T`. Fatigue: nothing for a
 household sent a survey less than `fatigue_days` calendar days before `D` (with 14, a survey
@@ -32,7 +35,8 @@ Refusals are the raw `email_opt_out` flag and every opt-out the platform recorde
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+import hashlib
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal, Self
 
 import polars as pl
@@ -79,6 +83,11 @@ class FeatureRule(EventRule):
 
 class CadenceRule(StrictModel):
     every_days: int = Field(ge=1)
+    # Each household gets a slot day in every period (a hash of its id): it is due on its slot
+    # (and for `fatigue_days` after, so fatigue only defers it) once its `every_days` are over.
+    # Switching the platform on for an existing base then asks about 1/every_days of it a
+    # day, not everyone on day one. False: due as soon as the `every_days` are over.
+    spread: bool = True
 
 
 class SurveyConfig(StrictModel):
@@ -151,17 +160,42 @@ def _first_feature_uses(events, rule: FeatureRule, at: datetime) -> pl.LazyFrame
     return _due(adopters.rename({"feature_name": "subject"}), "feature_first_used", rule, at)
 
 
+SLOT_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
 def _cadence(active, last_contacts: list[pl.LazyFrame], trigger: str, rule: CadenceRule,
-             at: datetime) -> pl.LazyFrame:
-    """Due `every_days` after the latest of the last contacts (signup if none) until sent."""
+             at: datetime, window_days: int) -> pl.LazyFrame:
+    """Due `every_days` after the latest of the last contacts (signup if none) until sent; with
+    `spread`, on the household's slot day of the period once they are over, for
+    `window_days` (`spread_slot`)."""
     frame = active.select(HH, "created_at")
     for contacts in last_contacts:
         frame = frame.join(contacts, on=HH, how="left")
-    anchor = pl.max_horizontal(pl.exclude(HH))
-    return frame.select(
-        HH, trigger=pl.lit(trigger), subject=pl.lit(None, pl.String),
-        trigger_at=anchor + timedelta(days=rule.every_days),
-    ).filter(pl.col("trigger_at") < at)
+    earliest = pl.max_horizontal(pl.exclude(HH)) + timedelta(days=rule.every_days)
+    frame = frame.select(HH, trigger=pl.lit(trigger), subject=pl.lit(None, pl.String),
+                         _earliest=earliest)
+    if not rule.spread:
+        return frame.rename({"_earliest": "trigger_at"}).filter(pl.col("trigger_at") < at)
+    slot = spread_slot(pl.format("{}:{}", pl.lit(trigger), pl.col(HH)), rule.every_days, at)
+    return frame.with_columns(trigger_at=slot).filter(
+        pl.col("trigger_at") >= pl.col("_earliest"),
+        pl.col("trigger_at") >= at - timedelta(days=window_days),
+    ).drop("_earliest")
+
+
+def spread_slot(key: pl.Expr, every_days: int, at: datetime) -> pl.Expr:
+    """The latest slot instant before `at` of each `key` (the cadence and the household, so
+    two cadences do not share a household's slot): slots recur every `every_days` days from
+    2000-01-01, shifted by a stable hash of the key (the same on every run and machine), so a
+    base is spread evenly over the period."""
+    phase = key.map_elements(lambda h: _stable_hash(h) % every_days, return_dtype=pl.Int64)
+    today = (at - SLOT_EPOCH).days  # days from the epoch to the as-of day
+    back = (today - 1 - phase) % every_days  # days from the slot to the day before `at`
+    return pl.lit(at) - pl.duration(days=back + 1)
+
+
+def _stable_hash(value: str) -> int:
+    return int.from_bytes(hashlib.sha256(value.encode()).digest()[:8], "big")
 
 
 def _last(frame: pl.LazyFrame, column: str, name: str) -> pl.LazyFrame:
@@ -188,8 +222,9 @@ def _candidates(at: datetime, config: SurveyConfig, *, households, support_ticke
         _exits(households, subscription_changes, config.downgrade_or_churn, at),
         for_present,
         _cadence(active, [last_sent["NPS"], _last(nps_responses, "responded_at", "_answered")],
-                 "quarterly_cadence", config.quarterly_cadence, at),
-        _cadence(active, [last_sent["Product"]], "annual_cadence", config.annual_cadence, at),
+                 "quarterly_cadence", config.quarterly_cadence, at, config.fatigue_days),
+        _cadence(active, [last_sent["Product"]], "annual_cadence", config.annual_cadence, at,
+                 config.fatigue_days),
     ]).with_columns(survey_type=pl.col("trigger").replace_strict(SURVEY_TYPES))
 
 
