@@ -3,6 +3,8 @@ and the one timestamp type, so that a join or a cast means the same thing everyw
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, date, datetime
 
 import polars as pl
@@ -32,3 +34,10 @@ def utc_now() -> datetime:
     """Now on the platform clock (`settings.platform_now`): every time the platform writes,
     a send, a task, an email's Date header, a state row, comes from here."""
     return platform_now()
+
+
+def stable_draw(*parts: str) -> int:
+    """A 64-bit number drawn from `parts` (a salt, a playbook, a household id): the same on
+    every run and machine, unlike Python's `hash`. Holdouts and survey slots both draw here."""
+    token = json.dumps(list(parts)).encode()
+    return int.from_bytes(hashlib.sha256(token).digest()[:8], "big")

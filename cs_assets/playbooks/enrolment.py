@@ -13,8 +13,6 @@ spec's runs is safe, and the at-risk run adds only households the daily one miss
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -23,7 +21,7 @@ import polars as pl
 
 from cs_assets.playbooks.config import SEND_HOUR_UTC, Filter, Playbook
 from cs_assets.state.delivery import TRANSACTIONAL_CHANNELS
-from cs_assets.vocabulary import HH, KEYS
+from cs_assets.vocabulary import HH, KEYS, stable_draw
 
 (EMAIL_TRANSACTIONAL,) = TRANSACTIONAL_CHANNELS
 ENROLMENT_COLUMNS = ["playbook", HH, "enrolment_key", "enrolled_on", "holdout"]
@@ -88,9 +86,7 @@ def is_holdout(playbook: str, household_id: str, share: float, salt: str) -> boo
     """Whether the household is in the playbook's holdout: a hash of (salt, playbook,
     household) below `share`. The same on every run and machine, independent across playbooks,
     and a household stays on its side at each re-enrolment."""
-    token = json.dumps([salt, playbook, household_id]).encode()
-    draw = int.from_bytes(hashlib.sha256(token).digest()[:8], "big")
-    return draw < share * 2**64
+    return stable_draw(salt, playbook, household_id) < share * 2**64
 
 
 def trigger_rows(

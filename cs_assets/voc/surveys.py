@@ -35,7 +35,6 @@ Refusals are the raw `email_opt_out` flag and every opt-out the platform recorde
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal, Self
 
@@ -45,7 +44,7 @@ from pydantic import Field, model_validator
 from cs_assets.contract.events import EventKind
 from cs_assets.state.schema import ALL_CHANNELS
 from cs_assets.validated_config import StrictModel, Violation
-from cs_assets.vocabulary import HH, UTC_TS, instant
+from cs_assets.vocabulary import HH, UTC_TS, instant, stable_draw
 
 Trigger = Literal["downgrade_or_churn", "support_ticket_resolved", "days_since_signup",
                   "feature_first_used", "annual_cadence", "quarterly_cadence"]
@@ -176,26 +175,23 @@ def _cadence(active, last_contacts: list[pl.LazyFrame], trigger: str, rule: Cade
                          _earliest=earliest)
     if not rule.spread:
         return frame.rename({"_earliest": "trigger_at"}).filter(pl.col("trigger_at") < at)
-    slot = spread_slot(pl.format("{}:{}", pl.lit(trigger), pl.col(HH)), rule.every_days, at)
+    slot = spread_slot(pl.col(HH), trigger, rule.every_days, at)
     return frame.with_columns(trigger_at=slot).filter(
         pl.col("trigger_at") >= pl.col("_earliest"),
         pl.col("trigger_at") >= at - timedelta(days=window_days),
     ).drop("_earliest")
 
 
-def spread_slot(key: pl.Expr, every_days: int, at: datetime) -> pl.Expr:
-    """The latest slot instant before `at` of each `key` (the cadence and the household, so
-    two cadences do not share a household's slot): slots recur every `every_days` days from
-    2000-01-01, shifted by a stable hash of the key (the same on every run and machine), so a
-    base is spread evenly over the period."""
-    phase = key.map_elements(lambda h: _stable_hash(h) % every_days, return_dtype=pl.Int64)
+def spread_slot(household: pl.Expr, cadence: str, every_days: int, at: datetime) -> pl.Expr:
+    """Each household's latest slot instant before `at`: slots recur every `every_days` days
+    from 2000-01-01, shifted by a stable draw of the cadence and the household (two cadences
+    do not share a household's slot), so a base is spread evenly over the period."""
+    phase = household.map_elements(lambda h: stable_draw(cadence, h) % every_days,
+                                   return_dtype=pl.Int64)
     today = (at - SLOT_EPOCH).days  # days from the epoch to the as-of day
     back = (today - 1 - phase) % every_days  # days from the slot to the day before `at`
     return pl.lit(at) - pl.duration(days=back + 1)
 
-
-def _stable_hash(value: str) -> int:
-    return int.from_bytes(hashlib.sha256(value.encode()).digest()[:8], "big")
 
 
 def _last(frame: pl.LazyFrame, column: str, name: str) -> pl.LazyFrame:

@@ -42,7 +42,7 @@ import numpy as np
 import polars as pl
 from sklearn.metrics import roc_auc_score
 
-from cs_assets.churn.dataset import LABEL, out_of_time_split
+from cs_assets.churn.dataset import LABEL, Split, out_of_time_split
 from cs_assets.churn.metrics import RISK, classification_metrics, early_warning_recall
 from cs_assets.churn.registry import load_champion
 from cs_assets.churn.training import holdout_scores
@@ -133,10 +133,14 @@ def _mlflow(root: Path):
     return mlflow_from_env(world_env(root))
 
 
-def _scored(root: Path) -> tuple[pl.DataFrame, str, pl.DataFrame]:
-    """The holdout with the champion's probability, both oracles and both health scores."""
+def _split(root: Path) -> Split:
+    """The champion's own split of the materialized training set."""
     training = pl.read_parquet(root / "storage" / "churn_training_set.parquet")
-    test = out_of_time_split(training, holdout_days=HOLDOUT_DAYS).test
+    return out_of_time_split(training, holdout_days=HOLDOUT_DAYS)
+
+
+def _scored(root: Path, test: pl.DataFrame) -> tuple[pl.DataFrame, str, pl.DataFrame]:
+    """The holdout with the champion's probability, both oracles and both health scores."""
     champion = load_champion(_mlflow(root).client())
     scored = holdout_scores(champion.model, test, champion.columns)
     truth = pl.read_parquet(root / "raw" / "_truth" / "hazard_daily.parquet").rename(
@@ -216,14 +220,12 @@ def _fmt(value) -> str:
         f"{value:.3f}" if isinstance(value, float) else str(value))
 
 
-def _yardstick(root: Path, scored: pl.DataFrame) -> dict:
+def _yardstick(root: Path, split: Split, scored: pl.DataFrame) -> dict:
     """The baseline fitted on the champion's training rows and scored on its holdout rows,
     beside the champion, with the paired bootstrap interval of their ROC-AUC difference."""
-    training = pl.read_parquet(root / "storage" / "churn_training_set.parquet")
-    split = out_of_time_split(training, holdout_days=HOLDOUT_DAYS)
     counts = event_counts(pl.scan_parquet(root / "raw" / "activity_events" / "*.parquet"),
                           pl.scan_parquet(root / "raw" / "households.parquet"),
-                          training.select(HH, AS_OF))
+                          pl.concat([split.train, split.test]).select(HH, AS_OF))
     train = split.train.select(HH, AS_OF, LABEL).join(counts, on=[HH, AS_OF])
     test = scored.select(HH, AS_OF, LABEL, RISK).join(counts, on=[HH, AS_OF])
     started = time.perf_counter()
@@ -242,9 +244,10 @@ def evaluate_product(product: str, households: int, seed: int, reuse: bool) -> d
     full = _world(base / "full", households, seed, simulator(product))
     steps = {} if reuse else _materialize(
         full, ["churn_snapshots", "churn_training_set", "churn_model", "survival_model"])
-    scored, version, churn = _scored(full)
+    split = _split(full)
+    scored, version, churn = _scored(full, split.test)
     judged = _judge(scored, churn)
-    yardstick = _yardstick(full, scored)
+    yardstick = _yardstick(full, split, scored)
     judged["yardstick"] = yardstick["metrics"]
     candidates = pl.read_parquet(full / "storage" / "churn_model.parquet")
     cox = {}
