@@ -295,6 +295,45 @@ def _contacts(args: argparse.Namespace) -> None:
     print(markdown_table(history.with_columns(pl.col("at").dt.strftime("%Y-%m-%d %H:%M"))))
 
 
+def _steps_list(args: argparse.Namespace) -> None:
+    """The steps a person must resolve: handed to the mail server by a sender that died."""
+    from cs_assets.display import markdown_table
+    from cs_assets.settings import default_state_url
+    from cs_assets.state.delivery import in_doubt_steps
+    from cs_assets.state.store import state_engine
+
+    engine = state_engine(os.environ.get("CS_STATE_URL") or default_state_url())
+    doubtful = in_doubt_steps(engine)
+    engine.dispose()
+    if not doubtful:
+        print("no step in doubt")
+        return
+    import polars as pl
+
+    print(markdown_table(pl.DataFrame(
+        [(s.step_id, s.playbook, s.household_id, s.template, s.message_id,
+          s.due_at.strftime("%Y-%m-%d %H:%M")) for s in doubtful], orient="row",
+        schema=["step_id", "playbook", "household_id", "template", "message_id", "due_at"])))
+    print("\nLook each Message-ID up in the mail provider's log, then: cs-assets steps resolve "
+          "STEP --sent (it went out) | --resend (it did not) | --skip (leave it unsent)")
+
+
+def _steps_resolve(args: argparse.Namespace) -> None:
+    from cs_assets.settings import default_state_url
+    from cs_assets.state.delivery import resolve_in_doubt
+    from cs_assets.state.store import state_engine
+    from cs_assets.vocabulary import utc_now
+
+    engine = state_engine(os.environ.get("CS_STATE_URL") or default_state_url())
+    try:
+        status = resolve_in_doubt(engine, args.step, args.resolution, utc_now())
+    except ValueError as exc:
+        sys.exit(str(exc))
+    finally:
+        engine.dispose()
+    print(f"step {args.step}: {status}")
+
+
 def _iso_date(value: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -359,6 +398,25 @@ def main(argv: list[str] | None = None) -> None:
         "held out (the contact log)")
     contacts.add_argument("--household", required=True, help="a household id")
     contacts.set_defaults(run=_contacts)
+
+    steps = commands.add_parser(
+        "steps", help="playbook steps in doubt (a sender died while handing them to the mail "
+        "server) and what a person found")
+    step_commands = steps.add_subparsers(dest="steps_command", required=True)
+    listing = step_commands.add_parser("list", help="the steps in doubt")
+    listing.add_argument("--in-doubt", action="store_true", required=True,
+                         help="steps that may or may not have gone out")
+    listing.set_defaults(run=_steps_list)
+    resolve = step_commands.add_parser("resolve", help="record what the mail provider's log says")
+    resolve.add_argument("step", type=int, help="the step id (steps list --in-doubt)")
+    found = resolve.add_mutually_exclusive_group(required=True)
+    found.add_argument("--sent", dest="resolution", action="store_const", const="sent",
+                       help="it went out: record it sent")
+    found.add_argument("--resend", dest="resolution", action="store_const", const="resend",
+                       help="it did not go out: queue it again now")
+    found.add_argument("--skip", dest="resolution", action="store_const", const="skip",
+                       help="leave it unsent")
+    resolve.set_defaults(run=_steps_resolve)
 
     args = parser.parse_args(argv)
     args.run(args)

@@ -169,10 +169,10 @@ def schedule(engine, household: str, steps: list[tuple[str, str]]) -> None:
 
 
 def email_sender(channel: EmailChannel, raw_opt_out: frozenset[str] = frozenset()):
-    def send(step: d.DueStep) -> None:
+    def send(step: d.DueStep, tx: d.Tx) -> None:
         hh = step.household_id
         recipient = Recipient(hh, address(hh), "Zoë", opted_out=hh in raw_opt_out)
-        channel.send(step, recipient, SAMPLES[step.template])
+        channel.send(step, recipient, SAMPLES[step.template], tx)
 
     return send
 
@@ -468,9 +468,9 @@ def test_recipient_address_that_can_never_work_is_skipped_without_it(engine, por
     inbox, clock = Inbox(), Clock()
     channel = EmailChannel(engine, smtp_settings(port) if smtp else None, UNSUBSCRIBE, clock)
 
-    def send(step: d.DueStep) -> None:
+    def send(step: d.DueStep, tx: d.Tx) -> None:
         hh = step.household_id
-        channel.send(step, Recipient(hh, recipients[hh], "Zoë"), SAMPLES[step.template])
+        channel.send(step, Recipient(hh, recipients[hh], "Zoë"), SAMPLES[step.template], tx)
 
     with smtp_server(inbox, port):
         assert d.dispatch(engine, "w1", send, clock) == {d.SKIPPED: len(bad)}
@@ -542,7 +542,7 @@ def test_csm_task_goes_to_the_assigned_csm_once(engine):
             ("hh_free", day, "automated_cs", "automated"),
         ],
     )
-    channel = CsmTaskChannel(engine, Clock())
+    channel = CsmTaskChannel(Clock())
     task = Task(
         "Schedule 15-min check-in call",
         day + timedelta(days=2),
@@ -550,9 +550,9 @@ def test_csm_task_goes_to_the_assigned_csm_once(engine):
         "high",
     )
 
-    def send(step):
-        channel.send(step, task)
-        channel.send(step, task)  # a second write of the same step adds nothing
+    def send(step, tx):
+        channel.send(step, task, tx)
+        channel.send(step, task, tx)  # a second write of the same step adds nothing
 
     assert d.dispatch(engine, "w1", send, Clock()) == {d.SENT: 1, d.SKIPPED: 2}
     with engine.connect() as conn:
@@ -576,7 +576,7 @@ def test_csm_task_goes_to_the_assigned_csm_once(engine):
 def test_in_app_notification_is_written_once(engine):
     schedule(engine, "hh_1", [(IN_APP, "calendar_sync_prompt")])
     record_opt_out(engine, "hh_1", EMAIL, "raw_flag", T0)  # email consent does not touch in-app
-    channel = InAppChannel(engine, Clock())
+    channel = InAppChannel(Clock())
     note = Notification(
         "Set up Calendar Sync in 2 minutes",
         "Get reminders for vet visits.",
@@ -584,9 +584,9 @@ def test_in_app_notification_is_written_once(engine):
         "/settings/calendar",
     )
 
-    def send(step):
-        channel.send(step, note)
-        channel.send(step, note)
+    def send(step, tx):
+        channel.send(step, note, tx)
+        channel.send(step, note, tx)
 
     assert d.dispatch(engine, "w1", send, Clock()) == {d.SENT: 1}
     with engine.connect() as conn:

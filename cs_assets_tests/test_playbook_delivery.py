@@ -18,6 +18,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 import sqlalchemy as sa
+import yaml
 from dagster import (
     DagsterInstance,
     DagsterRun,
@@ -32,13 +33,15 @@ from cs_assets.definitions import defs
 from cs_assets.defs.playbooks.assets import recipients
 from cs_assets.defs.shared.resources import (
     MailResource,
+    PlaybooksResource,
     PolarsParquetIOManager,
     StateResource,
     TeamResource,
     resources_from_env,
 )
 from cs_assets.defs.workflow import daily_workflow_sensor
-from cs_assets.playbooks import is_holdout, load_playbooks
+from cs_assets.playbooks import is_holdout
+from cs_assets.playbooks.config import DEFAULT_PLAYBOOKS_PATH, parse_playbooks
 from cs_assets.playbooks.content import load_content
 from cs_assets.playbooks.runner import run_day
 from cs_assets.playbooks.sender import Sender
@@ -49,6 +52,7 @@ from cs_assets.state.schema import (
     in_app_notifications,
     outbox,
     step_executions,
+    workflow_alerts,
 )
 from cs_assets.state.store import state_engine
 from cs_assets.team.referrals import CODE_SCHEMA
@@ -59,7 +63,12 @@ pytestmark = pytest.mark.postgres
 
 DAY = date(2026, 3, 2)
 KEY = DAY.isoformat()
-CATALOG = load_playbooks()
+# The shipped playbooks without the contact policy's limits: these tests are about delivery
+# guarantees on a March day dispatched months later (tests/test_contact_policy.py has them).
+RAW_CATALOG = yaml.safe_load(DEFAULT_PLAYBOOKS_PATH.read_text(encoding="utf-8"))
+RAW_CATALOG["contact_policy"].update(per_day=None, per_7_days=None, send_window=None,
+                                     stale_after_hours=None)
+CATALOG = parse_playbooks(RAW_CATALOG)
 HOUSEHOLDS = [f"hh_{i:02d}" for i in range(24)]
 OPTED_OUT = "hh_00"  # the raw households.email_opt_out flag
 ASSETS = list(defs.assets)
@@ -87,6 +96,7 @@ def write_day(root: Path) -> dict[str, pl.DataFrame]:
     households = pl.DataFrame({
         "household_id": HOUSEHOLDS, "email": [f"{h}@example.test" for h in HOUSEHOLDS],
         "owner_name": ["Zoë"] * n, "email_opt_out": [h == OPTED_OUT for h in HOUSEHOLDS],
+        "timezone": pl.Series([None] * n, dtype=pl.String),
         "churned_at": pl.Series([None] * n, dtype=pl.Datetime("us", "UTC"))})
     households.write_parquet(root / "households.parquet")
     frames["households"] = households
@@ -108,10 +118,13 @@ def smtp(monkeypatch):
 
 
 def resources(root: Path, url: str) -> dict:
+    playbooks = root / "playbooks.yaml"
+    playbooks.write_text(yaml.safe_dump(RAW_CATALOG), encoding="utf-8")
     return {
         **resources_from_env({"CS_HOME": str(root / "home")}),
         "io_manager": PolarsParquetIOManager(base_dir=str(root)),
         "mail": MailResource.from_env(),  # the `smtp` fixture's server, when it is used
+        "playbooks": PlaybooksResource(path=str(playbooks)),
         "state": StateResource(url=url),
         "team": TeamResource(referral_secret="test-referral-secret"),
     }
@@ -199,9 +212,9 @@ def _dispatcher(url: str, port: int, owner: str, limit: int, lease_seconds: floa
     env = {"CS_SMTP_HOST": "127.0.0.1", "CS_SMTP_PORT": str(port), "CS_SMTP_FROM": "cs@e.test",
            "CS_SMTP_STARTTLS": "false", "CS_UNSUBSCRIBE_URL": "https://example.test/u",
            "CS_UNSUBSCRIBE_SECRET": SECRET}
-    sender = Sender(engine, EmailChannel.from_env(engine, env),
+    sender = Sender(EmailChannel.from_env(engine, env),
                     recipients(pl.read_parquet(Path(os.environ["CS_TEST_ROOT"]) /
-                                                "households.parquet")))
+                                                "households.parquet")), CATALOG.contact_policy)
     if ready is not None:
         ready.wait()  # every dispatcher is set up: they race from here
     d.dispatch(engine, owner, sender, limit=limit, lease=timedelta(seconds=lease_seconds),
@@ -247,15 +260,18 @@ def test_two_dispatcher_processes_send_each_email_once(tmp_path, fresh_pg_url, s
     engine.dispose()
 
 
-def test_a_killed_dispatcher_leaves_its_step_in_doubt_and_never_resent(
+def test_a_killed_dispatcher_leaves_one_step_in_doubt_and_the_rest_of_its_batch_is_sent(
     tmp_path, fresh_pg_url, smtp, monkeypatch
 ):
+    """Killed while the server holds the first message of its batch (every step due): that
+    message is in doubt (never resent, shown by the check); the rest of the batch, never
+    handed over, returns to the queue when the lease ends and goes out once."""
     inbox, port = smtp
     monkeypatch.setenv("CS_TEST_ROOT", str(tmp_path))
     enrol_day(tmp_path, fresh_pg_url)
     expected = {r.message_id for r in email_steps(fresh_pg_url)}
     inbox.stall_once = 60  # the server takes the first message and never answers in time
-    child = SPAWN.Process(target=_dispatcher, args=(fresh_pg_url, port, "doomed", 1, 1.0))
+    child = SPAWN.Process(target=_dispatcher, args=(fresh_pg_url, port, "doomed", 100, 1.0))
     child.start()
     deadline = time.monotonic() + 60
     while not inbox.messages:
@@ -265,6 +281,9 @@ def test_a_killed_dispatcher_leaves_its_step_in_doubt_and_never_resent(
     child.join(10)
     stuck = inbox.message_ids()[0]
     time.sleep(1.1)  # the lease runs out
+    engine = state_engine(fresh_pg_url)
+    claimed = sum(r.status == "claimed" for r in step_rows(engine))
+    engine.dispose()
 
     instance = DagsterInstance.ephemeral()
     result = run("playbook_deliveries", (DAY + timedelta(days=3)).isoformat(), tmp_path,
@@ -273,6 +292,9 @@ def test_a_killed_dispatcher_leaves_its_step_in_doubt_and_never_resent(
     check = {c.check_name: c for c in result.get_asset_check_evaluations()}["no_steps_in_doubt"]
     assert not check.passed and check.metadata["in_doubt"].value == 1
     assert stuck in check.metadata["steps"].value
+    [materialized] = result.get_asset_materialization_events()
+    returned = materialized.materialization.metadata["leases_expired_back_to_queue"].value
+    assert claimed > 20 and returned == claimed - 1
     counts = Counter(inbox.message_ids())
     assert set(counts) == expected and set(counts.values()) == {1}
     engine = state_engine(fresh_pg_url)
@@ -305,3 +327,27 @@ def test_smtp_down_keeps_emails_queued_and_they_go_out_once_it_returns(tmp_path,
     assert set(counts) == expected and set(counts.values()) == {1}
     assert {r.status for r in step_rows(engine) if r.message_id in expected} == {"sent"}
     engine.dispose()
+
+
+def test_an_smtp_outage_fails_the_delivery_check_and_writes_an_alert(tmp_path, fresh_pg_url,
+                                                                      monkeypatch):
+    monkeypatch.setenv("CS_TEST_ROOT", str(tmp_path))
+    enrol_day(tmp_path, fresh_pg_url)
+    for key, value in {"CS_SMTP_HOST": "127.0.0.1", "CS_SMTP_PORT": str(free_port()),
+                       "CS_SMTP_FROM": "cs@example.test", "CS_SMTP_STARTTLS": "false",
+                       "CS_UNSUBSCRIBE_URL": "https://example.test/unsubscribe",
+                       "CS_UNSUBSCRIBE_SECRET": SECRET}.items():
+        monkeypatch.setenv(key, value)  # nothing listens on the port
+    result = run("playbook_deliveries", (DAY + timedelta(days=3)).isoformat(), tmp_path,
+                 fresh_pg_url, DagsterInstance.ephemeral())
+    assert result.success  # the run itself is fine: the check and the alert say what is not
+    check = {c.check_name: c for c in result.get_asset_check_evaluations()}[
+        "mail_delivery_healthy"]
+    failed = check.metadata["failed"].value
+    assert not check.passed and failed == check.metadata["attempted"].value > 0
+    engine = state_engine(fresh_pg_url)
+    with engine.connect() as conn:
+        [alert] = conn.execute(sa.select(workflow_alerts)).all()
+    engine.dispose()
+    assert alert.partition_key == (DAY + timedelta(days=3)).isoformat()
+    assert alert.message.startswith(f"{failed} of {failed} sends failed")

@@ -4,6 +4,7 @@ SQLite state database."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
@@ -45,9 +46,15 @@ CONTENT = c.load_content()
 NAMES = {"csm_01": "Sarah"}
 
 
-def catalog(playbooks: dict):
+def catalog(playbooks: dict, **policy):
+    """The shipped settings with these playbooks (kind `save` unless given) and the shipped
+    contact policy with `policy` over it; no send window and nothing stale unless asked, so
+    a test's clock may be any time after the steps fall due."""
     raw = yaml.safe_load(DEFAULT_PLAYBOOKS_PATH.read_text(encoding="utf-8"))
-    return parse_playbooks({**raw, "playbooks": playbooks})
+    quiet = {"send_window": None, "stale_after_hours": None}
+    return parse_playbooks({
+        **raw, "contact_policy": {**raw["contact_policy"], **quiet, **policy},
+        "playbooks": {name: {"kind": "save", **p} for name, p in playbooks.items()}})
 
 
 NUDGE = {
@@ -350,7 +357,8 @@ def test_no_response_condition_sees_a_click_on_an_earlier_message(engine):
     cat = catalog({"nudge": {**NUDGE, "holdout_share": 0}})
     run_day(engine, cat, CONTENT, frames_for(D0, {"clicker": "at_risk", "silent": "at_risk"}),
             D0, NOW, NAMES)
-    sent = d.dispatch(engine, "t", lambda step: None, lambda: datetime(2026, 3, 2, 11, tzinfo=UTC))
+    sent = d.dispatch(engine, "t", lambda step, tx: None,
+                      lambda: datetime(2026, 3, 2, 11, tzinfo=UTC))
     assert sent == {"sent": 2}  # the day-0 emails
     with engine.begin() as conn:
         first = conn.execute(
@@ -379,10 +387,10 @@ def test_sender_routes_channels_and_records_what_the_lists_read(engine):
                              {"day": 0, "channel": "in_app",
                               "template": "survey_invitation_in_app"}],
                    "exit_on": [], "holdout_share": 0, "cooldown_days": 14},
-    })
+    }, per_day=None, per_7_days=None)
     run_day(engine, cat, CONTENT, frames_for(D0, {"a": "at_risk"}), D0, NOW, NAMES)
     email = EmailChannel(engine, None, UnsubscribeSettings(b"s", mailto="u@example.test"))
-    sender = Sender(engine, email, {"a": Recipient("a", "a@example.test", "Ann")})
+    sender = Sender(email, {"a": Recipient("a", "a@example.test", "Ann")}, cat.contact_policy)
     outcomes = d.dispatch(engine, "t", sender, lambda: datetime(2026, 3, 9, tzinfo=UTC))
     # nudge: the email and the in-app message (its task waits for its condition); the check-in;
     # the survey's context lacked survey_type (no survey_eligibility row): skipped, said so
@@ -406,7 +414,8 @@ def test_a_shadow_playbook_renders_and_sends_nothing_and_an_off_one_enrols_no_on
     report = run_day(engine, cat, CONTENT, frames_for(D0, {"a": "at_risk"}), D0, NOW, NAMES)
     assert report.enrolled["playbook"].to_list() == ["quiet"]  # off: no one
     email = EmailChannel(engine, None, UnsubscribeSettings(b"s", mailto="u@example.test"))
-    sender = Sender(engine, email, {"a": Recipient("a", "a@example.test")}, modes=cat.modes())
+    sender = Sender(email, {"a": Recipient("a", "a@example.test")}, cat.contact_policy,
+                    modes=cat.modes())
     outcomes = d.dispatch(engine, "t", sender, lambda: datetime(2026, 3, 9, tzinfo=UTC))
     assert outcomes == {"skipped": 2}
     assert {r.skipped_reason for r in steps_of(engine)} == {"shadow mode: rendered, not sent"}
@@ -420,7 +429,7 @@ def test_steps_of_a_playbook_switched_off_after_enrolling_are_not_sent(engine):
                              "at_risk": None}})
     run_day(engine, cat, CONTENT, frames_for(D0, {"a": "at_risk"}), D0, NOW, NAMES)
     email = EmailChannel(engine, None, UnsubscribeSettings(b"s", mailto="u@example.test"))
-    sender = Sender(engine, email, {"a": Recipient("a", "a@example.test")},
+    sender = Sender(email, {"a": Recipient("a", "a@example.test")}, cat.contact_policy,
                     modes={"nudge": "off"})
     assert d.dispatch(engine, "t", sender, lambda: datetime(2026, 3, 9, tzinfo=UTC)) == {
         "skipped": 1}
@@ -433,7 +442,7 @@ def test_csm_task_without_an_assignment_in_the_state_database_is_skipped(engine)
     day2 = D0 + timedelta(days=2)
     run_day(engine, cat, CONTENT, frames_for(day2, {"a": "at_risk"}), day2, NOW, NAMES)
     email = EmailChannel(engine, None, UnsubscribeSettings(b"s", mailto="u@example.test"))
-    sender = Sender(engine, email, {"a": Recipient("a", "a@example.test")})
+    sender = Sender(email, {"a": Recipient("a", "a@example.test")}, cat.contact_policy)
     d.dispatch(engine, "t", sender, lambda: datetime(2026, 3, 4, 12, tzinfo=UTC))
     by = {r.step_index: r for r in steps_of(engine)}
     assert by[2].skipped_reason.startswith("no CSM assignment")
@@ -475,16 +484,18 @@ def test_content_of_a_household_matched_by_one_of_two_triggers_uses_the_facts(en
         "Health 50, 1 trend alerts. value delivery -30; usage -40%")
 
 
-def test_marketing_emails_are_capped_per_day_and_the_rest_wait(engine):
-    emails = [{"day": 0, "channel": "email", "template": "win_back_offer"},
-              {"day": 0, "channel": "email", "template": "feature_discovery"},
-              {"day": 0, "channel": "email", "template": "dormant_reengagement"},
-              {"day": 0, "channel": "email", "template": "review_thank_you",
-               "transactional": True},
-              {"day": 0, "channel": "in_app", "template": "support_having_issues"}]
+def test_marketing_is_capped_per_day_and_per_week_across_channels_and_the_rest_wait(engine):
+    """Two marketing messages in any 24 hours and three in any 7 days, email and in-app
+    counted together; the receipt is never capped. What waits goes when room frees."""
+    steps = [{"day": 0, "channel": "email", "template": "win_back_offer"},
+             {"day": 0, "channel": "email", "template": "feature_discovery"},
+             {"day": 0, "channel": "email", "template": "dormant_reengagement"},
+             {"day": 0, "channel": "email", "template": "review_thank_you",
+              "transactional": True},
+             {"day": 0, "channel": "in_app", "template": "support_having_issues"}]
     cat = catalog({"many": {"source": "t", "triggers": [{"asset": "health_tiers"}],
-                            "steps": emails, "exit_on": [], "holdout_share": 0,
-                            "cooldown_days": 0}})
+                            "steps": steps, "exit_on": [], "holdout_share": 0,
+                            "cooldown_days": 0}}, per_day=2, per_7_days=3)
     run_day(engine, cat, CONTENT, frames_for(D0, {"a": "at_risk"}), D0, NOW, NAMES)
     with engine.begin() as conn:  # the receipt's context (a reward) does not come from tiers
         context = conn.execute(sa.select(enrolments.c.context)).scalar_one()
@@ -492,30 +503,35 @@ def test_marketing_emails_are_capped_per_day_and_the_rest_wait(engine):
             context={**context, "review_thank_you": {"reward": "$20 account credit"}}))
     clock = [datetime(2026, 3, 2, 11, tzinfo=UTC)]
     email = EmailChannel(engine, None, UnsubscribeSettings(b"s", mailto="u@example.test"))
-    sender = Sender(engine, email, {"a": Recipient("a", "a@example.test")},
-                    marketing_per_day=2, now=lambda: clock[0])
-    first = d.dispatch(engine, "t", sender, lambda: clock[0])
-    # two marketing emails, the receipt and the in-app message go; the third email waits
-    assert first == {"sent": 4, "deferred": 1}
+    sender = Sender(email, {"a": Recipient("a", "a@example.test")}, cat.contact_policy,
+                    now=lambda: clock[0])
+
+    def run(at: datetime) -> Counter:
+        clock[0] = at
+        return d.dispatch(engine, "t", sender, lambda: clock[0])
+
+    # two emails and the receipt go; the third email and the in-app message wait a day
+    assert run(datetime(2026, 3, 2, 11, tzinfo=UTC)) == {"sent": 3, "deferred": 2}
     waiting = [r for r in steps_of(engine) if r.status == "pending"]
     assert [(r.template, r.attempts, r.next_attempt_at) for r in waiting] == [
-        ("dormant_reengagement", 0, datetime(2026, 3, 3, 11, tzinfo=UTC))]
-    clock[0] = datetime(2026, 3, 3, 10, tzinfo=UTC)  # 23 hours later: still waiting
-    assert d.dispatch(engine, "t", sender, lambda: clock[0]) == {}
-    clock[0] = datetime(2026, 3, 3, 11, 5, tzinfo=UTC)
-    assert d.dispatch(engine, "t", sender, lambda: clock[0]) == {"sent": 1}
+        ("dormant_reengagement", 0, datetime(2026, 3, 3, 11, tzinfo=UTC)),
+        ("support_having_issues", 0, datetime(2026, 3, 3, 11, tzinfo=UTC))]
+    assert run(datetime(2026, 3, 3, 10, tzinfo=UTC)) == {}  # 23 hours later: still waiting
+    # a day later the email goes; the in-app message is the week's fourth: it waits a week
+    assert run(datetime(2026, 3, 3, 11, 5, tzinfo=UTC)) == {"sent": 1, "deferred": 1}
+    assert run(datetime(2026, 3, 9, 10, 59, tzinfo=UTC)) == {}
+    assert run(datetime(2026, 3, 9, 11, tzinfo=UTC)) == {"sent": 1}
     # the contact log says why each message went, waited, or did not
     history = contact_history(engine, "a")
-    assert history.select("template", "decision").rows() == [  # by time, then template
-        ("dormant_reengagement", "deferred"), ("feature_discovery", "sent"),
-        ("review_thank_you", "sent"), ("support_having_issues", "sent"),
-        ("win_back_offer", "sent"), ("dormant_reengagement", "sent")]
-    assert history.filter(pl.col("decision") == "deferred")["reason"].item() == (
-        "2 marketing emails in the last 24 hours (until 2026-03-03 11:00 UTC)")
+    assert history.filter(pl.col("decision") == "deferred")["reason"].to_list() == [
+        "2 marketing messages in the last 24 hours (cap 2) (until 2026-03-03 11:00 UTC)",
+        "2 marketing messages in the last 24 hours (cap 2) (until 2026-03-03 11:00 UTC)",
+        "3 marketing messages in the last 7 days (cap 3) (until 2026-03-09 11:00 UTC)"]
     week = contact_summary(engine, datetime(2026, 3, 4, tzinfo=UTC))
-    assert (week["households_contacted_7d"], week["contacts_per_household_7d_max"]) == (1, 5)
+    assert (week["households_contacted_7d"], week["contacts_per_household_7d_max"]) == (1, 4)
     assert week["deferrals_by_reason_7d"].rows() == [
-        ("2 marketing emails in the last 24 hours", 1)]
+        ("2 marketing messages in the last 24 hours (cap 2)", 2),
+        ("3 marketing messages in the last 7 days (cap 3)", 1)]
 
 
 def test_the_contact_log_shows_what_was_held_out_and_suppressed(engine):
@@ -528,7 +544,8 @@ def test_the_contact_log_shows_what_was_held_out_and_suppressed(engine):
     treated = sorted(set(households) - set(held))
     record_opt_out(engine, treated[0], "email", "unsubscribe_link", NOW)
     email = EmailChannel(engine, None, UnsubscribeSettings(b"s", mailto="u@example.test"))
-    sender = Sender(engine, email, {h: Recipient(h, f"{h}@example.test") for h in households})
+    sender = Sender(email, {h: Recipient(h, f"{h}@example.test") for h in households},
+                    cat.contact_policy)
     d.dispatch(engine, "t", sender, lambda: datetime(2026, 3, 9, tzinfo=UTC))
     assert set(contact_history(engine, held[0])["decision"]) == {"held_out"}
     opted = contact_history(engine, treated[0])
@@ -543,18 +560,19 @@ def test_two_dispatchers_racing_on_a_household_never_pass_the_cap(engine):
               for t in ("win_back_offer", "feature_discovery")]
     cat = catalog({"two": {"source": "t", "triggers": [{"asset": "health_tiers"}],
                            "steps": emails, "exit_on": [], "holdout_share": 0,
-                           "cooldown_days": 0}})
+                           "cooldown_days": 0}}, per_day=1)
     run_day(engine, cat, CONTENT, frames_for(D0, {"a": "at_risk"}), D0, NOW, NAMES)
     now = datetime(2026, 3, 2, 11, tzinfo=UTC)
     email = EmailChannel(engine, None, UnsubscribeSettings(b"s", mailto="u@example.test"))
-    sender = Sender(engine, email, {"a": Recipient("a", "a@example.test")},
-                    marketing_per_day=1, now=lambda: now)
+    sender = Sender(email, {"a": Recipient("a", "a@example.test")}, cat.contact_policy,
+                    now=lambda: now)
     [first] = d.claim_due(engine, "dispatcher-1", now, limit=1)
     [second] = d.claim_due(engine, "dispatcher-2", now, limit=1)
     # both check before either records its outcome: each sees the other's claim and waits
-    for step in (second, first):
-        with pytest.raises(d.Defer, match="1 being sent by another dispatcher") as waited:
-            sender(step)
+    for owner, step in (("dispatcher-2", second), ("dispatcher-1", first)):
+        with (engine.connect() as conn,
+              pytest.raises(d.Defer, match="1 being sent by another dispatcher") as waited):
+            sender(step, d.Tx(conn, owner, [step], lambda: now))
         assert waited.value.until == now + d.DEFAULT_LEASE
     for owner, step in (("dispatcher-1", first), ("dispatcher-2", second)):
         assert d.mark_deferred(engine, step.step_id, owner, now + d.DEFAULT_LEASE)
@@ -574,7 +592,8 @@ def test_a_check_in_that_is_not_sent_is_not_recorded_as_contact(engine):
         "exit_on": [], "holdout_share": 0, "cooldown_days": 90}})
     run_day(engine, cat, CONTENT, frames_for(D0, {"a": "at_risk", "b": "at_risk"}), D0, NOW, NAMES)
     email = EmailChannel(engine, None, UnsubscribeSettings(b"s", mailto="u@example.test"))
-    sender = Sender(engine, email, {"a": Recipient("a", "a@example.test")})  # b: no address
+    sender = Sender(email, {"a": Recipient("a", "a@example.test")},  # b: no address
+                    cat.contact_policy)
     outcomes = d.dispatch(engine, "t", sender, lambda: datetime(2026, 3, 2, 11, tzinfo=UTC))
     assert outcomes == {"sent": 1, "skipped": 1}
     with engine.connect() as conn:

@@ -117,7 +117,7 @@ def test_every_spec_playbook_is_shipped_with_the_spec_days():
 
 def test_shipped_playbook_rules():
     playbooks = CATALOG.playbooks
-    assert CATALOG.send_hour_utc == 10
+    assert CATALOG.send_hour == 10
     # Exits are statuses the state store accepts.
     assert {e for p in playbooks.values() for e in p.exit_on} <= set(EXIT_STATUSES)
     # Receipts are transactional, never held out, one per reward.
@@ -219,7 +219,7 @@ BAD_VALUES = [
         ["health_scores", "health_scores"],
         "playbooks.segment_feature_discovery.triggers.1.join: names an asset twice",
     ),
-    ("send_hour_utc", 24, "send_hour_utc: Input should be less than or equal to 23"),
+    ("send_hour", 24, "send_hour: Input should be less than or equal to 23"),
 ]
 
 

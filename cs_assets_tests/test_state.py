@@ -73,7 +73,8 @@ def recorder(log: Path, block_on: str | None = None):
     """A sender that appends each message id to `log` (the 'server' accepted it); on
     `block_on` it hangs after accepting, like a process stuck before recording the send."""
 
-    def send(step: d.DueStep) -> None:
+    def send(step: d.DueStep, tx: d.Tx) -> None:
+        tx.handoff(step)  # leaves the database: a death from here leaves it in doubt
         with log.open("a") as out:
             out.write(step.message_id + "\n")
         if step.message_id == block_on:
@@ -194,29 +195,58 @@ def test_message_ids_are_stable(tmp_path):
     assert "hh_1" not in stored[0][0]
 
 
-def test_a_claim_is_exclusive_and_expires_into_in_doubt_not_pending(engine):
-    seed(engine, 1)
-    [step] = d.claim_due(engine, "a", T0, LEASE)
-    assert step.attempts == 1 and step.household_id == "hh_0000"
+def test_a_claim_is_exclusive_and_only_a_handed_over_step_expires_into_in_doubt(engine):
+    seed(engine, 2)
+    first, second = d.claim_due(engine, "a", T0, LEASE)
+    assert first.attempts == 1 and first.household_id == "hh_0000"
     assert d.claim_due(engine, "b", T0, LEASE) == []
-    assert d.mark_sent(engine, step.step_id, "b", T0) is False  # not b's claim
+    assert d.mark_sent(engine, first.step_id, "b", T0) is False  # not b's claim
+    with engine.connect() as conn:  # "a" hands the first to the server, then dies
+        d.Tx(conn, "a", [first, second], lambda: T0).handoff(first)
     late = T0 + LEASE + timedelta(seconds=1)
     assert d.claim_due(engine, "b", late, LEASE) == []  # an expired claim is not claimable
-    assert d.expire_leases(engine, T0 + LEASE - timedelta(seconds=1)) == 0
-    assert d.expire_leases(engine, late) == 1
-    assert d.claim_due(engine, "b", late + timedelta(days=1), LEASE) == []
-    assert [s.step_id for s in d.in_doubt_steps(engine)] == [step.step_id]
-    assert d.mark_failed(engine, step.step_id, "a", "timeout", late) is None  # still in doubt
+    assert d.expire_leases(engine, T0 + LEASE - timedelta(seconds=1)) == {
+        "in_doubt": 0, "pending": 0}
+    assert d.expire_leases(engine, late) == {"in_doubt": 1, "pending": 1}
+    [again] = d.claim_due(engine, "b", late, LEASE)  # never handed over: back in the queue
+    assert (again.step_id, again.attempts) == (second.step_id, 1)  # the lost claim not counted
+    assert [s.step_id for s in d.in_doubt_steps(engine)] == [first.step_id]
+    assert d.mark_failed(engine, first.step_id, "a", "timeout", late) is None  # still in doubt
     assert rows(engine)[0].status == "in_doubt"
-    assert d.mark_sent(engine, step.step_id, "a", late) is True  # the owner knows it went out
+    assert d.mark_sent(engine, first.step_id, "a", late) is True  # the owner knows it went out
     assert (rows(engine)[0].status, d.in_doubt_steps(engine)) == ("sent", [])
+
+
+def test_a_handoff_of_a_claim_taken_away_raises_and_sends_nothing(engine):
+    seed(engine, 1)
+    [step] = d.claim_due(engine, "a", T0, LEASE)
+    d.expire_leases(engine, T0 + LEASE)  # "a" was too slow: the step went back to the queue
+    with engine.connect() as conn, pytest.raises(d.ClaimLost):
+        d.Tx(conn, "a", [step], lambda: T0 + LEASE).handoff(step)
+    assert rows(engine)[0].status == "pending" and rows(engine)[0].handed_at is None
+
+
+@pytest.mark.parametrize(("resolution", "status"), [
+    ("sent", "sent"), ("resend", "pending"), ("skip", "skipped")])
+def test_a_person_resolves_a_step_in_doubt(engine, resolution, status):
+    seed(engine, 1)
+    [step] = d.claim_due(engine, "a", T0, LEASE)
+    d.mark_in_doubt(engine, step.step_id, "a", "connection lost during DATA")
+    assert d.resolve_in_doubt(engine, step.step_id, resolution, T0 + LEASE) == status
+    assert rows(engine)[0].status == status
+    with pytest.raises(ValueError, match=f"step {step.step_id} is {status}, not in_doubt"):
+        d.resolve_in_doubt(engine, step.step_id, "sent", T0 + LEASE)
+    with pytest.raises(ValueError, match="no step 999"):
+        d.resolve_in_doubt(engine, 999, "sent", T0)
+    if resolution == "resend":
+        assert d.dispatch(engine, "b", lambda s, tx: None, lambda: T0 + LEASE) == {"sent": 1}
 
 
 def test_a_failed_send_is_retried_with_backoff_and_sent_once(engine):
     seed(engine, 1)
     calls = []
 
-    def flaky(step: d.DueStep) -> None:
+    def flaky(step: d.DueStep, tx: d.Tx) -> None:
         calls.append(step.attempts)
         if len(calls) <= 2:
             raise ConnectionError("421 try again later")
@@ -251,14 +281,14 @@ def test_a_failed_send_is_retried_with_backoff_and_sent_once(engine):
 def test_a_step_that_keeps_failing_is_skipped_with_the_reason(engine):
     seed(engine, 1)
 
-    def down(step: d.DueStep) -> None:
+    def down(step: d.DueStep, tx: d.Tx) -> None:
         raise OSError("connection refused")
 
     backoff = d.Backoff(base=timedelta(seconds=1), cap=timedelta(seconds=2), max_attempts=3)
     ticks = iter(T0 + timedelta(seconds=n) for n in range(0, 100, 5))  # 5 s per look
     # One dispatch call: each retry falls due while it runs, until it gives up.
     outcomes = d.dispatch(engine, "a", down, lambda: next(ticks), backoff=backoff)
-    assert outcomes == {"retrying": 2, "skipped": 1}
+    assert outcomes == {"retrying": 2, "gave_up": 1}
     final = rows(engine)[0]
     assert (final.status, final.skipped_reason, final.attempts) == (
         "skipped",
@@ -283,7 +313,7 @@ def test_every_due_step_ends_with_an_outcome_and_skips_keep_their_reason(engine)
     assert exit_enrolment(engine, ids[4], "churned", T0 + LEASE) == 0  # the first exit wins
     sent = []
 
-    def send(step: d.DueStep) -> None:
+    def send(step: d.DueStep, tx: d.Tx) -> None:
         if step.household_id == "hh_0005":
             raise d.SkipStep("condition false: already recovered")
         if step.household_id == "hh_0000":
@@ -315,7 +345,7 @@ def test_an_opt_out_does_not_stop_a_transactional_step(engine):
         schedule_steps(engine, enrolment, [StepPlan(0, T0, channel, "t0")])
     record_opt_out(engine, "hh_1", "all", "support", T0)
     sent = []
-    assert d.dispatch(engine, "a", lambda step: sent.append(step.channel),
+    assert d.dispatch(engine, "a", lambda step, tx: sent.append(step.channel),
                       lambda: T0) == {"sent": 1, "skipped": 1}
     assert sent == ["email_transactional"]
 
@@ -326,7 +356,7 @@ def test_a_step_held_while_its_enrolment_exits_is_skipped_not_retried(engine):
     assert exit_enrolment(engine, enrolment, "recovered", T0) == 0  # the claim is left to "a"
     assert d.mark_failed(engine, step.step_id, "a", "421", T0) == "retrying"
 
-    def must_not_send(step: d.DueStep) -> None:
+    def must_not_send(step: d.DueStep, tx: d.Tx) -> None:
         raise AssertionError("sent after the enrolment ended")
 
     assert d.dispatch(engine, "b", must_not_send, lambda: T0 + LEASE) == {"skipped": 1}
@@ -358,14 +388,16 @@ def test_two_dispatcher_processes_send_every_step_exactly_once(url, tmp_path):
     engine.dispose()
 
 
-def test_a_killed_dispatcher_leaves_its_step_in_doubt_and_it_is_never_resent(url, tmp_path):
+def test_a_killed_dispatcher_leaves_one_step_in_doubt_and_its_batch_goes_back(url, tmp_path):
+    """Killed while the server holds the third message of its six-step batch: that one step
+    is in doubt and never resent; the three it never handed over are sent once by another."""
     engine = state_engine(url)
     seed(engine, 1, steps=6)
     stuck = rows(engine)[2].message_id
     engine.dispose()
     start = FORK.Event()
     start.set()
-    child = _start(url, "doomed", tmp_path / "doomed.log", start, limit=1, block_on=stuck)
+    child = _start(url, "doomed", tmp_path / "doomed.log", start, limit=6, block_on=stuck)
     deadline = time.monotonic() + 30
     while stuck not in sends(tmp_path):
         assert time.monotonic() < deadline and child.is_alive()
@@ -374,18 +406,13 @@ def test_a_killed_dispatcher_leaves_its_step_in_doubt_and_it_is_never_resent(url
     child.join(10)
 
     engine = state_engine(url)
-    assert [r.status for r in rows(engine)] == ["sent", "sent", "claimed", *["pending"] * 3]
-    assert d.dispatch(engine, "rescuer", recorder(tmp_path / "rescuer.log"), lambda: T0) == {
+    assert [r.status for r in rows(engine)] == ["sent", "sent", *["claimed"] * 4]
+    assert d.dispatch(engine, "rescuer", recorder(tmp_path / "rescuer.log"), lambda: T0) == {}
+    later = T0 + LEASE + timedelta(seconds=1)
+    assert d.expire_leases(engine, later) == {"in_doubt": 1, "pending": 3}
+    assert d.dispatch(engine, "rescuer", recorder(tmp_path / "rescuer.log"), lambda: later) == {
         "sent": 3
     }
-    later = T0 + LEASE + timedelta(seconds=1)
-    assert d.expire_leases(engine, later) == 1
-    assert (
-        d.dispatch(
-            engine, "rescuer", recorder(tmp_path / "rescuer.log"), lambda: later + timedelta(days=1)
-        )
-        == {}
-    )
     assert [s.message_id for s in d.in_doubt_steps(engine)] == [stuck]
     assert [r.status for r in rows(engine)] == ["sent", "sent", "in_doubt", *["sent"] * 3]
     counts = sends(tmp_path)
@@ -434,4 +461,28 @@ def test_an_index_added_since_the_database_was_made_is_created(tmp_path):
     engine = state_engine(url)  # what a new release does on an older state database
     assert "enrolments_household" in {i["name"] for i in sa.inspect(engine).get_indexes(
         "enrolments")}
+    engine.dispose()
+
+
+def test_the_steps_command_lists_and_resolves_steps_in_doubt(tmp_path, monkeypatch, capsys):
+    from cs_assets.cli import main
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    monkeypatch.setenv("CS_STATE_URL", url)
+    engine = state_engine(url)
+    seed(engine, 2)
+    first, second = d.claim_due(engine, "a", T0, LEASE)
+    for step in (first, second):
+        d.mark_in_doubt(engine, step.step_id, "a", "connection lost during DATA")
+    main(["steps", "list", "--in-doubt"])
+    listed = capsys.readouterr().out
+    assert first.message_id in listed and second.message_id in listed
+    main(["steps", "resolve", str(first.step_id), "--sent"])
+    main(["steps", "resolve", str(second.step_id), "--resend"])
+    assert capsys.readouterr().out.splitlines() == [
+        f"step {first.step_id}: sent", f"step {second.step_id}: pending"]
+    with pytest.raises(SystemExit, match="is sent, not in_doubt"):
+        main(["steps", "resolve", str(first.step_id), "--skip"])
+    main(["steps", "list", "--in-doubt"])
+    assert capsys.readouterr().out == "no step in doubt\n"
     engine.dispose()

@@ -52,6 +52,7 @@ from cs_assets.state.delivery import (
     DueStep,
     OutcomeUnknown,
     SkipStep,
+    Tx,
 )
 from cs_assets.state.schema import OUTBOX_STATUSES, outbox
 from cs_assets.state.store import insert_ignoring_duplicates, opted_out, record_opt_out
@@ -59,6 +60,7 @@ from cs_assets.templating import environment
 from cs_assets.vocabulary import utc_now
 
 EMAIL = "email"
+OPTED_OUT = "email_opted_out"  # a batch's memo key: its households that refused email
 (EMAIL_TRANSACTIONAL,) = TRANSACTIONAL_CHANNELS
 UNSUBSCRIBE_SOURCE = "unsubscribe_link"
 # Account notices: the household was granted a credit or a free period (the spec's reward
@@ -315,15 +317,20 @@ class EmailChannel:
         smtp = SmtpSettings.from_env(env)
         return cls(engine, smtp, UnsubscribeSettings.from_env(env, sending=smtp is not None))
 
-    def send(self, step: DueStep, recipient: Recipient, context: Mapping[str, object]) -> None:
+    def send(self, step: DueStep, recipient: Recipient, context: Mapping[str, object],
+             tx: Tx) -> None:
         """Send one step (raises what `dispatch` maps): SkipStep when the household refused
         marketing email, the address can never work or the server refused for good;
         OutcomeUnknown when the connection was lost during DATA; anything else when it
-        certainly did not go out. Skip reasons never quote the address."""
+        certainly did not go out. The outbox row is written in the batch's transaction and
+        committed by `tx.handoff` before the server sees the message. Skip reasons never
+        quote the address. A marketing template is refused to an opted-out household even
+        on the transactional channel (the opt-outs looked up once per batch)."""
         if recipient.household_id != step.household_id:
             raise ValueError(f"step {step.step_id} is for another household")
         if step.template not in TRANSACTIONAL_TEMPLATES and (
-            recipient.opted_out or opted_out(self.engine, EMAIL, [step.household_id])
+            recipient.opted_out or step.household_id in tx.once(OPTED_OUT, lambda: opted_out(
+                tx.conn, EMAIL, {s.household_id for s in tx.batch}))
         ):
             raise SkipStep("opted out of marketing email")
         if not recipient.address:
@@ -341,21 +348,22 @@ class EmailChannel:
             unsubscribe_url=url,
             unsubscribe_mailto=mailto,
         )
-        self._record(step, msg)
+        self._record(tx.conn, step, msg)
         if self.smtp is None:
             return
+        tx.handoff(step)
         try:
             _transmit(self.smtp, msg, recipient.address)
         except SkipStep:
-            self._set_status(step.message_id, FAILED)
+            self._set_status(tx.conn, step.message_id, FAILED)
             raise
         try:
-            self._set_status(step.message_id, SENT)
+            self._set_status(tx.conn, step.message_id, SENT)
         except sa.exc.SQLAlchemyError as exc:
             # Any other exception would be read as "not sent" and retried: a second email.
             raise OutcomeUnknown("sent, but the outbox could not record it") from exc
 
-    def _record(self, step: DueStep, msg: EmailMessage) -> None:
+    def _record(self, conn: sa.Connection, step: DueStep, msg: EmailMessage) -> None:
         payload = {
             "headers": {name: str(value) for name, value in msg.items() if name != "To"},
             "text": msg.get_body(("plain",)).get_content(),
@@ -370,14 +378,13 @@ class EmailChannel:
             created_at=self.now(),
             status=QUEUED,
         )
-        with self.engine.begin() as conn:
-            insert_ignoring_duplicates(conn, outbox, [row], ["message_id"])
+        insert_ignoring_duplicates(conn, outbox, [row], ["message_id"])
 
-    def _set_status(self, message_id: str, status: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                sa.update(outbox).where(outbox.c.message_id == message_id).values(status=status)
-            )
+    @staticmethod
+    def _set_status(conn: sa.Connection, message_id: str, status: str) -> None:
+        conn.execute(
+            sa.update(outbox).where(outbox.c.message_id == message_id).values(status=status)
+        )
 
 
 def _redact(reply: bytes | str) -> str:

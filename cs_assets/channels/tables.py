@@ -12,7 +12,7 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 
-from cs_assets.state.delivery import DueStep, SkipStep
+from cs_assets.state.delivery import DueStep, SkipStep, Tx
 from cs_assets.state.schema import (
     PRIORITIES,
     csm_assignments,
@@ -52,9 +52,8 @@ class Notification:
     dismissable: bool = True
 
 
-def _write(engine: sa.Engine, table: sa.Table, row: dict) -> None:
-    with engine.begin() as conn:
-        insert_ignoring_duplicates(conn, table, [row], ["message_id"])
+def _write(conn: sa.Connection, table: sa.Table, row: dict) -> None:
+    insert_ignoring_duplicates(conn, table, [row], ["message_id"])
 
 
 class CsmTaskChannel:
@@ -62,13 +61,13 @@ class CsmTaskChannel:
     (a CSM, or the CS Ops queue owner). Households served by automated CS have nobody to
     call, so their task steps are skipped with that reason."""
 
-    def __init__(self, engine: sa.Engine, now: Callable[[], datetime] = utc_now) -> None:
-        self.engine, self.now = engine, now
+    def __init__(self, now: Callable[[], datetime] = utc_now) -> None:
+        self.now = now
 
-    def send(self, step: DueStep, task: Task) -> None:
-        csm_id = self._assignee(step)
+    def send(self, step: DueStep, task: Task, tx: Tx) -> None:
+        csm_id = self._assignee(tx.conn, step)
         _write(
-            self.engine,
+            tx.conn,
             csm_tasks,
             dict(
                 message_id=step.message_id,
@@ -82,18 +81,18 @@ class CsmTaskChannel:
             ),
         )
 
-    def _assignee(self, step: DueStep) -> str:
+    @staticmethod
+    def _assignee(conn: sa.Connection, step: DueStep) -> str:
         day = step.due_at.date()
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(csm_assignments.c.csm_id, csm_assignments.c.route)
-                .where(
-                    csm_assignments.c.household_id == step.household_id,
-                    csm_assignments.c.as_of <= day,
-                )
-                .order_by(csm_assignments.c.as_of.desc())
-                .limit(1)
-            ).one_or_none()
+        row = conn.execute(
+            sa.select(csm_assignments.c.csm_id, csm_assignments.c.route)
+            .where(
+                csm_assignments.c.household_id == step.household_id,
+                csm_assignments.c.as_of <= day,
+            )
+            .order_by(csm_assignments.c.as_of.desc())
+            .limit(1)
+        ).one_or_none()
         if row is None:
             raise SkipStep(f"no CSM assignment on or before {day}")
         if row.route == AUTOMATED_ROUTE:
@@ -105,12 +104,12 @@ class InAppChannel:
     """Queues a notification for the app to show; opening it arrives as a
     `notification_opened` activity event."""
 
-    def __init__(self, engine: sa.Engine, now: Callable[[], datetime] = utc_now) -> None:
-        self.engine, self.now = engine, now
+    def __init__(self, now: Callable[[], datetime] = utc_now) -> None:
+        self.now = now
 
-    def send(self, step: DueStep, notification: Notification) -> None:
+    def send(self, step: DueStep, notification: Notification, tx: Tx) -> None:
         _write(
-            self.engine,
+            tx.conn,
             in_app_notifications,
             dict(
                 message_id=step.message_id,

@@ -11,8 +11,8 @@ Each arrow is `daily_workflow_sensor` firing when the step before has finished f
 successfully or not: a failing step is logged, recorded in the state database's
 `workflow_alerts` and shown by the run-failure sensor, and the next step still runs on what
 exists (an enrolment run without a list only holds back the playbooks reading it).
-`CS_WORKFLOW_HOUR` (UTC, default 6) moves the start; the send hour is `send_hour_utc` in the
-playbooks file.
+`CS_WORKFLOW_HOUR` (UTC, default 6) moves the start; the send hour is `send_hour` in the
+playbooks file, in each household's time zone.
 """
 
 import json
@@ -42,8 +42,7 @@ from dagster import (
 from cs_assets.defs.shared.partitions import daily_partitions
 from cs_assets.defs.shared.resources import StateResource
 from cs_assets.settings import ConfigError
-from cs_assets.state.schema import workflow_alerts
-from cs_assets.state.store import insert_ignoring_duplicates
+from cs_assets.state.store import record_alert
 
 PARTITION_TAG = "dagster/partition"
 RUN_BATCH = 100  # finished runs read per job and tick
@@ -156,10 +155,8 @@ def workflow_failure_alert(context: RunFailureSensorContext, state: StateResourc
     message = context.failure_event.message or "run failed"
     context.log.error(f"daily CS workflow step failed: {run.job_name} "
                       f"{run.tags.get(PARTITION_TAG, '')}: {message}")
-    with state.engine().begin() as conn:
-        insert_ignoring_duplicates(conn, workflow_alerts, [dict(
-            run_id=run.run_id, job_name=run.job_name, partition_key=run.tags.get(PARTITION_TAG),
-            message=message[:2000], failed_at=datetime.now(UTC))], ["run_id"])
+    record_alert(state.engine(), run.run_id, run.job_name, run.tags.get(PARTITION_TAG),
+                 message, datetime.now(UTC))
 
 
 SCHEDULES = [workflow_schedule, playbook_dispatch_schedule]

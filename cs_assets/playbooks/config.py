@@ -12,11 +12,12 @@ messages quote (links, offers, features) is the product's, in `content.yaml`
 
 from __future__ import annotations
 
+from datetime import time
 from itertools import pairwise
 from typing import Annotated, Literal, Self
 
 import polars as pl
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import BeforeValidator, Field, StringConstraints, model_validator
 
 from cs_assets.features.household import FEATURE_COLUMNS
 from cs_assets.lists.checkins import CHECKIN_COLUMNS
@@ -35,7 +36,7 @@ from cs_assets.validated_config import ConfigFile, StrictModel, Violation
 from cs_assets.voc.surveys import SURVEY_COLUMNS
 from cs_assets.vocabulary import KEYS
 
-SEND_HOUR_UTC = 10  # the spec's executeAutomatedPlaybooks runs at 10am
+SEND_HOUR = 10  # the spec's executeAutomatedPlaybooks runs at 10am (the household's time)
 
 # The assets a trigger may read and the columns a condition may name. Every one is daily with
 # `household_id` and `as_of`, so rows of different assets join on the household and the day.
@@ -92,6 +93,9 @@ Mode = Literal["live", "shadow", "off"]
 # The exit statuses of cs_assets.state.schema.EXIT_STATUSES that end an enrolment early.
 ExitCondition = Literal["responded", "recovered", "churned", "opted_out"]
 NEEDS_AT_RISK = ("still_at_risk", "recovered")  # both are judged by the playbook's `at_risk`
+# What a playbook is for, which decides who goes first when several want the same household
+# (the contact policy's `priority` orders them).
+Kind = Literal["save", "onboarding", "service", "survey", "offer"]
 
 
 class PlaybookConfigError(ConfigError):
@@ -164,6 +168,7 @@ class PlaybookStep(StrictModel):
 class Playbook(StrictModel):
     name: Name  # its key under `playbooks`, filled in by the catalog
     source: str = Field(min_length=1)  # where the spec describes it
+    kind: Kind
     mode: Mode = "live"
     triggers: list[Trigger] = Field(min_length=1)
     at_risk: Filter | None = None  # still needs the playbook (still_at_risk; else recovered)
@@ -215,18 +220,75 @@ class Playbook(StrictModel):
         return self
 
 
+def _clock_time(value: object) -> object:
+    """"HH:MM" from the YAML (a bare number is refused: 8 is not a time of day)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return time.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"not a time of day HH:MM: {value!r}") from None
+
+
+LocalTime = Annotated[time, BeforeValidator(_clock_time)]
+
+
+class SendWindow(StrictModel):
+    """Marketing email goes out between `start` and `end` of the household's local day."""
+
+    start: LocalTime
+    end: LocalTime
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if not self.start < self.end:
+            raise Violation("end", f"must be after start ({self.start})")
+        return self
+
+
+class ContactPolicy(StrictModel):
+    """How much the platform may say to one household, and to everyone in a day
+    (cs_assets.playbooks.policy applies it). Caps count the marketing channels together;
+    receipts and CSM tasks are never capped. null switches a limit off."""
+
+    marketing_channels: list[Literal["email", "in_app"]] = Field(min_length=1)
+    per_day: int | None = Field(ge=1)  # in any 24 hours
+    per_7_days: int | None = Field(ge=1)  # in any 7 days
+    daily_budget: int | None = Field(None, ge=1)  # marketing messages per UTC day, everyone
+    send_window: SendWindow | None = None  # marketing email only: in-app waits for the app
+    priority: list[Kind]  # first: served first when the caps leave room for one
+    stale_after_hours: int | None = Field(None, ge=1)  # older due steps are skipped, not sent
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if len(set(self.marketing_channels)) != len(self.marketing_channels):
+            raise Violation("marketing_channels", "names a channel twice")
+        if sorted(self.priority) != sorted(Kind.__args__):
+            raise Violation("priority", f"must list each kind once: {', '.join(Kind.__args__)}")
+        if self.per_day and self.per_7_days and self.per_7_days < self.per_day:
+            raise Violation("per_7_days", f"must be at least per_day ({self.per_day})")
+        return self
+
+    def rank(self, kind: str) -> int:
+        return self.priority.index(kind)
+
+
 class PlaybookCatalog(StrictModel):
-    send_hour_utc: int = Field(SEND_HOUR_UTC, ge=0, le=23)
+    send_hour: int = Field(SEND_HOUR, ge=0, le=23)  # in the household's time zone
     holdout_salt: str = Field(min_length=1)  # changing it draws new holdouts
-    # At most this many marketing emails per household in any 24 hours (null: no cap); the
-    # rest wait (cs_assets.playbooks.sender).
-    marketing_emails_per_day: int | None = Field(2, ge=1)
+    contact_policy: ContactPolicy
+    # Alert when more than this share of a pass's sends failed (the mail server is down).
+    alert_failed_share: float = Field(0.2, gt=0, le=1)
     templates: dict[Name, Channel]  # every template a step may use, with its channel
     playbooks: dict[Name, Playbook]
 
     def modes(self) -> dict[str, str]:
         """Each playbook's mode, for a sender: what is not live is never sent."""
         return {name: playbook.mode for name, playbook in self.playbooks.items()}
+
+    def priority(self, playbook: str) -> int:
+        """The claim order of the playbook's steps (0 first)."""
+        return self.contact_policy.rank(self.playbooks[playbook].kind)
 
     def triggered_by(self, asset: str) -> list[str]:
         """The playbooks a row of `asset` enrols into (e.g. the upsell campaign's)."""

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 import polars as pl
 
-from cs_assets.playbooks.config import SEND_HOUR_UTC, Filter, Playbook
+from cs_assets.playbooks.config import SEND_HOUR, Filter, Playbook
 from cs_assets.state.delivery import TRANSACTIONAL_CHANNELS
 from cs_assets.vocabulary import HH, KEYS, stable_draw
 
@@ -43,11 +43,12 @@ class StepPlan:
     channel: str
     template: str
     condition: str | None = None  # judged on the due day before the step may be claimed
+    priority: int = 0  # claim order (the contact policy's rank of the playbook's kind)
 
     def row(self) -> dict:
         """The step as columns of the state's `step_executions`."""
         return dict(step_index=self.index, due_at=self.due_at, channel=self.channel,
-                    template=self.template, condition=self.condition)
+                    template=self.template, condition=self.condition, priority=self.priority)
 
 
 @dataclass(frozen=True)
@@ -148,10 +149,15 @@ def select_enrolments(
 
 
 def plan_steps(
-    playbook: Playbook, enrolled_on: date, send_hour: int = SEND_HOUR_UTC
+    playbook: Playbook,
+    enrolled_on: date,
+    send_hour: int = SEND_HOUR,
+    tz: tzinfo = UTC,
+    priority: int = 0,
 ) -> list[StepPlan]:
-    """Each step due `day` days after the enrolment day at `send_hour` UTC. A transactional
-    email goes on the delivery layer's transactional channel, which an opt-out does not stop."""
+    """Each step due `day` days after the enrolment day at `send_hour` in the household's
+    time zone `tz` (10am where they live, not 10:00 UTC everywhere). A transactional email
+    goes on the delivery layer's transactional channel, which an opt-out does not stop."""
     return [
         StepPlan(
             index=i,
@@ -159,8 +165,9 @@ def plan_steps(
             template=step.template,
             condition=None if step.condition == "always" else step.condition,
             due_at=datetime.combine(
-                enrolled_on + timedelta(days=step.day), time(send_hour), tzinfo=UTC
-            ),
+                enrolled_on + timedelta(days=step.day), time(send_hour), tzinfo=tz
+            ).astimezone(UTC),
+            priority=priority,
         )
         for i, step in enumerate(playbook.steps)
     ]

@@ -26,6 +26,7 @@ from cs_assets.playbooks.enrolment import (
     select_enrolments,
     trigger_rows,
 )
+from cs_assets.playbooks.policy import zone
 from cs_assets.state.day_rows import read_rows
 from cs_assets.state.schema import (
     PENDING,
@@ -71,10 +72,12 @@ def run_day(
     as_of: date,
     now: datetime,
     csm_names: Mapping[str, str],
+    zones: Mapping[str, str | None] | None = None,
     domain: str = MESSAGE_ID_DOMAIN,
 ) -> DayReport:
     """Run `as_of` with the day's asset frames by name (missing assets: those playbooks wait);
-    the messages quote `quotes` (the product's content.yaml).
+    the messages quote `quotes` (the product's content.yaml); steps fall due at the send hour
+    in each household's time zone (`zones`, from households.timezone; UTC when unknown).
 
     An asset with a row per active household and none on `as_of` counts as missing that day:
     a day absent from a backfill's range must not read as "everyone churned"."""
@@ -115,8 +118,16 @@ def run_day(
             )
         ]
         ids = enrol_many(engine, batch, now)
-        steps = [step.row() for step in plan_steps(playbook, as_of, catalog.send_hour_utc)]
-        schedule_many(engine, {enrolment_id: steps for enrolment_id in ids}, domain=domain)
+        by_zone: dict[str | None, list[dict]] = {}  # the same steps for a zone's households
+        plans = {}
+        for enrolment_id, row in zip(ids, batch, strict=True):
+            name = (zones or {}).get(row[HH])
+            if name not in by_zone:
+                by_zone[name] = [step.row() for step in plan_steps(
+                    playbook, as_of, catalog.send_hour, zone(name),
+                    catalog.priority(playbook.name))]
+            plans[enrolment_id] = by_zone[name]
+        schedule_many(engine, plans, domain=domain)
         new.append(chosen)
     if new:
         report.enrolled = pl.concat(new)

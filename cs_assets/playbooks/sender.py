@@ -8,7 +8,7 @@ the household counts as contacted one day early (a list skips it), never contact
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,8 +21,17 @@ from cs_assets.channels.tables import (
     Notification,
     Task,
 )
+from cs_assets.playbooks.config import ContactPolicy
 from cs_assets.playbooks.content import MISSING
-from cs_assets.state.delivery import TRANSACTIONAL_CHANNELS, Defer, DueStep, SkipStep
+from cs_assets.playbooks.policy import (
+    WEEK,
+    budget_wait,
+    cap_wait,
+    stale_reason,
+    window_wait,
+    zone,
+)
+from cs_assets.state.delivery import TRANSACTIONAL_CHANNELS, Defer, DueStep, SkipStep, Tx
 from cs_assets.state.schema import (
     CLAIMED,
     CSM_TASK,
@@ -38,7 +47,7 @@ from cs_assets.vocabulary import utc_now
 
 MARKETING_EMAIL = "email"
 EMAIL_CHANNELS = frozenset({MARKETING_EMAIL}) | TRANSACTIONAL_CHANNELS
-DAY = timedelta(days=1)
+RECENT, SENT_TODAY = "recent_marketing", "marketing_sent_today"  # a batch's memo keys
 # Templates that are a CSM reaching out: the proactive check-in list waits 90 days after one.
 CHECKIN_TEMPLATES = frozenset(
     {
@@ -54,53 +63,66 @@ REVIEW_TEMPLATES = frozenset({"review_request"})
 
 
 class Sender:
-    """`send(step)` for `cs_assets.state.delivery.dispatch`.
+    """`send(step, tx)` for `cs_assets.state.delivery.dispatch`, applying the contact policy.
 
-    `marketing_per_day` caps the marketing emails a household gets in any 24 hours (None: no
-    cap); a step over it is deferred until the oldest of them is a day old. Transactional
-    email, tasks and in-app messages are not capped. The cap holds with dispatchers running
-    side by side: another dispatcher's claimed marketing email to the household counts as
-    sent (every step is claimed before its cap is checked, so of two racing steps at least
-    one sees the other; both may wait until the other's claim ends). An email in doubt does
-    not count: a person decides whether it went out."""
+    In order: a playbook switched off skips, a marketing step due too long ago skips as
+    stale, a step without message content skips, shadow mode renders and skips; then a
+    marketing message waits (Defer) outside the household's local send window, over its
+    caps, or over the day's budget. Transactional email and CSM tasks are never capped.
+
+    The caps hold with dispatchers running side by side: another dispatcher's claimed
+    marketing message to the household counts as sent (every step is claimed before its cap
+    is checked, so of two racing steps at least one sees the other; both may wait until the
+    other's claim ends). A message in doubt does not count: a person decides whether it went
+    out. What the caps and the budget count is read once per batch and kept up to date as
+    the batch sends."""
 
     def __init__(
         self,
-        engine: sa.Engine,
         email: EmailChannel,
         recipients: Mapping[str, Recipient],
+        policy: ContactPolicy,
         *,
-        marketing_per_day: int | None = None,
+        zones: Mapping[str, str | None] | None = None,
         modes: Mapping[str, str] | None = None,
         tasks: CsmTaskChannel | None = None,
         in_app: InAppChannel | None = None,
         now: Callable[[], datetime] = utc_now,
     ) -> None:
-        self.engine, self.email, self.recipients = engine, email, recipients
-        self.marketing_per_day, self.now = marketing_per_day, now
+        self.email, self.recipients = email, recipients
+        self.policy, self.now = policy, now
+        self.marketing = frozenset(policy.marketing_channels)
+        self.zones = dict(zones or {})
         self.modes = dict(modes or {})
-        self.tasks = tasks or CsmTaskChannel(engine)
-        self.in_app = in_app or InAppChannel(engine)
+        self.tasks = tasks or CsmTaskChannel(now)
+        self.in_app = in_app or InAppChannel(now)
 
-    def __call__(self, step: DueStep) -> None:
+    def __call__(self, step: DueStep, tx: Tx) -> None:
         mode = self.modes.get(step.playbook, "live")
         if mode == "off":
             raise SkipStep("playbook switched off")
-        if mode == "shadow":  # rendered as it would go out (a broken message shows), not sent
-            self._shadow(step, self._context(step))
-        if step.channel == MARKETING_EMAIL and self.marketing_per_day is not None:
-            self._check_cap(step)
+        marketing = step.channel in self.marketing
+        now = self.now()
+        if marketing and (stale := stale_reason(step.due_at, now, self.policy)):
+            raise SkipStep(stale)
         context = self._context(step)
-        recorded = self._record(step, context)
+        if mode == "shadow":  # rendered as it would go out (a broken message shows), not sent
+            self._shadow(step, context)
+        if marketing:
+            self._check_policy(step, tx, now)
+        recorded = self._record(tx.conn, step, context)
         try:
-            self._send(step, context)
+            self._send(step, context, tx)
         except SkipStep:
             if recorded is not None:  # never sent: the lists must not count it as contact
-                with self.engine.begin() as conn:
-                    conn.execute(
-                        sa.delete(recorded).where(recorded.c.message_id == step.message_id)
-                    )
+                tx.conn.execute(
+                    sa.delete(recorded).where(recorded.c.message_id == step.message_id)
+                )
             raise
+        if marketing:
+            self._recent(tx).setdefault(step.household_id, []).append((now, None))
+            if self.policy.daily_budget is not None:
+                tx.memo[SENT_TODAY] = self._sent_today(tx, now) + 1
 
     @staticmethod
     def _shadow(step: DueStep, context: Mapping[str, Any]) -> None:
@@ -109,62 +131,89 @@ class Sender:
                                    **context})
         raise SkipStep("shadow mode: rendered, not sent")
 
-    def _send(self, step: DueStep, context: Mapping[str, Any]) -> None:
+    def _send(self, step: DueStep, context: Mapping[str, Any], tx: Tx) -> None:
         if step.channel in EMAIL_CHANNELS:
             recipient = self.recipients.get(step.household_id)
             if recipient is None or not recipient.address:
                 raise SkipStep("no email address on file")
-            self.email.send(step, recipient, context)
+            self.email.send(step, recipient, context, tx)
         elif step.channel == CSM_TASK:
-            self.tasks.send(step, Task(due_on=step.due_at.date(), **context))
+            self.tasks.send(step, Task(due_on=step.due_at.date(), **context), tx)
         elif step.channel == IN_APP:
             fields = {k: context[k] for k in ("title", "body", "cta", "link") if k in context}
-            self.in_app.send(step, Notification(**fields))
+            self.in_app.send(step, Notification(**fields), tx)
         else:
             raise SkipStep(f"no channel {step.channel!r}")
 
-    def _check_cap(self, step: DueStep) -> None:
-        now = self.now()
-        steps = step_executions
-        own_owner = sa.select(steps.c.lease_owner).where(steps.c.step_id == step.step_id)
-        with self.engine.connect() as conn:  # one statement: one snapshot of both kinds
-            rows = conn.execute(
-                sa.select(steps.c.status, steps.c.sent_at, steps.c.lease_expires_at)
-                .join(enrolments, enrolments.c.enrolment_id == steps.c.enrolment_id)
+    def _check_policy(self, step: DueStep, tx: Tx, now: datetime) -> None:
+        window = self.policy.send_window
+        if window is not None and step.channel == MARKETING_EMAIL:
+            tz = zone(self.zones.get(step.household_id))
+            if (opens := window_wait(now, tz, window)) is not None:
+                raise Defer(opens, f"outside the send window {window.start:%H:%M}-"
+                                   f"{window.end:%H:%M} {tz.key}")
+        sent, held = [], []
+        for at, lease_end in self._recent(tx).get(step.household_id, ()):
+            (held if lease_end else sent).append(lease_end or at)
+        if (wait := cap_wait(sent, held, now, self.policy)) is not None:
+            raise Defer(*wait)
+        if (until := budget_wait(self._sent_today(tx, now), now, self.policy)) is not None:
+            raise Defer(until, f"the day's send budget of {self.policy.daily_budget} is spent")
+
+    def _recent(self, tx: Tx) -> dict[str, list]:
+        """The batch's households' marketing messages of the last 7 days, as (sent_at, None),
+        and those another dispatcher holds, as (None, lease end): one query per batch."""
+
+        def load() -> dict[str, list]:
+            now = self.now()
+            households = sorted({s.household_id for s in tx.batch})
+            rows = tx.conn.execute(
+                sa.select(enrolments.c.household_id, step_executions.c.status,
+                          step_executions.c.sent_at, step_executions.c.lease_expires_at)
+                .join(enrolments, enrolments.c.enrolment_id == step_executions.c.enrolment_id)
                 .where(
-                    enrolments.c.household_id == step.household_id,
-                    steps.c.channel == MARKETING_EMAIL,
-                    ((steps.c.status == SENT) & (steps.c.sent_at > now - DAY))
-                    | ((steps.c.status == CLAIMED) & (steps.c.lease_expires_at > now)
-                       & steps.c.lease_owner.is_distinct_from(own_owner.scalar_subquery())),
+                    enrolments.c.household_id.in_(households),
+                    step_executions.c.channel.in_(sorted(self.marketing)),
+                    ((step_executions.c.status == SENT)
+                     & (step_executions.c.sent_at > now - WEEK))
+                    | ((step_executions.c.status == CLAIMED)
+                       & (step_executions.c.lease_expires_at > now)
+                       & (step_executions.c.lease_owner != tx.owner)),
                 )
             ).all()
-        sent = sorted(r.sent_at for r in rows if r.status == SENT)
-        held = [r.lease_expires_at for r in rows if r.status == CLAIMED]
-        if len(sent) + len(held) < self.marketing_per_day:
-            return
-        reason = f"{len(sent)} marketing emails in the last 24 hours"
-        if len(sent) >= self.marketing_per_day:
-            raise Defer(sent[len(sent) - self.marketing_per_day] + DAY, reason)
-        # the other claims end (sent, deferred or in doubt) by their lease: look again then
-        raise Defer(min(held), f"{reason}, {len(held)} being sent by another dispatcher")
+            recent: dict[str, list] = {}
+            for household, status, sent_at, lease_end in rows:
+                recent.setdefault(household, []).append(
+                    (sent_at, None) if status == SENT else (None, lease_end))
+            return recent
 
-    def _context(self, step: DueStep) -> dict[str, Any]:
-        with self.engine.connect() as conn:
-            stored = conn.execute(
-                sa.select(enrolments.c.context).where(
-                    enrolments.c.enrolment_id == step.enrolment_id
-                )
-            ).scalar_one()
-        context = (stored or {}).get(step.template)
+        return tx.once(RECENT, load)
+
+    def _sent_today(self, tx: Tx, now: datetime) -> int:
+        """Marketing messages sent since UTC midnight, by every dispatcher (read per batch)."""
+        if self.policy.daily_budget is None:
+            return 0
+        midnight = datetime.combine(now.astimezone(UTC).date(), datetime.min.time(),
+                                    tzinfo=UTC)
+        return tx.once(SENT_TODAY, lambda: tx.conn.execute(
+            sa.select(sa.func.count()).where(
+                step_executions.c.sent_at >= midnight, step_executions.c.status == SENT,
+                step_executions.c.channel.in_(sorted(self.marketing)))
+        ).scalar_one())
+
+    @staticmethod
+    def _context(step: DueStep) -> dict[str, Any]:
+        stored = step.context or {}
+        context = stored.get(step.template)
         if context is None:
-            lacking = (stored or {}).get(MISSING, {}).get(step.template, "its data")
+            lacking = stored.get(MISSING, {}).get(step.template, "its data")
             raise SkipStep(
                 f"no message content for {step.template}: the household has no {lacking}"
             )
         return context
 
-    def _record(self, step: DueStep, context: Mapping[str, Any]) -> sa.Table | None:
+    @staticmethod
+    def _record(conn: sa.Connection, step: DueStep, context: Mapping[str, Any]) -> sa.Table | None:
         """Write the row the lists read back; returns its table (None: nothing to record)."""
         base = dict(household_id=step.household_id, message_id=step.message_id)
         now = step.due_at  # when it was meant to reach them: the lists' time, even in a backfill
@@ -181,6 +230,5 @@ class Sender:
             table, row = review_requests, dict(base, requested_at=now)
         else:
             return None
-        with self.engine.begin() as conn:
-            insert_ignoring_duplicates(conn, table, [row], ["message_id"])
+        insert_ignoring_duplicates(conn, table, [row], ["message_id"])
         return table

@@ -5,21 +5,31 @@
     claimed --mark_failed--> retrying at now + backoff, or skipped after the last attempt
     claimed --mark_skipped--> skipped (reason)
     claimed --mark_deferred--> pending again at a later time (not an attempt)
-    claimed --mark_in_doubt / expire_leases--> in_doubt (it may have gone out)
+    claimed, handed over --mark_in_doubt / expire_leases--> in_doubt (it may have gone out)
+    claimed, never handed over --expire_leases--> pending (not an attempt)
     in_doubt --mark_sent by the claim's owner--> sent (the owner learned it went out)
+    in_doubt --resolve_in_doubt--> sent, pending (resend) or skipped: a person decided
 
 Only pending and retrying steps are claimable and a claim is only ever taken from them, so a
-re-fired sensor, a retried run or a second dispatcher cannot send a step twice. A claim that
-outlives its lease is never made claimable again: the process may have handed the message to
-the server before dying, so a person decides (`in_doubt_steps` feeds an asset check).
+re-fired sensor, a retried run or a second dispatcher cannot send a step twice.
+
+A batch is one transaction: the sender's writes to the state database (the outbox, CSM
+tasks, in-app notifications, what the lists read back) commit with the steps' outcomes, so a
+dispatcher dying mid-batch leaves none of them and its claims go back to the queue when the
+lease ends. A sender handing a message to something outside the database (an SMTP server)
+first calls `Tx.handoff(step)`, which commits the batch so far and marks that one step handed
+over: only it may have gone out, so only it becomes in_doubt if the process dies, and a
+person decides (`in_doubt_steps` feeds an asset check; `resolve_in_doubt`).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -43,8 +53,24 @@ TRANSACTIONAL_CHANNELS = frozenset({"email_transactional"})
 steps = step_executions  # short name for the queries below
 CLAIMABLE = (PENDING, RETRYING)
 DEFAULT_LEASE = timedelta(minutes=10)
+DEFAULT_BATCH = 200
 DEFERRED = "deferred"  # an outcome of a dispatch pass, not a status: the step is pending again
+LOST = "lost"  # an outcome: the claim was taken away meanwhile (its lease ended)
+GAVE_UP = "gave_up"  # an outcome: skipped after the last failed attempt
 MAX_ERROR_CHARS = 2000
+RESOLUTIONS = ("sent", "resend", "skip")  # what a person records for a step in doubt
+
+Bind = sa.Engine | sa.Connection
+
+
+@contextmanager
+def _tx(bind: Bind) -> Iterator[sa.Connection]:
+    """A transaction on an engine, or the caller's own on a connection (a dispatch batch)."""
+    if isinstance(bind, sa.Connection):
+        yield bind
+        return
+    with bind.begin() as conn:
+        yield conn
 
 
 @dataclass(frozen=True)
@@ -66,7 +92,8 @@ class Backoff:
 
 @dataclass(frozen=True)
 class DueStep:
-    """A claimed or in-doubt step, with what a sender needs."""
+    """A claimed or in-doubt step, with what a sender needs: its enrolment's stored message
+    contexts come with the claim, so a batch is rendered without a query per step."""
 
     step_id: int
     enrolment_id: int
@@ -79,6 +106,7 @@ class DueStep:
     due_at: datetime
     attempts: int
     exit_status: str | None  # set when the enrolment ended after the step was queued
+    context: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
 
 
 class SkipStep(Exception):
@@ -98,6 +126,45 @@ class Defer(Exception):
 class OutcomeUnknown(Exception):
     """Raised by a sender that cannot tell whether the server accepted the message (e.g. the
     connection dropped after the data was sent): the step becomes in_doubt, not retried."""
+
+
+class ClaimLost(Exception):
+    """The step is no longer this dispatcher's (its lease ended and it went back to the
+    queue): whatever it was about to hand over must not go out."""
+
+
+@dataclass
+class Tx:
+    """A dispatch batch as the sender sees it: the open transaction its reads and writes go
+    through, the batch's steps (to look things up once for all of them), a memo for what it
+    looked up, and `handoff` for a message about to leave the database."""
+
+    conn: sa.Connection
+    owner: str
+    batch: list[DueStep]
+    now: Callable[[], datetime]
+    memo: dict[str, Any] = field(default_factory=dict)
+    handed: bool = False
+
+    def once(self, key: str, load: Callable[[], Any]) -> Any:
+        """`load()` the first time `key` is asked for in this batch."""
+        if key not in self.memo:
+            self.memo[key] = load()
+        return self.memo[key]
+
+    def handoff(self, step: DueStep) -> None:
+        """Commit the batch so far and mark `step` handed over, just before it leaves (an SMTP
+        DATA). Raises ClaimLost when the claim is no longer ours."""
+        taken = self.conn.execute(
+            sa.update(steps)
+            .where(steps.c.step_id == step.step_id, steps.c.lease_owner == self.owner,
+                   steps.c.status == CLAIMED)
+            .values(handed_at=self.now())
+        ).rowcount == 1
+        self.conn.commit()
+        if not taken:
+            raise ClaimLost(f"step {step.step_id} is no longer claimed by {self.owner}")
+        self.handed = True
 
 
 def _claim_ids(conn: sa.Connection, due: sa.Select, values: dict) -> list[int]:
@@ -128,23 +195,26 @@ def _claim_ids(conn: sa.Connection, due: sa.Select, values: dict) -> list[int]:
     )
 
 
-def _step_query() -> sa.Select:
+def _step_query(*, with_context: bool = False) -> sa.Select:
+    columns = [
+        steps.c.step_id,
+        steps.c.enrolment_id,
+        enrolments.c.playbook,
+        enrolments.c.household_id,
+        steps.c.step_index,
+        steps.c.channel,
+        steps.c.template,
+        steps.c.message_id,
+        steps.c.due_at,
+        steps.c.attempts,
+        enrolments.c.exit_status,
+    ]
+    if with_context:
+        columns.append(enrolments.c.context)
     return (
-        sa.select(
-            steps.c.step_id,
-            steps.c.enrolment_id,
-            enrolments.c.playbook,
-            enrolments.c.household_id,
-            steps.c.step_index,
-            steps.c.channel,
-            steps.c.template,
-            steps.c.message_id,
-            steps.c.due_at,
-            steps.c.attempts,
-            enrolments.c.exit_status,
-        )
+        sa.select(*columns)
         .join(enrolments, enrolments.c.enrolment_id == steps.c.enrolment_id)
-        .order_by(steps.c.due_at, steps.c.step_id)
+        .order_by(steps.c.priority, steps.c.due_at, steps.c.step_id)
     )
 
 
@@ -153,15 +223,16 @@ def claim_due(
     owner: str,
     now: datetime,
     lease: timedelta = DEFAULT_LEASE,
-    limit: int = 100,
+    limit: int = DEFAULT_BATCH,
     due_before: datetime | None = None,
 ) -> list[DueStep]:
-    """Lease up to `limit` steps due at `now` to `owner` (unique per process) until now + lease.
+    """Lease up to `limit` steps due at `now` to `owner` (unique per process) until now + lease,
+    the most urgent first: the steps' `priority` (the contact policy's order: a save before an
+    offer when both want the household's last slot), then the oldest.
 
     `due_before` (at most `now`) narrows to steps due earlier: a backfill sends a past day's
     steps without running ahead of it. A conditional step waits until its condition was found
-    true. The lease must outlast sending the whole batch: when it expires the steps become
-    in_doubt."""
+    true. The lease must outlast sending the whole batch."""
     cutoff = now if due_before is None else min(now, due_before)
     due = (
         sa.select(steps.c.step_id)
@@ -170,20 +241,21 @@ def claim_due(
             steps.c.next_attempt_at <= cutoff,
             steps.c.condition.is_(None) | steps.c.condition_met_on.is_not(None),
         )
-        .order_by(steps.c.next_attempt_at, steps.c.step_id)
+        .order_by(steps.c.priority, steps.c.next_attempt_at, steps.c.step_id)
         .limit(limit)
     )
     values = dict(
         status=CLAIMED,
         lease_owner=owner,
         lease_expires_at=now + lease,
+        handed_at=None,
         attempts=steps.c.attempts + 1,
     )
     with engine.begin() as conn:
         ids = _claim_ids(conn, due, values)
         if not ids:
             return []
-        rows = conn.execute(_step_query().where(steps.c.step_id.in_(ids))).all()
+        rows = conn.execute(_step_query(with_context=True).where(steps.c.step_id.in_(ids))).all()
     return [DueStep(**row._mapping) for row in rows]
 
 
@@ -191,12 +263,12 @@ Log = Mapping[str, object] | None  # a contact_log row, written with the outcome
 
 
 def _finish(
-    engine: sa.Engine, step_id: int, owner: str, from_status: tuple[str, ...], log: Log = None,
+    bind: Bind, step_id: int, owner: str, from_status: tuple[str, ...], log: Log = None,
     **values,
 ) -> bool:
     """Move a step `owner` holds to its outcome, and append `log` to the contact log in the
     same transaction; False (nothing written) when the claim is no longer `owner`'s."""
-    with engine.begin() as conn:
+    with _tx(bind) as conn:
         done = conn.execute(
             sa.update(steps)
             .where(
@@ -211,36 +283,34 @@ def _finish(
         return done
 
 
-def mark_sent(engine: sa.Engine, step_id: int, owner: str, at: datetime, log: Log = None) -> bool:
+def mark_sent(bind: Bind, step_id: int, owner: str, at: datetime, log: Log = None) -> bool:
     """Record the send. Also resolves the owner's own step that expired into in_doubt meanwhile:
     the owner knows it went out."""
-    return _finish(engine, step_id, owner, (CLAIMED, IN_DOUBT), log, status=SENT, sent_at=at)
+    return _finish(bind, step_id, owner, (CLAIMED, IN_DOUBT), log, status=SENT, sent_at=at)
 
 
-def mark_skipped(engine: sa.Engine, step_id: int, owner: str, reason: str,
-                 log: Log = None) -> bool:
-    return _finish(engine, step_id, owner, (CLAIMED,), log, status=SKIPPED,
+def mark_skipped(bind: Bind, step_id: int, owner: str, reason: str, log: Log = None) -> bool:
+    return _finish(bind, step_id, owner, (CLAIMED,), log, status=SKIPPED,
                    skipped_reason=reason)
 
 
-def mark_deferred(engine: sa.Engine, step_id: int, owner: str, until: datetime,
+def mark_deferred(bind: Bind, step_id: int, owner: str, until: datetime,
                   log: Log = None) -> bool:
     return _finish(
-        engine, step_id, owner, (CLAIMED,), log, status=PENDING, next_attempt_at=until,
+        bind, step_id, owner, (CLAIMED,), log, status=PENDING, next_attempt_at=until,
         attempts=steps.c.attempts - 1,
     )
 
 
-def mark_in_doubt(engine: sa.Engine, step_id: int, owner: str, error: str,
-                  log: Log = None) -> bool:
+def mark_in_doubt(bind: Bind, step_id: int, owner: str, error: str, log: Log = None) -> bool:
     return _finish(
-        engine, step_id, owner, (CLAIMED,), log, status=IN_DOUBT,
+        bind, step_id, owner, (CLAIMED,), log, status=IN_DOUBT,
         last_error=error[:MAX_ERROR_CHARS],
     )
 
 
 def mark_failed(
-    engine: sa.Engine,
+    bind: Bind,
     step_id: int,
     owner: str,
     error: str,
@@ -250,56 +320,80 @@ def mark_failed(
 ) -> str | None:
     """A send that certainly did not go out: retry it after the backoff, or skip it after the
     last attempt. Returns the new status, None when the claim is no longer `owner`'s."""
-    with engine.connect() as conn:  # attempts cannot change while the owner holds the claim
+    with _tx(bind) as conn:  # attempts cannot change while the owner holds the claim
         attempts = conn.execute(
             sa.select(steps.c.attempts).where(
                 steps.c.step_id == step_id, steps.c.lease_owner == owner, steps.c.status == CLAIMED
             )
         ).scalar_one_or_none()
-    if attempts is None:
-        return None
-    error = error[:MAX_ERROR_CHARS]
-    if attempts >= backoff.max_attempts:
-        done = _finish(
-            engine,
-            step_id,
-            owner,
-            (CLAIMED,),
-            log,
-            status=SKIPPED,
-            last_error=error,
-            skipped_reason=f"gave up after {attempts} attempts",
-        )
-        return SKIPPED if done else None
-    done = _finish(
-        engine,
-        step_id,
-        owner,
-        (CLAIMED,),
-        log,
-        status=RETRYING,
-        last_error=error,
-        next_attempt_at=now + backoff.delay(attempts),
-    )
-    return RETRYING if done else None
+        if attempts is None:
+            return None
+        error = error[:MAX_ERROR_CHARS]
+        if attempts >= backoff.max_attempts:
+            done = _finish(conn, step_id, owner, (CLAIMED,), log, status=SKIPPED,
+                           last_error=error, skipped_reason=f"gave up after {attempts} attempts")
+            return SKIPPED if done else None
+        done = _finish(conn, step_id, owner, (CLAIMED,), log, status=RETRYING, last_error=error,
+                       next_attempt_at=now + backoff.delay(attempts))
+        return RETRYING if done else None
 
 
-def expire_leases(engine: sa.Engine, now: datetime) -> int:
-    """Claims whose lease ended become in_doubt (not pending: the sender may have sent them).
-    Returns how many."""
+def expire_leases(engine: sa.Engine, now: datetime) -> dict[str, int]:
+    """Claims whose lease ended: a step handed over becomes in_doubt (the process may have
+    sent it before dying); the rest of the batch, never handed over, goes back to the queue
+    (its claim not counted as an attempt). Returns how many went each way."""
+    expired = (steps.c.status == CLAIMED) & (steps.c.lease_expires_at <= now)
     with engine.begin() as conn:
-        return conn.execute(
-            sa.update(steps)
-            .where(steps.c.status == CLAIMED, steps.c.lease_expires_at <= now)
+        doubtful = conn.execute(
+            sa.update(steps).where(expired, steps.c.handed_at.is_not(None))
             .values(status=IN_DOUBT)
         ).rowcount
+        requeued = conn.execute(
+            sa.update(steps).where(expired, steps.c.handed_at.is_(None))
+            .values(status=PENDING, attempts=steps.c.attempts - 1)
+        ).rowcount
+    return {IN_DOUBT: doubtful, PENDING: requeued}
 
 
 def in_doubt_steps(engine: sa.Engine) -> list[DueStep]:
-    """Steps a person must resolve: check the provider's log, then record sent or skipped."""
+    """Steps a person must resolve: check the provider's log, then `resolve_in_doubt`."""
     with engine.connect() as conn:
         rows = conn.execute(_step_query().where(steps.c.status == IN_DOUBT)).all()
     return [DueStep(**row._mapping) for row in rows]
+
+
+def resolve_in_doubt(engine: sa.Engine, step_id: int, resolution: str, at: datetime,
+                     by: str = "operator") -> str:
+    """Record what a person found for a step in doubt: `sent` (the provider's log has it),
+    `resend` (it never went out: back to the queue now) or `skip` (leave it unsent). Each
+    also goes in the contact log. Returns the step's new status; ValueError when the step
+    does not exist or is not in doubt."""
+    if resolution not in RESOLUTIONS:
+        raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {resolution!r}")
+    values: dict[str, object] = {
+        "sent": dict(status=SENT, sent_at=at),
+        "resend": dict(status=PENDING, next_attempt_at=at, handed_at=None),
+        "skip": dict(status=SKIPPED, skipped_reason=f"in doubt, resolved by {by}: not sent"),
+    }[resolution]
+    with engine.begin() as conn:
+        row = conn.execute(_step_query().where(steps.c.step_id == step_id)).one_or_none()
+        if row is None:
+            raise ValueError(f"no step {step_id}")
+        done = conn.execute(
+            sa.update(steps).where(steps.c.step_id == step_id, steps.c.status == IN_DOUBT)
+            .values(**values)
+        ).rowcount == 1
+        if not done:
+            status = conn.execute(sa.select(steps.c.status)
+                                  .where(steps.c.step_id == step_id)).scalar_one()
+            raise ValueError(f"step {step_id} is {status}, not in_doubt")
+        if resolution != "resend":  # a resend is logged when it is sent
+            decision = "sent" if resolution == "sent" else "suppressed"
+            conn.execute(sa.insert(contact_log), [dict(
+                household_id=row.household_id, playbook=row.playbook, template=row.template,
+                channel=row.channel, message_id=row.message_id, decision=decision,
+                reason=f"in doubt, resolved by {by}", at=at)])
+        return str(values["status"])
 
 
 def unjudged_steps(engine: sa.Engine, due_before: datetime) -> int:
@@ -316,48 +410,89 @@ def unjudged_steps(engine: sa.Engine, due_before: datetime) -> int:
         ).scalar_one()
 
 
+@dataclass(frozen=True)
+class DeliveryHealth:
+    """Whether a pass's sends went through: a mail server down shows as every attempt
+    failing (retrying with backoff), which must not end in a green run and silence."""
+
+    attempted: int
+    failed: int
+    threshold: float
+
+    @property
+    def failed_share(self) -> float:
+        return self.failed / self.attempted if self.attempted else 0.0
+
+    @property
+    def healthy(self) -> bool:
+        return self.failed_share <= self.threshold
+
+    @property
+    def message(self) -> str:
+        return (f"{self.failed} of {self.attempted} sends failed in this dispatcher pass "
+                f"({self.failed_share:.0%}, alert above {self.threshold:.0%}): is the mail "
+                "server reachable? The steps wait in retrying with backoff.")
+
+
+def delivery_health(outcomes: Mapping[str, int], threshold: float) -> DeliveryHealth:
+    """A pass's failed sends (retrying, or given up) against its attempted sends."""
+    failed = outcomes.get(RETRYING, 0) + outcomes.get(GAVE_UP, 0)
+    attempted = failed + outcomes.get(SENT, 0) + outcomes.get(IN_DOUBT, 0)
+    return DeliveryHealth(attempted, failed, threshold)
+
+
+Send = Callable[[DueStep, Tx], None]
+
+
 def dispatch(
     engine: sa.Engine,
     owner: str,
-    send: Callable[[DueStep], None],
+    send: Send,
     now: Callable[[], datetime] = utc_now,
     *,
     lease: timedelta = DEFAULT_LEASE,
-    limit: int = 100,
+    limit: int = DEFAULT_BATCH,
     backoff: Backoff = Backoff(),
     due_before: datetime | None = None,
 ) -> Counter[str]:
     """Claim due steps batch by batch, send each, record the outcome, until none is due.
 
-    Opted-out households (except on a transactional channel: receipts, credits) and ended
-    enrolments are skipped without calling `send`. `send`
-    raising SkipStep skips the step with its reason, Defer puts it back for later,
-    OutcomeUnknown makes it in_doubt,
-    anything else is a failed send (retried with backoff). A process dying mid-batch leaves
-    its claims to expire into in_doubt. Returns the count per outcome; `lost` counts claims
-    taken away meanwhile."""
+    Each batch is one transaction (see the module's docstring); `send(step, tx)` reads and
+    writes through `tx.conn` and calls `tx.handoff(step)` before a message leaves the
+    database. Opted-out households (except on a transactional channel: receipts, credits)
+    and ended enrolments are skipped without calling `send`. `send` raising SkipStep skips
+    the step with its reason, Defer puts it back for later, OutcomeUnknown makes it in_doubt,
+    a database error ends the pass (the batch's uncommitted part returns to the queue when
+    its lease ends), anything else is a failed send (retried with backoff). Returns the count
+    per outcome; `lost` counts claims taken away meanwhile."""
     outcomes: Counter[str] = Counter()
     while batch := claim_due(engine, owner, now(), lease, limit, due_before):
-        refused = {
-            (channel, household)
-            for channel in {step.channel for step in batch} - TRANSACTIONAL_CHANNELS
-            for household in opted_out(engine, channel, {s.household_id for s in batch})
-        }
-        for step in batch:
-            outcome = _deliver(engine, owner, step, send, now, backoff, refused)
-            outcomes[outcome or "lost"] += 1
+        with engine.connect() as conn:
+            refused = {
+                (channel, household)
+                for channel in {step.channel for step in batch} - TRANSACTIONAL_CHANNELS
+                for household in opted_out(conn, channel, {s.household_id for s in batch})
+            }
+            tx = Tx(conn, owner, batch, now)
+            for step in batch:
+                outcome = _deliver(tx, step, send, backoff, refused)
+                outcomes[outcome or LOST] += 1
+                if tx.handed:  # what went out is recorded before the next one leaves
+                    conn.commit()
+                    tx.handed = False
+            conn.commit()
     return outcomes
 
 
 def _deliver(
-    engine: sa.Engine,
-    owner: str,
+    tx: Tx,
     step: DueStep,
-    send: Callable[[DueStep], None],
-    now: Callable[[], datetime],
+    send: Send,
     backoff: Backoff,
     refused: set[tuple[str, str]],
 ) -> str | None:
+    conn, owner, now = tx.conn, tx.owner, tx.now
+
     def log(decision: str, reason: str | None = None) -> dict[str, object]:
         return dict(household_id=step.household_id, playbook=step.playbook,
                     template=step.template, channel=step.channel, message_id=step.message_id,
@@ -367,25 +502,30 @@ def _deliver(
         reason = (
             exit_reason(step.exit_status) if step.exit_status else f"opted out of {step.channel}"
         )
-        done = mark_skipped(engine, step.step_id, owner, reason, log("suppressed", reason))
+        done = mark_skipped(conn, step.step_id, owner, reason, log("suppressed", reason))
         return SKIPPED if done else None
     try:
-        send(step)
+        send(step, tx)
+    except sa.exc.SQLAlchemyError:
+        raise
+    except ClaimLost:
+        return None
     except Defer as exc:
         why = f"{exc} (until {exc.until:%Y-%m-%d %H:%M} UTC)"
-        done = mark_deferred(engine, step.step_id, owner, exc.until, log("deferred", why))
+        done = mark_deferred(conn, step.step_id, owner, exc.until, log("deferred", why))
         return DEFERRED if done else None
     except SkipStep as exc:
         reason = str(exc) or "skipped by the sender"
-        done = mark_skipped(engine, step.step_id, owner, reason, log("suppressed", reason))
+        done = mark_skipped(conn, step.step_id, owner, reason, log("suppressed", reason))
         return SKIPPED if done else None
     except OutcomeUnknown as exc:
-        done = mark_in_doubt(engine, step.step_id, owner, repr(exc), log("in_doubt", repr(exc)))
+        done = mark_in_doubt(conn, step.step_id, owner, repr(exc), log("in_doubt", repr(exc)))
         return IN_DOUBT if done else None
     except Exception as exc:
-        return mark_failed(engine, step.step_id, owner, repr(exc), now(), backoff,
-                           log("failed", repr(exc)))
-    return SENT if mark_sent(engine, step.step_id, owner, now(), log("sent")) else None
+        status = mark_failed(conn, step.step_id, owner, repr(exc), now(), backoff,
+                             log("failed", repr(exc)))
+        return GAVE_UP if status == SKIPPED else status
+    return SENT if mark_sent(conn, step.step_id, owner, now(), log("sent")) else None
 
 
 def sends_of(engine: sa.Engine, playbooks: list[str]) -> list[tuple[str, datetime]]:

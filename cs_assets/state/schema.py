@@ -108,6 +108,13 @@ step_executions = sa.Table(
     sa.Column("next_attempt_at", UtcDateTime, nullable=False),
     sa.Column("lease_owner", sa.Text),  # the last claim's, kept for the record
     sa.Column("lease_expires_at", UtcDateTime),
+    # Set when the claim's owner hands the message to something outside the database (an SMTP
+    # server): only such a step may have gone out if the owner dies, so only it becomes
+    # in_doubt; the rest of a dead batch returns to the queue.
+    sa.Column("handed_at", UtcDateTime),
+    # Claim order when several steps are due: the contact policy's rank of the playbook's
+    # kind (0 first: saves before onboarding before surveys before offers).
+    sa.Column("priority", sa.Integer, nullable=False, server_default=sa.text("0")),
     sa.Column("last_error", sa.Text),
     sa.Column("skipped_reason", sa.Text),
     sa.Column("sent_at", UtcDateTime),
@@ -129,6 +136,8 @@ step_executions = sa.Table(
         name="step_executions_lease",
     ),
     sa.Index("step_executions_claimable", "status", "next_attempt_at"),
+    # the global daily send budget counts the day's sends
+    sa.Index("step_executions_sent", "sent_at"),
 )
 
 outbox = sa.Table(

@@ -21,6 +21,7 @@ from cs_assets.state.schema import (
     metadata,
     opt_outs,
     step_executions,
+    workflow_alerts,
 )
 
 # Right-hand side of generated Message-IDs; pass the sending domain in production.
@@ -29,17 +30,32 @@ HOLDOUT_REASON = "holdout"
 
 
 def state_engine(url: str) -> sa.Engine:
-    """An engine on the state database with its tables and indexes created if missing (an
-    index added since a database was made is created too). PostgreSQL URLs need the psycopg2
-    driver (`postgresql+psycopg2://`)."""
+    """An engine on the state database with its tables, columns and indexes created if
+    missing (what was added since a database was made is added to it). PostgreSQL URLs need
+    the psycopg2 driver (`postgresql+psycopg2://`)."""
     engine = sa.create_engine(url)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     metadata.create_all(engine)
+    _add_missing_columns(engine)
     for table in metadata.sorted_tables:
         for index in table.indexes:
             index.create(engine, checkfirst=True)
     return engine
+
+
+def _add_missing_columns(engine: sa.Engine) -> None:
+    """ALTER TABLE ADD COLUMN for each column the metadata has and the database lacks. New
+    columns are nullable or have a server default, which both dialects can add in place."""
+    inspector = sa.inspect(engine)
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                ddl = sa.schema.CreateColumn(column).compile(dialect=engine.dialect)
+                conn.execute(sa.text(f'ALTER TABLE "{table.name}" ADD COLUMN {ddl}'))
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -204,7 +220,7 @@ def record_opt_out(
 
 
 def opted_out(
-    engine: sa.Engine, channel: str, households: Iterable[str] | None = None
+    bind: sa.Engine | sa.Connection, channel: str, households: Iterable[str] | None = None
 ) -> frozenset[str]:
     """Households that must not get `channel`: an opt-out for it, or for all channels, wins.
 
@@ -216,5 +232,16 @@ def opted_out(
     )
     if households is not None:
         query = query.where(opt_outs.c.household_id.in_(list(households)))
-    with engine.connect() as conn:
+    if isinstance(bind, sa.Connection):
+        return frozenset(bind.execute(query).scalars())
+    with bind.connect() as conn:
         return frozenset(conn.execute(query).scalars())
+
+
+def record_alert(engine: sa.Engine, run_id: str, job_name: str, partition_key: str | None,
+                 message: str, at: datetime) -> None:
+    """A workflow problem for whoever watches the state database: one row per run."""
+    with engine.begin() as conn:
+        insert_ignoring_duplicates(conn, workflow_alerts, [dict(
+            run_id=run_id, job_name=job_name, partition_key=partition_key,
+            message=message[:2000], failed_at=at)], ["run_id"])

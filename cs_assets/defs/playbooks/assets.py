@@ -51,14 +51,16 @@ from cs_assets.state import schema as state_tables
 from cs_assets.state.contacts import contact_summary
 from cs_assets.state.day_rows import read_rows
 from cs_assets.state.delivery import (
+    delivery_health,
     dispatch,
     expire_leases,
     in_doubt_steps,
     unjudged_steps,
 )
-from cs_assets.state.store import record_opt_out
+from cs_assets.state.schema import IN_DOUBT, PENDING
+from cs_assets.state.store import record_alert, record_opt_out
 from cs_assets.team.referrals import CODE_COLUMNS, CODE_SCHEMA
-from cs_assets.vocabulary import instant, utc_now
+from cs_assets.vocabulary import HH, instant, utc_now
 
 RAW_FLAG = "raw_flag"  # opt-out source: households.email_opt_out
 # Trigger assets: a missing day is read as absent (its playbooks wait), not as an error.
@@ -97,12 +99,13 @@ def playbook_enrolments_asset(
         read_rows(engine, state_tables.referral_codes_issued, CODE_SCHEMA).select(CODE_COLUMNS),
     ])
     names = {m.id: m.display_name for m in team.load().assignments.roster}
+    zones = dict(households.select(HH, "timezone").iter_rows())
     flagged = households.filter(pl.col("email_opt_out").fill_null(False))["household_id"]
     now = utc_now()
     record_opt_out(engine, flagged, "email", RAW_FLAG, now)
     parts, lines = [], []
     for day in days_of(context):  # in order: a day's cooldowns read the days before
-        report = run_day(engine, catalog, quotes, frames, day, now, names)
+        report = run_day(engine, catalog, quotes, frames, day, now, names, zones)
         parts.append(report.enrolled)
         lines.append((day.isoformat(), report.enrolled.height,
                       int(report.enrolled["holdout"].sum()), dict(report.exits),
@@ -146,19 +149,26 @@ def recipients(households: pl.DataFrame) -> dict[str, Recipient]:
     retry_policy=RetryPolicy(max_retries=2, delay=30),
     check_specs=[
         AssetCheckSpec("no_steps_in_doubt", asset="playbook_deliveries",
-                       description="Steps whose sender died after claiming them: they may "
-                       "have gone out, so they are never resent; a person checks the mail "
-                       "provider's log and records them as sent or skipped."),
+                       description="Steps handed to the mail server by a sender that died "
+                       "before recording the outcome: they may have gone out, so they are "
+                       "never resent; a person checks the mail provider's log and runs "
+                       "`cs-assets steps resolve STEP --sent|--resend|--skip`."),
+        AssetCheckSpec("mail_delivery_healthy", asset="playbook_deliveries",
+                       description="Fails when more than `alert_failed_share` of the pass's "
+                       "attempted sends failed (the mail server is unreachable or refusing): "
+                       "the steps wait in retrying with backoff, and a workflow_alerts row "
+                       "says so."),
         AssetCheckSpec("no_step_waiting_on_its_condition", asset="playbook_deliveries",
                        description="Conditional steps due more than a day ago that no "
                        "enrolment run judged (their assets were missing)."),
     ],
     description="One dispatcher pass: claims the steps due by the end of the partition day "
-    "(never after now), sends them over their channel (email over SMTP, or the outbox only "
-    "without SMTP settings; CSM tasks; in-app notifications) and records each outcome: sent, "
-    "retrying with backoff, deferred by the marketing-email cap, skipped with a reason, or "
-    "in_doubt, each also in the contact log with its reason. Metadata: the week's contacts "
-    "per household contacted (max, mean) and deferrals by reason.",
+    "(never after now), the contact policy's priority first, sends them over their channel "
+    "(email over SMTP, or the outbox only without SMTP settings; CSM tasks; in-app "
+    "notifications) and records each outcome: sent, retrying with backoff, deferred by the "
+    "contact policy (send window, caps, budget), skipped with a reason (stale, opted out, "
+    "shadow mode, ...), or in_doubt, each also in the contact log with its reason. Metadata: "
+    "the week's contacts per household contacted (max, mean) and deferrals by reason.",
 )
 def playbook_deliveries_asset(
     context: AssetExecutionContext, state: StateResource, mail: MailResource,
@@ -170,8 +180,9 @@ def playbook_deliveries_asset(
     expired = expire_leases(engine, now)
     owner = f"{socket.gethostname()}:{os.getpid()}:{context.run_id}"
     catalog = playbooks.load()
-    sender = Sender(engine, mail.channel(engine), recipients(households),
-                    marketing_per_day=catalog.marketing_emails_per_day, modes=catalog.modes())
+    sender = Sender(mail.channel(engine), recipients(households), catalog.contact_policy,
+                    zones=dict(households.select(HH, "timezone").iter_rows()),
+                    modes=catalog.modes())
     cutoff = min(now, instant(day + timedelta(days=1)))  # a backfilled day sends its own steps
     outcomes = dispatch(engine, owner, sender, due_before=cutoff)
     counts = pl.DataFrame(
@@ -183,11 +194,17 @@ def playbook_deliveries_asset(
     stuck = unjudged_steps(engine, cutoff - timedelta(days=1))
     contacts = contact_summary(engine, cutoff)  # the week up to this pass: ids and counts only
     deferrals = contacts.pop("deferrals_by_reason_7d")
+    health = delivery_health(outcomes, catalog.alert_failed_share)
+    if not health.healthy:
+        context.log.error(health.message)
+        record_alert(engine, context.run_id, context.job_name, context.partition_key,
+                     health.message, now)
     return MaterializeResult(
         metadata={
             "outcomes": MetadataValue.md(markdown_table(counts)),
             "sent": outcomes.get("sent", 0),
-            "leases_expired_into_in_doubt": expired,
+            "leases_expired_into_in_doubt": expired[IN_DOUBT],
+            "leases_expired_back_to_queue": expired[PENDING],
             **contacts,
             "deferrals_by_reason_7d": MetadataValue.md(markdown_table(deferrals)),
         },
@@ -197,6 +214,12 @@ def playbook_deliveries_asset(
                 severity=AssetCheckSeverity.ERROR,
                 metadata={"in_doubt": len(doubtful),
                           "steps": MetadataValue.md(markdown_table(table.head(50)))}),
+            AssetCheckResult(
+                check_name="mail_delivery_healthy", passed=health.healthy,
+                severity=AssetCheckSeverity.ERROR,
+                metadata={"attempted": health.attempted, "failed": health.failed,
+                          "failed_share": round(health.failed_share, 3),
+                          "alert_failed_share": catalog.alert_failed_share}),
             AssetCheckResult(
                 check_name="no_step_waiting_on_its_condition", passed=stuck == 0,
                 severity=AssetCheckSeverity.WARN, metadata={"waiting": stuck}),
