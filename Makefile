@@ -20,7 +20,7 @@ DEMO_END_DATE ?= 2026-11-01
 DEMO_HOUSEHOLDS ?= 3000
 DEMO_SEED ?= 7
 
-.PHONY: install demo test lint ui mlflow-ui bench bench-training evaluate evaluate-health clean
+.PHONY: install demo test lint ui mlflow-ui bench bench-training bench-dispatch evaluate evaluate-health clean
 
 install: $(VENV)/.installed
 
@@ -89,6 +89,14 @@ BENCH_COMPRESSION ?= snappy
 bench: install
 	$(BIN)/python -m cs_assets.dev.benchmarks.features_bench --repeat $(BENCH_REPEAT) \
 		--compression $(BENCH_COMPRESSION)
+
+# The dispatcher on a steady-state day of 30,000 households (50,000 due steps, the demo's real
+# messages, contact policy on) on SQLite and PostgreSQL, against the dispatcher before batch
+# transactions on the first 5,000 steps: steps per second, peak memory, a JSON line. Needs the
+# demo's state database (made here by `make demo` if missing) and git history.
+bench-dispatch: install
+	@test -f $(CS_HOME)/state.db || $(MAKE) demo
+	$(BIN)/python -m cs_assets.dev.benchmarks.dispatch_bench
 
 clean:
 	rm -rf $(CS_HOME)

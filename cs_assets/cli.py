@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
 from pathlib import Path
@@ -152,8 +153,8 @@ def _demo(args: argparse.Namespace) -> None:
          day),
         (f"playbook enrolments and their measured effect for {last}", "playbook_enrolment_job",
          day),
-        ("the dispatcher: the steps due that day (outbox only: no SMTP server configured)",
-         "playbook_dispatch_job", day),
+        (f"the dispatcher's last pass of {last} at {DEMO_CLOCK_TIME:%H:%M} UTC (outbox only: "
+         "no SMTP server configured)", "playbook_dispatch_job", day),
         (f"the weekly CS report for the week of {week}", "weekly_report_job",
          {"dagster/partition": week}),
         (f"EBR decks of the households on a plan with executive reviews for the quarter of "
@@ -165,6 +166,8 @@ def _demo(args: argparse.Namespace) -> None:
     results = []
     with launcher(Path(os.environ["DAGSTER_HOME"])) as runs:
         for label, job, tags in steps:
+            if job == "playbook_dispatch_job":
+                _quarter_hour_passes(home, args.end_date)
             print(f"Materializing {label} ...", flush=True)
             results.append(runs.run(job, tags=tags, run_config=quiet))
             if not results[-1].success:
@@ -174,6 +177,36 @@ def _demo(args: argparse.Namespace) -> None:
     print(summarize(results, home, time.perf_counter() - started, rates))
     if not ok:
         sys.exit(1)
+
+
+def _quarter_hour_passes(home: Path, day: date) -> None:
+    """The dispatcher as the schedule runs it, every 15 minutes of the demo's last day on the
+    platform clock up to the demo's hour (whose pass is the Dagster run that follows), so
+    each household's messages wait for the morning where it lives."""
+    import polars as pl
+
+    from cs_assets.channels.email import EmailChannel
+    from cs_assets.playbooks import load_playbooks
+    from cs_assets.playbooks.passes import dispatch_pass
+    from cs_assets.settings import default_state_url
+    from cs_assets.state.store import state_engine
+
+    end = datetime.combine(day, DEMO_CLOCK_TIME, tzinfo=UTC)
+    clock = [datetime.combine(day, dt_time(0), tzinfo=UTC)]
+    engine = state_engine(os.environ.get("CS_STATE_URL") or default_state_url())
+    households = pl.read_parquet(home / "storage" / "households.parquet")
+    email = EmailChannel.from_env(os.environ, now=lambda: clock[0])
+    catalog = load_playbooks()
+    print(f"Dispatching every 15 minutes of {day} on the platform clock until "
+          f"{DEMO_CLOCK_TIME:%H:%M} UTC ...", flush=True)
+    passes, outcomes = 0, Counter()
+    while clock[0] < end:
+        outcomes += dispatch_pass(engine, email, households, catalog, "demo", day,
+                                  lambda: clock[0]).outcomes
+        clock[0] += timedelta(minutes=15)
+        passes += 1
+    engine.dispose()
+    print(f"  {passes} passes: " + ", ".join(f"{k} {v:,}" for k, v in sorted(outcomes.items())))
 
 
 def _require_product_env(product: str) -> None:

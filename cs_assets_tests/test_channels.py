@@ -389,7 +389,7 @@ def test_each_due_step_is_sent_once_even_if_dispatch_runs_twice(engine, port):
     for household in ("hh_1", "hh_2"):
         schedule(engine, household, steps)
     inbox, clock = Inbox(), Clock()
-    channel = EmailChannel(engine, smtp_settings(port), UNSUBSCRIBE, clock)
+    channel = EmailChannel(smtp_settings(port), UNSUBSCRIBE, clock)
     with smtp_server(inbox, port):
         first = d.dispatch(engine, "w1", email_sender(channel), clock)
         second = d.dispatch(engine, "w2", email_sender(channel), clock)
@@ -408,7 +408,7 @@ def test_each_due_step_is_sent_once_even_if_dispatch_runs_twice(engine, port):
 def test_smtp_down_keeps_steps_queued_until_it_returns(engine, port):
     schedule(engine, "hh_1", [(EMAIL, MARKETING), (EMAIL_TRANSACTIONAL, TRANSACTIONAL)])
     inbox, clock = Inbox(), Clock()
-    channel = EmailChannel(engine, smtp_settings(port), UNSUBSCRIBE, clock)
+    channel = EmailChannel(smtp_settings(port), UNSUBSCRIBE, clock)
     assert d.dispatch(engine, "w1", email_sender(channel), clock) == {d.RETRYING: 2}
     assert set(statuses(engine).values()) == {d.RETRYING}
     with smtp_server(inbox, port):
@@ -430,7 +430,7 @@ def test_opted_out_household_gets_transactional_email_only(engine, port):
         schedule(engine, household, steps)
     record_opt_out(engine, "hh_unsub", EMAIL, "unsubscribe_link", T0)
     inbox, clock = Inbox(), Clock()
-    channel = EmailChannel(engine, smtp_settings(port), UNSUBSCRIBE, clock)
+    channel = EmailChannel(smtp_settings(port), UNSUBSCRIBE, clock)
     with smtp_server(inbox, port):
         outcomes = d.dispatch(engine, "w1", email_sender(channel, frozenset({"hh_raw"})), clock)
     assert outcomes == {d.SENT: 2, d.SKIPPED: 4}
@@ -447,7 +447,7 @@ def test_recipient_refused_for_good_is_skipped_without_its_address(engine, port)
     schedule(engine, "hh_1", [(EMAIL, MARKETING)])
     inbox, clock = Inbox(), Clock()
     inbox.refuse.add(address("hh_1"))
-    channel = EmailChannel(engine, smtp_settings(port), UNSUBSCRIBE, clock)
+    channel = EmailChannel(smtp_settings(port), UNSUBSCRIBE, clock)
     with smtp_server(inbox, port):
         assert d.dispatch(engine, "w1", email_sender(channel), clock) == {d.SKIPPED: 1}
     with engine.connect() as conn:
@@ -466,7 +466,7 @@ def test_recipient_address_that_can_never_work_is_skipped_without_it(engine, por
     for household in recipients:
         schedule(engine, household, [(EMAIL, MARKETING)])
     inbox, clock = Inbox(), Clock()
-    channel = EmailChannel(engine, smtp_settings(port) if smtp else None, UNSUBSCRIBE, clock)
+    channel = EmailChannel(smtp_settings(port) if smtp else None, UNSUBSCRIBE, clock)
 
     def send(step: d.DueStep, tx: d.Tx) -> None:
         hh = step.household_id
@@ -484,7 +484,7 @@ def test_connection_lost_during_data_is_in_doubt_and_not_resent(engine, port):
     schedule(engine, "hh_1", [(EMAIL, MARKETING)])
     inbox, clock = Inbox(), Clock()
     inbox.stall = 1.5  # the server has the message but its reply never comes in time
-    channel = EmailChannel(engine, smtp_settings(port, timeout=0.5), UNSUBSCRIBE, clock)
+    channel = EmailChannel(smtp_settings(port, timeout=0.5), UNSUBSCRIBE, clock)
     with smtp_server(inbox, port):
         assert d.dispatch(engine, "w1", email_sender(channel), clock) == {d.IN_DOUBT: 1}
         clock.at += timedelta(hours=1)
@@ -497,7 +497,7 @@ def test_connection_lost_during_data_is_in_doubt_and_not_resent(engine, port):
 def test_without_smtp_settings_messages_land_in_the_outbox_only(engine, port):
     schedule(engine, "hh_1", [(EMAIL, MARKETING), (EMAIL_TRANSACTIONAL, TRANSACTIONAL)])
     inbox, clock = Inbox(), Clock()
-    channel = EmailChannel.from_env(engine, {})
+    channel = EmailChannel.from_env({})
     with smtp_server(inbox, port):
         assert d.dispatch(engine, "w1", email_sender(channel), clock) == {d.SENT: 2}
     assert not inbox.messages

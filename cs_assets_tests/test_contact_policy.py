@@ -120,7 +120,7 @@ def queue(engine, playbook: str, household: str, due: datetime, template: str, *
 
 
 def sender_for(engine, rule: ContactPolicy, households, clock, zones=None) -> Sender:
-    email = EmailChannel(engine, None, UnsubscribeSettings(b"s", mailto="u@example.test"),
+    email = EmailChannel(None, UnsubscribeSettings(b"s", mailto="u@example.test"),
                          lambda: clock[0])
     return Sender(email, {h: Recipient(h, f"{h}@example.test") for h in households}, rule,
                   zones=zones, now=lambda: clock[0])

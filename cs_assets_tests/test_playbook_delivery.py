@@ -30,7 +30,6 @@ from dagster import (
 
 from cs_assets.channels.email import EmailChannel
 from cs_assets.definitions import defs
-from cs_assets.defs.playbooks.assets import recipients
 from cs_assets.defs.shared.resources import (
     MailResource,
     PlaybooksResource,
@@ -43,6 +42,7 @@ from cs_assets.defs.workflow import daily_workflow_sensor
 from cs_assets.playbooks import is_holdout
 from cs_assets.playbooks.config import DEFAULT_PLAYBOOKS_PATH, parse_playbooks
 from cs_assets.playbooks.content import load_content
+from cs_assets.playbooks.passes import recipients
 from cs_assets.playbooks.runner import run_day
 from cs_assets.playbooks.sender import Sender
 from cs_assets.state import delivery as d
@@ -212,7 +212,7 @@ def _dispatcher(url: str, port: int, owner: str, limit: int, lease_seconds: floa
     env = {"CS_SMTP_HOST": "127.0.0.1", "CS_SMTP_PORT": str(port), "CS_SMTP_FROM": "cs@e.test",
            "CS_SMTP_STARTTLS": "false", "CS_UNSUBSCRIBE_URL": "https://example.test/u",
            "CS_UNSUBSCRIBE_SECRET": SECRET}
-    sender = Sender(EmailChannel.from_env(engine, env),
+    sender = Sender(EmailChannel.from_env(env),
                     recipients(pl.read_parquet(Path(os.environ["CS_TEST_ROOT"]) /
                                                 "households.parquet")), CATALOG.contact_policy)
     if ready is not None:

@@ -4,6 +4,7 @@ SQLite state database."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
@@ -22,6 +23,8 @@ from cs_assets.playbooks import (
     progress,
 )
 from cs_assets.playbooks import content as c
+from cs_assets.playbooks.config import PlaybookConfigError
+from cs_assets.playbooks.enrolment import EXISTING_SCHEMA, select_enrolments
 from cs_assets.playbooks.runner import run_day
 from cs_assets.playbooks.sender import Sender
 from cs_assets.state import delivery as d
@@ -38,6 +41,7 @@ from cs_assets.state.schema import (
     survey_sends,
 )
 from cs_assets.state.store import record_opt_out, state_engine
+from cs_assets.vocabulary import HH
 
 D0 = date(2026, 3, 2)
 NOW = datetime(2026, 3, 2, 6, tzinfo=UTC)
@@ -389,7 +393,7 @@ def test_sender_routes_channels_and_records_what_the_lists_read(engine):
                    "exit_on": [], "holdout_share": 0, "cooldown_days": 14},
     }, per_day=None, per_7_days=None)
     run_day(engine, cat, CONTENT, frames_for(D0, {"a": "at_risk"}), D0, NOW, NAMES)
-    email = EmailChannel(engine, None, UnsubscribeSettings(b"s", mailto="u@example.test"))
+    email = EmailChannel(None, UnsubscribeSettings(b"s", mailto="u@example.test"))
     sender = Sender(email, {"a": Recipient("a", "a@example.test", "Ann")}, cat.contact_policy)
     outcomes = d.dispatch(engine, "t", sender, lambda: datetime(2026, 3, 9, tzinfo=UTC))
     # nudge: the email and the in-app message (its task waits for its condition); the check-in;
@@ -413,7 +417,7 @@ def test_a_shadow_playbook_renders_and_sends_nothing_and_an_off_one_enrols_no_on
                                                                        "mode": "off"}})
     report = run_day(engine, cat, CONTENT, frames_for(D0, {"a": "at_risk"}), D0, NOW, NAMES)
     assert report.enrolled["playbook"].to_list() == ["quiet"]  # off: no one
-    email = EmailChannel(engine, None, UnsubscribeSettings(b"s", mailto="u@example.test"))
+    email = EmailChannel(None, UnsubscribeSettings(b"s", mailto="u@example.test"))
     sender = Sender(email, {"a": Recipient("a", "a@example.test")}, cat.contact_policy,
                     modes=cat.modes())
     outcomes = d.dispatch(engine, "t", sender, lambda: datetime(2026, 3, 9, tzinfo=UTC))
@@ -428,7 +432,7 @@ def test_steps_of_a_playbook_switched_off_after_enrolling_are_not_sent(engine):
     cat = catalog({"nudge": {**NUDGE, "holdout_share": 0, "steps": NUDGE["steps"][:1],
                              "at_risk": None}})
     run_day(engine, cat, CONTENT, frames_for(D0, {"a": "at_risk"}), D0, NOW, NAMES)
-    email = EmailChannel(engine, None, UnsubscribeSettings(b"s", mailto="u@example.test"))
+    email = EmailChannel(None, UnsubscribeSettings(b"s", mailto="u@example.test"))
     sender = Sender(email, {"a": Recipient("a", "a@example.test")}, cat.contact_policy,
                     modes={"nudge": "off"})
     assert d.dispatch(engine, "t", sender, lambda: datetime(2026, 3, 9, tzinfo=UTC)) == {
@@ -441,7 +445,7 @@ def test_csm_task_without_an_assignment_in_the_state_database_is_skipped(engine)
     run_day(engine, cat, CONTENT, frames_for(D0, {"a": "at_risk"}), D0, NOW, NAMES)
     day2 = D0 + timedelta(days=2)
     run_day(engine, cat, CONTENT, frames_for(day2, {"a": "at_risk"}), day2, NOW, NAMES)
-    email = EmailChannel(engine, None, UnsubscribeSettings(b"s", mailto="u@example.test"))
+    email = EmailChannel(None, UnsubscribeSettings(b"s", mailto="u@example.test"))
     sender = Sender(email, {"a": Recipient("a", "a@example.test")}, cat.contact_policy)
     d.dispatch(engine, "t", sender, lambda: datetime(2026, 3, 4, 12, tzinfo=UTC))
     by = {r.step_index: r for r in steps_of(engine)}
@@ -502,7 +506,7 @@ def test_marketing_is_capped_per_day_and_per_week_across_channels_and_the_rest_w
         conn.execute(sa.update(enrolments).values(
             context={**context, "review_thank_you": {"reward": "$20 account credit"}}))
     clock = [datetime(2026, 3, 2, 11, tzinfo=UTC)]
-    email = EmailChannel(engine, None, UnsubscribeSettings(b"s", mailto="u@example.test"))
+    email = EmailChannel(None, UnsubscribeSettings(b"s", mailto="u@example.test"))
     sender = Sender(email, {"a": Recipient("a", "a@example.test")}, cat.contact_policy,
                     now=lambda: clock[0])
 
@@ -543,7 +547,7 @@ def test_the_contact_log_shows_what_was_held_out_and_suppressed(engine):
     held = sorted(h for h in households if is_holdout("nudge", h, 0.5, cat.holdout_salt))
     treated = sorted(set(households) - set(held))
     record_opt_out(engine, treated[0], "email", "unsubscribe_link", NOW)
-    email = EmailChannel(engine, None, UnsubscribeSettings(b"s", mailto="u@example.test"))
+    email = EmailChannel(None, UnsubscribeSettings(b"s", mailto="u@example.test"))
     sender = Sender(email, {h: Recipient(h, f"{h}@example.test") for h in households},
                     cat.contact_policy)
     d.dispatch(engine, "t", sender, lambda: datetime(2026, 3, 9, tzinfo=UTC))
@@ -563,7 +567,7 @@ def test_two_dispatchers_racing_on_a_household_never_pass_the_cap(engine):
                            "cooldown_days": 0}}, per_day=1)
     run_day(engine, cat, CONTENT, frames_for(D0, {"a": "at_risk"}), D0, NOW, NAMES)
     now = datetime(2026, 3, 2, 11, tzinfo=UTC)
-    email = EmailChannel(engine, None, UnsubscribeSettings(b"s", mailto="u@example.test"))
+    email = EmailChannel(None, UnsubscribeSettings(b"s", mailto="u@example.test"))
     sender = Sender(email, {"a": Recipient("a", "a@example.test")}, cat.contact_policy,
                     now=lambda: now)
     [first] = d.claim_due(engine, "dispatcher-1", now, limit=1)
@@ -575,7 +579,7 @@ def test_two_dispatchers_racing_on_a_household_never_pass_the_cap(engine):
             sender(step, d.Tx(conn, owner, [step], lambda: now))
         assert waited.value.until == now + d.DEFAULT_LEASE
     for owner, step in (("dispatcher-1", first), ("dispatcher-2", second)):
-        assert d.mark_deferred(engine, step.step_id, owner, now + d.DEFAULT_LEASE)
+        assert d.mark_deferred(engine, step, owner, now + d.DEFAULT_LEASE)
     later = now + d.DEFAULT_LEASE
     outcomes = d.dispatch(engine, "dispatcher-1", sender, lambda: later)
     assert outcomes == {"sent": 1, "deferred": 1}
@@ -591,7 +595,7 @@ def test_a_check_in_that_is_not_sent_is_not_recorded_as_contact(engine):
         "steps": [{"day": 0, "channel": "email", "template": "proactive_check_in"}],
         "exit_on": [], "holdout_share": 0, "cooldown_days": 90}})
     run_day(engine, cat, CONTENT, frames_for(D0, {"a": "at_risk", "b": "at_risk"}), D0, NOW, NAMES)
-    email = EmailChannel(engine, None, UnsubscribeSettings(b"s", mailto="u@example.test"))
+    email = EmailChannel(None, UnsubscribeSettings(b"s", mailto="u@example.test"))
     sender = Sender(email, {"a": Recipient("a", "a@example.test")},  # b: no address
                     cat.contact_policy)
     outcomes = d.dispatch(engine, "t", sender, lambda: datetime(2026, 3, 2, 11, tzinfo=UTC))
@@ -628,3 +632,34 @@ def test_the_churn_model_brings_a_healthy_household_at_high_risk_to_its_csm(engi
         context = conn.execute(sa.select(enrolments.c.context)).scalars().one()
     notes = context["at_risk_health_alert"]["notes"]
     assert "Churn model: Critical risk (62% within 30 days" in notes and "disagree" in notes
+
+
+def test_an_offer_with_a_spread_reaches_an_eligible_base_over_its_period_not_at_once():
+    """200 households eligible every day for an offer spread over 10 days (2-day windows):
+    about a fifth enter on the first day, each enters once in the period, all by its end."""
+    offer = catalog({"offer": {**NUDGE, "kind": "offer", "at_risk": None,
+                               "steps": NUDGE["steps"][:1], "exit_on": [],
+                               "cooldown_days": 10,
+                               "spread": {"every_days": 10, "window_days": 2}}})
+    playbook = offer.playbooks["offer"]
+    households = {f"hh_{i:03d}": "at_risk" for i in range(200)}
+    existing = pl.DataFrame(schema=EXISTING_SCHEMA)
+    per_day = []
+    for n in range(10):
+        day = D0 + timedelta(days=n)
+        chosen = select_enrolments(playbook, frames_for(day, households), day, existing,
+                                   salt=offer.holdout_salt)
+        per_day.append(chosen.height)
+        existing = pl.concat([existing, chosen.select(list(EXISTING_SCHEMA))])
+    assert 20 <= per_day[0] <= 60  # about 2/10 of 200, not all 200
+    assert sorted(existing[HH]) == sorted(households)  # each once, none missed
+    assert max(per_day) < 80
+
+
+@pytest.mark.parametrize(("spread", "message"), [
+    ({"every_days": 7, "window_days": 8}, "window_days: must be at most every_days (7)"),
+    ({"every_days": 0, "window_days": 1}, "every_days: Input should be greater than"),
+])
+def test_a_bad_spread_fails_at_load_naming_the_key(spread, message):
+    with pytest.raises(PlaybookConfigError, match=re.escape(message)):
+        catalog({"offer": {**NUDGE, "spread": spread}})

@@ -89,8 +89,15 @@ def _playbook_lines(latest: dict[str, tuple[str, dict]]) -> list[str]:
                   f"(raw opt-out flags recorded: {enrolled['opted_out_raw_flag']:,})",
                   enrolled["by_playbook"].rstrip()]
     if "playbook_deliveries" in latest:
-        lines += ["Dispatcher (outbox only; set CS_SMTP_HOST to send):",
-                  latest["playbook_deliveries"][1]["outcomes"].rstrip()]
+        last = latest["playbook_deliveries"][1]
+        lines += ["Dispatcher's last pass (outbox only; set CS_SMTP_HOST to send):",
+                  last["outcomes"].rstrip(),
+                  f"Contacts on the platform's first day: {last['households_contacted_7d']:,} "
+                  f"households got customer-facing messages, at most "
+                  f"{last['contacts_per_household_7d_max']} and "
+                  f"{last['contacts_per_household_7d_mean']} on average each "
+                  "(contact_policy in playbooks.yaml); deferred by the policy:",
+                  last["deferrals_by_reason_7d"].rstrip()]
     return lines
 
 

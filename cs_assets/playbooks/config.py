@@ -165,6 +165,21 @@ class PlaybookStep(StrictModel):
         return self
 
 
+class Spread(StrictModel):
+    """An offer a household stays eligible for is made in its own `window_days` of every
+    `every_days` (a stable hash of the playbook and the household), so switching the
+    platform on for an existing base offers it over the period, not all on day one."""
+
+    every_days: int = Field(ge=1)
+    window_days: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.window_days > self.every_days:
+            raise Violation("window_days", f"must be at most every_days ({self.every_days})")
+        return self
+
+
 class Playbook(StrictModel):
     name: Name  # its key under `playbooks`, filled in by the catalog
     source: str = Field(min_length=1)  # where the spec describes it
@@ -180,6 +195,7 @@ class Playbook(StrictModel):
     exit_on: list[ExitCondition]
     holdout_share: float = Field(ge=0, le=0.5)
     cooldown_days: int = Field(ge=0)
+    spread: Spread | None = None
 
     @property
     def assets(self) -> frozenset[str]:

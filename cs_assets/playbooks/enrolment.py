@@ -90,6 +90,16 @@ def is_holdout(playbook: str, household_id: str, share: float, salt: str) -> boo
     return stable_draw(salt, playbook, household_id) < share * 2**64
 
 
+def in_spread_window(playbook: Playbook, household_id: str, as_of: date) -> bool:
+    """Whether `as_of` is in the household's window of the playbook's spread period (always,
+    without a spread)."""
+    spread = playbook.spread
+    if spread is None:
+        return True
+    phase = stable_draw("spread", playbook.name, household_id) % spread.every_days
+    return (as_of.toordinal() - phase) % spread.every_days < spread.window_days
+
+
 def trigger_rows(
     playbook: Playbook, frames: Mapping[str, pl.DataFrame], as_of: date
 ) -> pl.DataFrame:
@@ -124,7 +134,8 @@ def select_enrolments(
     recorded enrolments (EXISTING_SCHEMA), of which only those before `as_of` count, so
     re-running a day gives the same answer. A household is left out when it already has the
     enrolment key, or entered the playbook fewer than `cooldown_days` days before `as_of`
-    (exactly `cooldown_days` before is allowed again)."""
+    (exactly `cooldown_days` before is allowed again), or when `as_of` is outside its window
+    of the playbook's `spread`."""
     name = playbook.name
     earlier = existing.filter((pl.col("playbook") == name) & (pl.col("enrolled_on") < as_of))
     cooling = earlier.filter(pl.col("enrolled_on") > as_of - timedelta(days=playbook.cooldown_days))
@@ -136,6 +147,9 @@ def select_enrolments(
         .join(cooling.select(HH), on=HH, how="anti")
         .sort(HH, "enrolment_key")
     )
+    if playbook.spread is not None:
+        chosen = chosen.filter(pl.Series(
+            [in_spread_window(playbook, h, as_of) for h in chosen[HH]], dtype=pl.Boolean))
     holdout = [
         is_holdout(name, household, playbook.holdout_share, salt) for household in chosen[HH]
     ]

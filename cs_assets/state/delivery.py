@@ -133,11 +133,53 @@ class ClaimLost(Exception):
     queue): whatever it was about to hand over must not go out."""
 
 
+Log = Mapping[str, object] | None  # a contact_log row, written with the outcome
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What becomes of a step this owner holds: `name` (sent, skipped, deferred, in_doubt,
+    retrying, gave_up), the columns it sets, the statuses it may move from, its log row."""
+
+    step_id: int
+    name: str
+    values: Mapping[str, object]
+    log: Log = None
+    from_status: tuple[str, ...] = (CLAIMED,)
+
+
+def _apply(conn: sa.Connection, owner: str, outcomes: list[Outcome]) -> list[Outcome]:
+    """Write the outcomes of steps `owner` still holds (locked first, so none is taken away
+    meanwhile) with their log rows, an UPDATE per kind of outcome; returns those written.
+    A step no longer `owner`'s (its lease ended and it went back) is left alone."""
+    if not outcomes:
+        return []
+    held = dict(conn.execute(
+        sa.select(steps.c.step_id, steps.c.status)
+        .where(steps.c.step_id.in_([o.step_id for o in outcomes]), steps.c.lease_owner == owner)
+        .with_for_update()
+    ).all())
+    done = [o for o in outcomes if held.get(o.step_id) in o.from_status]
+    groups: dict[tuple[str, ...], list[Outcome]] = {}
+    for outcome in done:
+        groups.setdefault(tuple(sorted(outcome.values)), []).append(outcome)
+    for columns, group in groups.items():
+        conn.execute(
+            sa.update(steps).where(steps.c.step_id == sa.bindparam("target"))
+            .values({column: sa.bindparam(column) for column in columns}),
+            [{"target": o.step_id, **o.values} for o in group],
+        )
+    if logs := [dict(o.log) for o in done if o.log is not None]:
+        conn.execute(sa.insert(contact_log), logs)
+    return done
+
+
 @dataclass
 class Tx:
     """A dispatch batch as the sender sees it: the open transaction its reads and writes go
     through, the batch's steps (to look things up once for all of them), a memo for what it
-    looked up, and `handoff` for a message about to leave the database."""
+    looked up, and `handoff` for a message about to leave the database. The steps' outcomes
+    are written together (`flush`): before a handoff and at the end of the batch."""
 
     conn: sa.Connection
     owner: str
@@ -145,6 +187,8 @@ class Tx:
     now: Callable[[], datetime]
     memo: dict[str, Any] = field(default_factory=dict)
     handed: bool = False
+    pending: list[Outcome] = field(default_factory=list)
+    done: list[Outcome] = field(default_factory=list)
 
     def once(self, key: str, load: Callable[[], Any]) -> Any:
         """`load()` the first time `key` is asked for in this batch."""
@@ -152,9 +196,14 @@ class Tx:
             self.memo[key] = load()
         return self.memo[key]
 
+    def flush(self) -> None:
+        self.done += _apply(self.conn, self.owner, self.pending)
+        self.pending = []
+
     def handoff(self, step: DueStep) -> None:
         """Commit the batch so far and mark `step` handed over, just before it leaves (an SMTP
         DATA). Raises ClaimLost when the claim is no longer ours."""
+        self.flush()
         taken = self.conn.execute(
             sa.update(steps)
             .where(steps.c.step_id == step.step_id, steps.c.lease_owner == self.owner,
@@ -259,54 +308,62 @@ def claim_due(
     return [DueStep(**row._mapping) for row in rows]
 
 
-Log = Mapping[str, object] | None  # a contact_log row, written with the outcome
+def sent(step_id: int, at: datetime, log: Log = None) -> Outcome:
+    """The owner's own step that expired into in_doubt meanwhile may be recorded sent too:
+    the owner knows it went out."""
+    return Outcome(step_id, SENT, {"status": SENT, "sent_at": at}, log, (CLAIMED, IN_DOUBT))
 
 
-def _finish(
-    bind: Bind, step_id: int, owner: str, from_status: tuple[str, ...], log: Log = None,
-    **values,
-) -> bool:
-    """Move a step `owner` holds to its outcome, and append `log` to the contact log in the
-    same transaction; False (nothing written) when the claim is no longer `owner`'s."""
+def skipped(step_id: int, reason: str, log: Log = None) -> Outcome:
+    return Outcome(step_id, SKIPPED, {"status": SKIPPED, "skipped_reason": reason}, log)
+
+
+def deferred(step: DueStep, until: datetime, log: Log = None) -> Outcome:
+    """Pending again until `until`; the claim does not count as an attempt."""
+    return Outcome(step.step_id, DEFERRED, {"status": PENDING, "next_attempt_at": until,
+                                            "attempts": step.attempts - 1}, log)
+
+
+def in_doubt(step_id: int, error: str, log: Log = None) -> Outcome:
+    return Outcome(step_id, IN_DOUBT, {"status": IN_DOUBT,
+                                       "last_error": error[:MAX_ERROR_CHARS]}, log)
+
+
+def failed(step_id: int, attempts: int, error: str, now: datetime, backoff: Backoff,
+           log: Log = None) -> Outcome:
+    """A send that certainly did not go out: retried after the backoff, or skipped after
+    the last attempt."""
+    error = error[:MAX_ERROR_CHARS]
+    if attempts >= backoff.max_attempts:
+        return Outcome(step_id, GAVE_UP, {"status": SKIPPED, "last_error": error,
+                                          "skipped_reason": f"gave up after {attempts} attempts"},
+                       log)
+    return Outcome(step_id, RETRYING, {"status": RETRYING, "last_error": error,
+                                       "next_attempt_at": now + backoff.delay(attempts)}, log)
+
+
+def _mark(bind: Bind, owner: str, outcome: Outcome) -> bool:
     with _tx(bind) as conn:
-        done = conn.execute(
-            sa.update(steps)
-            .where(
-                steps.c.step_id == step_id,
-                steps.c.lease_owner == owner,
-                steps.c.status.in_(from_status),
-            )
-            .values(**values)
-        ).rowcount == 1
-        if done and log is not None:
-            conn.execute(sa.insert(contact_log), [dict(log)])
-        return done
+        return bool(_apply(conn, owner, [outcome]))
 
 
 def mark_sent(bind: Bind, step_id: int, owner: str, at: datetime, log: Log = None) -> bool:
-    """Record the send. Also resolves the owner's own step that expired into in_doubt meanwhile:
-    the owner knows it went out."""
-    return _finish(bind, step_id, owner, (CLAIMED, IN_DOUBT), log, status=SENT, sent_at=at)
+    """Record one step's outcome; False (nothing written) when the claim is no longer
+    `owner`'s. The mark_* functions are the dispatcher's outcomes one at a time."""
+    return _mark(bind, owner, sent(step_id, at, log))
 
 
 def mark_skipped(bind: Bind, step_id: int, owner: str, reason: str, log: Log = None) -> bool:
-    return _finish(bind, step_id, owner, (CLAIMED,), log, status=SKIPPED,
-                   skipped_reason=reason)
+    return _mark(bind, owner, skipped(step_id, reason, log))
 
 
-def mark_deferred(bind: Bind, step_id: int, owner: str, until: datetime,
+def mark_deferred(bind: Bind, step: DueStep, owner: str, until: datetime,
                   log: Log = None) -> bool:
-    return _finish(
-        bind, step_id, owner, (CLAIMED,), log, status=PENDING, next_attempt_at=until,
-        attempts=steps.c.attempts - 1,
-    )
+    return _mark(bind, owner, deferred(step, until, log))
 
 
 def mark_in_doubt(bind: Bind, step_id: int, owner: str, error: str, log: Log = None) -> bool:
-    return _finish(
-        bind, step_id, owner, (CLAIMED,), log, status=IN_DOUBT,
-        last_error=error[:MAX_ERROR_CHARS],
-    )
+    return _mark(bind, owner, in_doubt(step_id, error, log))
 
 
 def mark_failed(
@@ -318,8 +375,8 @@ def mark_failed(
     backoff: Backoff = Backoff(),
     log: Log = None,
 ) -> str | None:
-    """A send that certainly did not go out: retry it after the backoff, or skip it after the
-    last attempt. Returns the new status, None when the claim is no longer `owner`'s."""
+    """Returns the new status (retrying, or skipped after the last attempt), None when the
+    claim is no longer `owner`'s."""
     with _tx(bind) as conn:  # attempts cannot change while the owner holds the claim
         attempts = conn.execute(
             sa.select(steps.c.attempts).where(
@@ -328,14 +385,8 @@ def mark_failed(
         ).scalar_one_or_none()
         if attempts is None:
             return None
-        error = error[:MAX_ERROR_CHARS]
-        if attempts >= backoff.max_attempts:
-            done = _finish(conn, step_id, owner, (CLAIMED,), log, status=SKIPPED,
-                           last_error=error, skipped_reason=f"gave up after {attempts} attempts")
-            return SKIPPED if done else None
-        done = _finish(conn, step_id, owner, (CLAIMED,), log, status=RETRYING, last_error=error,
-                       next_attempt_at=now + backoff.delay(attempts))
-        return RETRYING if done else None
+        outcome = failed(step_id, attempts, error, now, backoff, log)
+        return str(outcome.values["status"]) if _apply(conn, owner, [outcome]) else None
 
 
 def expire_leases(engine: sa.Engine, now: datetime) -> dict[str, int]:
@@ -475,12 +526,18 @@ def dispatch(
             }
             tx = Tx(conn, owner, batch, now)
             for step in batch:
-                outcome = _deliver(tx, step, send, backoff, refused)
-                outcomes[outcome or LOST] += 1
+                if (outcome := _deliver(tx, step, send, backoff, refused)) is not None:
+                    tx.pending.append(outcome)
                 if tx.handed:  # what went out is recorded before the next one leaves
+                    tx.flush()
                     conn.commit()
                     tx.handed = False
+            tx.flush()
             conn.commit()
+        outcomes.update(outcome.name for outcome in tx.done)
+        outcomes[LOST] += len(batch) - len(tx.done)
+    if not outcomes[LOST]:
+        del outcomes[LOST]
     return outcomes
 
 
@@ -490,8 +547,9 @@ def _deliver(
     send: Send,
     backoff: Backoff,
     refused: set[tuple[str, str]],
-) -> str | None:
-    conn, owner, now = tx.conn, tx.owner, tx.now
+) -> Outcome | None:
+    """The step's outcome; None when its claim was lost before it could go out."""
+    now = tx.now
 
     def log(decision: str, reason: str | None = None) -> dict[str, object]:
         return dict(household_id=step.household_id, playbook=step.playbook,
@@ -502,8 +560,7 @@ def _deliver(
         reason = (
             exit_reason(step.exit_status) if step.exit_status else f"opted out of {step.channel}"
         )
-        done = mark_skipped(conn, step.step_id, owner, reason, log("suppressed", reason))
-        return SKIPPED if done else None
+        return skipped(step.step_id, reason, log("suppressed", reason))
     try:
         send(step, tx)
     except sa.exc.SQLAlchemyError:
@@ -512,20 +569,16 @@ def _deliver(
         return None
     except Defer as exc:
         why = f"{exc} (until {exc.until:%Y-%m-%d %H:%M} UTC)"
-        done = mark_deferred(conn, step.step_id, owner, exc.until, log("deferred", why))
-        return DEFERRED if done else None
+        return deferred(step, exc.until, log("deferred", why))
     except SkipStep as exc:
         reason = str(exc) or "skipped by the sender"
-        done = mark_skipped(conn, step.step_id, owner, reason, log("suppressed", reason))
-        return SKIPPED if done else None
+        return skipped(step.step_id, reason, log("suppressed", reason))
     except OutcomeUnknown as exc:
-        done = mark_in_doubt(conn, step.step_id, owner, repr(exc), log("in_doubt", repr(exc)))
-        return IN_DOUBT if done else None
+        return in_doubt(step.step_id, repr(exc), log("in_doubt", repr(exc)))
     except Exception as exc:
-        status = mark_failed(conn, step.step_id, owner, repr(exc), now(), backoff,
-                             log("failed", repr(exc)))
-        return GAVE_UP if status == SKIPPED else status
-    return SENT if mark_sent(conn, step.step_id, owner, now(), log("sent")) else None
+        return failed(step.step_id, step.attempts, repr(exc), now(), backoff,
+                      log("failed", repr(exc)))
+    return sent(step.step_id, now(), log("sent"))
 
 
 def sends_of(engine: sa.Engine, playbooks: list[str]) -> list[tuple[str, datetime]]:

@@ -26,7 +26,6 @@ from dagster import (
     asset,
 )
 
-from cs_assets.channels.email import Recipient
 from cs_assets.defs.shared.partitions import (
     DAILY,
     OPTIONAL_INPUT,
@@ -45,22 +44,20 @@ from cs_assets.defs.shared.state_keys import reads
 from cs_assets.display import markdown_table
 from cs_assets.playbooks.config import ASSET_COLUMNS
 from cs_assets.playbooks.effect import EFFECT_SCHEMA, playbook_effectiveness
+from cs_assets.playbooks.passes import dispatch_pass
 from cs_assets.playbooks.runner import run_day
-from cs_assets.playbooks.sender import Sender
 from cs_assets.state import schema as state_tables
 from cs_assets.state.contacts import contact_summary
 from cs_assets.state.day_rows import read_rows
 from cs_assets.state.delivery import (
     delivery_health,
-    dispatch,
-    expire_leases,
     in_doubt_steps,
     unjudged_steps,
 )
 from cs_assets.state.schema import IN_DOUBT, PENDING
 from cs_assets.state.store import record_alert, record_opt_out
 from cs_assets.team.referrals import CODE_COLUMNS, CODE_SCHEMA
-from cs_assets.vocabulary import HH, instant, utc_now
+from cs_assets.vocabulary import HH, utc_now
 
 RAW_FLAG = "raw_flag"  # opt-out source: households.email_opt_out
 # Trigger assets: a missing day is read as absent (its playbooks wait), not as an error.
@@ -130,16 +127,6 @@ def playbook_enrolments_asset(
     })
 
 
-def recipients(households: pl.DataFrame) -> dict[str, Recipient]:
-    """Where each household's email goes, from the raw households table."""
-    return {
-        row["household_id"]: Recipient(row["household_id"], row["email"] or "",
-                                       row["owner_name"], bool(row["email_opt_out"]))
-        for row in households.select(
-            "household_id", "email", "owner_name", "email_opt_out").iter_rows(named=True)
-    }
-
-
 @asset(
     name="playbook_deliveries",
     partitions_def=daily_partitions,
@@ -175,16 +162,12 @@ def playbook_deliveries_asset(
     playbooks: PlaybooksResource, households,
 ):
     engine = state.engine()
-    day = date.fromisoformat(context.partition_key)
     now = utc_now()
-    expired = expire_leases(engine, now)
     owner = f"{socket.gethostname()}:{os.getpid()}:{context.run_id}"
     catalog = playbooks.load()
-    sender = Sender(mail.channel(engine), recipients(households), catalog.contact_policy,
-                    zones=dict(households.select(HH, "timezone").iter_rows()),
-                    modes=catalog.modes())
-    cutoff = min(now, instant(day + timedelta(days=1)))  # a backfilled day sends its own steps
-    outcomes = dispatch(engine, owner, sender, due_before=cutoff)
+    done = dispatch_pass(engine, mail.channel(), households, catalog, owner,
+                         date.fromisoformat(context.partition_key))
+    outcomes, expired, cutoff = done.outcomes, done.expired, done.cutoff
     counts = pl.DataFrame(
         sorted(outcomes.items()), orient="row", schema={"outcome": pl.String, "steps": pl.Int64})
     doubtful = in_doubt_steps(engine)

@@ -342,8 +342,8 @@ class MailResource(ConfigurableResource):
         return {_variable(name): getattr(self, name) for name in _MAIL_FIELDS
                 if getattr(self, name)}
 
-    def channel(self, engine: sa.Engine) -> EmailChannel:
-        return EmailChannel.from_env(engine, self.settings())
+    def channel(self) -> EmailChannel:
+        return EmailChannel.from_env(self.settings())
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> MailResource:
