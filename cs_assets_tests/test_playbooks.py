@@ -220,6 +220,8 @@ BAD_VALUES = [
         "playbooks.segment_feature_discovery.triggers.1.join: names an asset twice",
     ),
     ("send_hour_utc", 24, "send_hour_utc: Input should be less than or equal to 23"),
+    ("csm_task_quiet_days", -1,
+     "csm_task_quiet_days: Input should be greater than or equal to 0"),
 ]
 
 

@@ -28,6 +28,7 @@ from cs_assets.segments.journey import TRANSITION_SCHEMA
 from cs_assets.segments.micro import DIMENSIONS
 from cs_assets.settings import ConfigError
 from cs_assets.state.schema import CSM_TASK
+from cs_assets.state.tasks import QUIET_DAYS
 from cs_assets.team.assignments import ASSIGNMENT_COLUMNS
 from cs_assets.team.referrals import LEADERBOARD_COLUMNS, LEDGER_COLUMNS
 from cs_assets.team.reviews import CANDIDATE_COLUMNS
@@ -221,6 +222,9 @@ class PlaybookCatalog(StrictModel):
     # At most this many marketing emails per household in any 24 hours (null: no cap); the
     # rest wait (cs_assets.playbooks.sender).
     marketing_emails_per_day: int | None = Field(2, ge=1)
+    # A CSM task done or dismissed this many days ago or fewer holds back the steps of its
+    # reason (cs_assets.state.tasks): the CSM has just dealt with it.
+    csm_task_quiet_days: int = Field(QUIET_DAYS, ge=0)
     templates: dict[Name, Channel]  # every template a step may use, with its channel
     playbooks: dict[Name, Playbook]
 

@@ -22,6 +22,7 @@ from cs_assets.state.schema import (
     opt_outs,
     step_executions,
 )
+from cs_assets.state.upgrade import upgrade
 
 # Right-hand side of generated Message-IDs; pass the sending domain in production.
 MESSAGE_ID_DOMAIN = "cs-assets.invalid"
@@ -29,13 +30,15 @@ HOLDOUT_REASON = "holdout"
 
 
 def state_engine(url: str) -> sa.Engine:
-    """An engine on the state database with its tables and indexes created if missing (an
-    index added since a database was made is created too). PostgreSQL URLs need the psycopg2
-    driver (`postgresql+psycopg2://`)."""
+    """An engine on the state database with its tables and indexes created if missing, and a
+    database an earlier release made brought up to this schema (`upgrade`: columns, checks
+    and indexes added since). PostgreSQL URLs need the psycopg2 driver
+    (`postgresql+psycopg2://`)."""
     engine = sa.create_engine(url)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     metadata.create_all(engine)
+    upgrade(engine)
     for table in metadata.sorted_tables:
         for index in table.indexes:
             index.create(engine, checkfirst=True)

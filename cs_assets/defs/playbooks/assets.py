@@ -27,6 +27,7 @@ from dagster import (
 )
 
 from cs_assets.channels.email import Recipient
+from cs_assets.channels.tables import CsmTaskChannel
 from cs_assets.defs.shared.partitions import (
     DAILY,
     OPTIONAL_INPUT,
@@ -141,7 +142,8 @@ def recipients(households: pl.DataFrame) -> dict[str, Recipient]:
     name="playbook_deliveries",
     partitions_def=daily_partitions,
     kinds={"sql", "email"},
-    deps=["playbook_enrolments", *reads("step_executions", "enrolments", "opt_outs")],
+    deps=["playbook_enrolments", *reads("step_executions", "enrolments", "opt_outs",
+                                        "csm_assignments", "csm_tasks")],
     ins={"households": AssetIn("households")},
     retry_policy=RetryPolicy(max_retries=2, delay=30),
     check_specs=[
@@ -171,7 +173,8 @@ def playbook_deliveries_asset(
     owner = f"{socket.gethostname()}:{os.getpid()}:{context.run_id}"
     catalog = playbooks.load()
     sender = Sender(engine, mail.channel(engine), recipients(households),
-                    marketing_per_day=catalog.marketing_emails_per_day, modes=catalog.modes())
+                    marketing_per_day=catalog.marketing_emails_per_day, modes=catalog.modes(),
+                    tasks=CsmTaskChannel(engine, quiet_days=catalog.csm_task_quiet_days))
     cutoff = min(now, instant(day + timedelta(days=1)))  # a backfilled day sends its own steps
     outcomes = dispatch(engine, owner, sender, due_before=cutoff)
     counts = pl.DataFrame(
