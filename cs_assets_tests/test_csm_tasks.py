@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from cs_assets.channels.tables import CsmTaskChannel, Task
+from cs_assets.cli import main
 from cs_assets.playbooks.enrolment import StepPlan
 from cs_assets.state import delivery as d
 from cs_assets.state.schema import csm_assignments, csm_task_steps, csm_tasks, step_executions
@@ -249,3 +250,30 @@ def test_lists_and_load_per_csm(engine):
                      {"csm_01": 1, "ops_01": 40})
     assert load.rows() == [("csm_01", 3, 2, 1, 1), ("csm_02", 1, 1, 1, None),
                            ("ops_01", 0, 0, 0, 40)]
+
+
+def test_the_tasks_commands(engine, url, monkeypatch, capsys):
+    monkeypatch.setenv("CS_STATE_URL", url)
+    monkeypatch.setenv("CS_REFERENCE_TIME", at(D0 + timedelta(days=2)).isoformat())
+    alert(engine, "hh_1", D0)
+    alert(engine, "hh_2", D0, CALL)
+    dispatch(engine, D0)
+    health, call = (t.task_id for t in tasks(engine))
+    capsys.readouterr()
+    main(["tasks", "list", "--csm", "csm_01", "--overdue"])
+    listed = capsys.readouterr().out
+    assert listed.startswith("| task_id | household_id | csm_id | reason | status |")
+    assert f"| {health} | hh_1 | csm_01 | health_risk | open | high | 2026-03-02 |" in listed
+    main(["tasks", "done", str(health), "--outcome", "called: renewing", "--note", "ok"])
+    main(["tasks", "snooze", str(call), "--until", "2026-03-09"])
+    assert capsys.readouterr().out == (f"task {health}: done\n"
+                                       f"task {call}: snoozed until 2026-03-09\n")
+    main(["tasks", "list", "--status", "open"])
+    assert capsys.readouterr().out == "no tasks\n"
+    with pytest.raises(SystemExit, match=f"task {health} is done: only an open or snoozed"):
+        main(["tasks", "dismiss", str(health)])
+    with pytest.raises(SystemExit, match="no task 999"):
+        main(["tasks", "done", "999", "--outcome", "x"])
+    main(["tasks", "dismiss", str(call), "--note", "duplicate"])
+    assert [(t.status, t.outcome, t.note) for t in tasks(engine)] == [
+        ("done", "called: renewing", "ok"), ("dismissed", None, "duplicate")]
