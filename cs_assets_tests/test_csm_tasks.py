@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
+import polars as pl
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from cs_assets.channels.tables import CsmTaskChannel, Task
 from cs_assets.cli import main
@@ -277,3 +279,49 @@ def test_the_tasks_commands(engine, url, monkeypatch, capsys):
     main(["tasks", "dismiss", str(call), "--note", "duplicate"])
     assert [(t.status, t.outcome, t.note) for t in tasks(engine)] == [
         ("done", "called: renewing", "ok"), ("dismissed", None, "duplicate")]
+
+
+def test_the_dispatcher_warns_when_someone_holds_more_open_tasks_than_they_can_work(
+    engine, url, tmp_path, monkeypatch
+):
+    from dagster import materialize
+
+    from cs_assets.definitions import defs
+    from cs_assets.defs.shared.resources import (
+        PolarsParquetIOManager,
+        StateResource,
+        TeamResource,
+        resources_from_env,
+    )
+    from cs_assets.team import TeamConfig
+
+    monkeypatch.setenv("CS_REFERENCE_TIME", at(D0 + timedelta(days=1), 12).isoformat())
+    pl.DataFrame({"household_id": ["hh_1", "hh_2"], "email": [None, None],
+                  "owner_name": [None, None], "email_opt_out": [False, False]},
+                 schema_overrides={"email": pl.String, "owner_name": pl.String}
+                 ).write_parquet(tmp_path / "households.parquet")
+    alert(engine, "hh_1", D0)
+    alert(engine, "hh_2", D0 + timedelta(days=1))
+    roster = TeamConfig().model_dump(mode="json")
+    roster["assignments"]["roster"][1]["task_capacity"] = 1  # csm_01
+    small = tmp_path / "team.yaml"
+    small.write_text(yaml.safe_dump(roster), encoding="utf-8")
+
+    def run(team: TeamResource):
+        result = materialize(list(defs.assets), selection=["playbook_deliveries"],
+                             partition_key="2026-03-03", resources={
+                                 **resources_from_env({"CS_HOME": str(tmp_path / "home")}),
+                                 "io_manager": PolarsParquetIOManager(base_dir=str(tmp_path)),
+                                 "state": StateResource(url=url), "team": team})
+        [check] = [c for c in result.get_asset_check_evaluations()
+                   if c.check_name == "csm_task_load_within_capacity"]
+        [done] = result.asset_materializations_for_node("playbook_deliveries")
+        return check, done.metadata
+
+    check, metadata = run(TeamResource(referral_secret="s"))  # the shipped team: 20 for csm_01
+    assert check.passed and check.severity.value == "WARN"
+    assert "| csm_01 | 2 | 1 | 20 |" in check.metadata["load"].value  # one of two overdue
+    assert "| csm_01 | 2 | 2 | 1 | 20 |" in metadata["csm_task_load"].value  # opened_7d first
+    check, _ = run(TeamResource(path=str(small), referral_secret="s"))
+    assert not check.passed and check.metadata["over_capacity"].value == 1
+    assert "| csm_01 | 2 | 1 | 1 |" in check.metadata["load"].value

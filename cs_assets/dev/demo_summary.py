@@ -89,8 +89,12 @@ def _playbook_lines(latest: dict[str, tuple[str, dict]]) -> list[str]:
                   f"(raw opt-out flags recorded: {enrolled['opted_out_raw_flag']:,})",
                   enrolled["by_playbook"].rstrip()]
     if "playbook_deliveries" in latest:
+        deliveries = latest["playbook_deliveries"][1]
         lines += ["Dispatcher (outbox only; set CS_SMTP_HOST to send):",
-                  latest["playbook_deliveries"][1]["outcomes"].rstrip()]
+                  deliveries["outcomes"].rstrip(),
+                  "CSM tasks per person (opened in the 7 days up to the pass, open, overdue, "
+                  "open-task capacity; cs-assets tasks list):",
+                  deliveries["csm_task_load"].rstrip()]
     return lines
 
 
@@ -156,7 +160,8 @@ def summarize(
         + latest.get("churn_model", ("", {}))[1].get("mlflow_runs_view", ""),
         f"  outputs          {home / 'storage'} (Parquet, one file per asset)",
         f"  raw demo data    {home / 'raw'} (ground truth in {home / 'raw' / '_truth'})",
-        f"  state database   {home / 'state.db'} (enrolments, steps, outbox, health_snapshot)",
+        f"  state database   {home / 'state.db'} (enrolments, steps, outbox, csm_tasks, "
+        "health_snapshot)",
         *_report_lines(latest),
     ]
     return "\n".join(lines)

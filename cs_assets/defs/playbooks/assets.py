@@ -58,6 +58,7 @@ from cs_assets.state.delivery import (
     unjudged_steps,
 )
 from cs_assets.state.store import record_opt_out
+from cs_assets.state.tasks import reassign_tasks, task_load, wake_snoozed
 from cs_assets.team.referrals import CODE_COLUMNS, CODE_SCHEMA
 from cs_assets.vocabulary import instant, utc_now
 
@@ -154,22 +155,30 @@ def recipients(households: pl.DataFrame) -> dict[str, Recipient]:
         AssetCheckSpec("no_step_waiting_on_its_condition", asset="playbook_deliveries",
                        description="Conditional steps due more than a day ago that no "
                        "enrolment run judged (their assets were missing)."),
+        AssetCheckSpec("csm_task_load_within_capacity", asset="playbook_deliveries",
+                       description="Nobody holds more open CSM tasks than their task_capacity "
+                       "in team.yaml; the table gives each person's open and overdue tasks."),
     ],
     description="One dispatcher pass: claims the steps due by the end of the partition day "
     "(never after now), sends them over their channel (email over SMTP, or the outbox only "
     "without SMTP settings; CSM tasks; in-app notifications) and records each outcome: sent, "
     "retrying with backoff, deferred by the marketing-email cap, skipped with a reason, or "
-    "in_doubt, each also in the contact log with its reason. Metadata: the week's contacts "
-    "per household contacted (max, mean) and deferrals by reason.",
+    "in_doubt, each also in the contact log with its reason. Before the pass, CSM tasks "
+    "move to the household's current CSM and tasks whose snooze ended open again. Metadata: "
+    "the week's contacts per household contacted (max, mean), deferrals by reason and each "
+    "person's CSM task load.",
 )
 def playbook_deliveries_asset(
     context: AssetExecutionContext, state: StateResource, mail: MailResource,
-    playbooks: PlaybooksResource, households,
+    playbooks: PlaybooksResource, team: TeamResource, households,
 ):
     engine = state.engine()
     day = date.fromisoformat(context.partition_key)
     now = utc_now()
     expired = expire_leases(engine, now)
+    # the tasks as they stand today, whichever day this pass sends
+    reassigned = reassign_tasks(engine, now.date(), now)
+    woken = wake_snoozed(engine, now.date(), now)
     owner = f"{socket.gethostname()}:{os.getpid()}:{context.run_id}"
     catalog = playbooks.load()
     sender = Sender(engine, mail.channel(engine), recipients(households),
@@ -186,6 +195,9 @@ def playbook_deliveries_asset(
     stuck = unjudged_steps(engine, cutoff - timedelta(days=1))
     contacts = contact_summary(engine, cutoff)  # the week up to this pass: ids and counts only
     deferrals = contacts.pop("deferrals_by_reason_7d")
+    # as the pass left them: what it opened included
+    load = task_load(engine, now.date(), utc_now(), team.load().assignments.task_capacities)
+    over = load.filter(pl.col("open") > pl.col("capacity"))
     return MaterializeResult(
         metadata={
             "outcomes": MetadataValue.md(markdown_table(counts)),
@@ -193,6 +205,9 @@ def playbook_deliveries_asset(
             "leases_expired_into_in_doubt": expired,
             **contacts,
             "deferrals_by_reason_7d": MetadataValue.md(markdown_table(deferrals)),
+            "csm_tasks_reassigned": reassigned,
+            "csm_tasks_woken": woken,
+            "csm_task_load": MetadataValue.md(markdown_table(load)),
         },
         check_results=[
             AssetCheckResult(
@@ -203,6 +218,11 @@ def playbook_deliveries_asset(
             AssetCheckResult(
                 check_name="no_step_waiting_on_its_condition", passed=stuck == 0,
                 severity=AssetCheckSeverity.WARN, metadata={"waiting": stuck}),
+            AssetCheckResult(
+                check_name="csm_task_load_within_capacity", passed=over.is_empty(),
+                severity=AssetCheckSeverity.WARN,
+                metadata={"over_capacity": over.height, "load": MetadataValue.md(
+                    markdown_table(load.select("csm_id", "open", "overdue", "capacity")))}),
         ],
     )
 
