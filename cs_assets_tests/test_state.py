@@ -448,11 +448,17 @@ def test_an_index_added_since_the_database_was_made_is_created(tmp_path):
 
 def earlier_release(url: str) -> None:
     """A state database as the release before CSM task lifecycles made it, with the tasks it
-    wrote: one row per step, two of them about one household's health."""
+    wrote: one row per step, two of them about one household's health; its enrolments know
+    no `downgraded` exit."""
     old = sa.MetaData()
     for table in metadata.sorted_tables:
         if table.name not in ("csm_tasks", "csm_task_steps"):
             table.to_metadata(old)
+    exits = old.tables["enrolments"]
+    exits.constraints -= {c for c in exits.constraints
+                          if isinstance(c, sa.CheckConstraint) and "'downgraded'" in str(c.sqltext)}
+    exits.append_constraint(sa.CheckConstraint(
+        "exit_status IN ('responded', 'recovered', 'churned', 'opted_out', 'completed')"))
     sa.Table(
         "csm_tasks", old,
         sa.Column("task_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), sa.Identity(),
@@ -505,6 +511,10 @@ def test_a_state_database_of_an_earlier_release_is_upgraded_when_opened(url, tmp
     assert file_step(engine, message_id="<m1>", household_id="hh_1",
                      template="at_risk_health_alert", csm_id="csm_01", task=Task("t", DAY),
                      day=DAY, quiet_days=14, now=week) == 2
+    # an exit the earlier release did not know, its steps kept
+    exit_enrolment(engine, 1, "downgraded", week)
+    with engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(step_executions)) == 3
     engine.dispose()
     engine = state_engine(url)  # opening it again changes nothing
     with engine.begin() as conn:

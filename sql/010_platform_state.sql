@@ -14,7 +14,7 @@ CREATE TABLE IF NOT EXISTS enrolments (
     holdout        boolean NOT NULL,               -- never contacted: measures the playbook
     created_at     timestamptz NOT NULL,
     exit_status    text CHECK (exit_status IN ('responded', 'recovered', 'churned', 'opted_out',
-                                               'completed')),
+                                               'completed', 'downgraded')),
     exited_at      timestamptz,
     context        jsonb,                          -- what the messages say (ids and figures only)
     UNIQUE (playbook, household_id, enrolment_key),

@@ -22,7 +22,7 @@ from cs_assets.features.household import FEATURE_COLUMNS
 from cs_assets.lists.checkins import CHECKIN_COLUMNS
 from cs_assets.lists.expansion import CROSS_SELL_COLUMNS, UPSELL_COLUMNS
 from cs_assets.lists.premium import RISK_COLUMNS
-from cs_assets.playbooks.conditions import ConditionError, compile_condition
+from cs_assets.playbooks.conditions import ConditionError, compile_condition, requires
 from cs_assets.playbooks.content import BUILDERS
 from cs_assets.segments.journey import TRANSITION_SCHEMA
 from cs_assets.segments.micro import DIMENSIONS
@@ -91,8 +91,11 @@ StepCondition = Literal["always", "no_response_since_enrolment", "still_at_risk"
 # what before switching it on). off: enrols no one and sends nothing still due.
 Mode = Literal["live", "shadow", "off"]
 # The exit statuses of cs_assets.state.schema.EXIT_STATUSES that end an enrolment early.
-ExitCondition = Literal["responded", "recovered", "churned", "opted_out"]
+# downgraded: no longer on a premium plan (cs_assets.playbooks.progress), for playbooks whose
+# triggers require one.
+ExitCondition = Literal["responded", "recovered", "churned", "opted_out", "downgraded"]
 NEEDS_AT_RISK = ("still_at_risk", "recovered")  # both are judged by the playbook's `at_risk`
+ON_PREMIUM = "plan in premium_plans"  # what a downgraded exit finds no longer true
 
 
 class PlaybookConfigError(ConfigError):
@@ -197,6 +200,10 @@ class Playbook(StrictModel):
             raise Violation("at_risk", f"required by {sorted(uses & set(NEEDS_AT_RISK))}")
         if self.at_risk is not None and not uses & set(NEEDS_AT_RISK):
             raise Violation("at_risk", "unused: no still_at_risk step and no recovered exit")
+        if "downgraded" in self.exit_on and not all(
+                requires(trigger.where, ON_PREMIUM) for trigger in self.triggers):
+            raise Violation("exit_on", f"downgraded ends an enrolment off the premium plans: "
+                            f"every trigger must require `{ON_PREMIUM}`")
         last = self.steps[-1].day
         if self.cooldown_days < last:
             raise Violation(

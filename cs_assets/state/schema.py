@@ -23,7 +23,7 @@ PENDING, CLAIMED, SENT, RETRYING, IN_DOUBT, SKIPPED = (
     "skipped",
 )
 STEP_STATUSES = (PENDING, CLAIMED, SENT, RETRYING, IN_DOUBT, SKIPPED)
-EXIT_STATUSES = ("responded", "recovered", "churned", "opted_out", "completed")
+EXIT_STATUSES = ("responded", "recovered", "churned", "opted_out", "completed", "downgraded")
 EVENT_KINDS = ("reply", "click", "open", "unsubscribe")
 OUTBOX_STATUSES = ("queued", "sent", "failed")
 SURVEY_TYPES = ("NPS", "CSAT", "Product", "Feature", "Exit")

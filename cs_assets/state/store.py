@@ -160,13 +160,19 @@ def _held_out(enrolment: sa.Row, step: Mapping) -> str | None:
     return HOLDOUT_REASON if enrolment.holdout and step["channel"] != CSM_TASK else None
 
 
+# What an exit status means, where its name alone does not say it.
+EXIT_MEANINGS = {"downgraded": "no longer on a premium plan"}
+
+
 def exit_reason(status: str) -> str:
-    return f"enrolment exited: {status}"
+    """The skip reason of a step whose enrolment ended with `status`."""
+    meaning = EXIT_MEANINGS.get(status)
+    return f"enrolment exited: {status}" + (f" ({meaning})" if meaning else "")
 
 
 def exit_enrolment(engine: sa.Engine, enrolment_id: int, status: str, at: datetime) -> int:
-    """End an enrolment (responded, recovered, churned, opted_out, completed) and skip its
-    steps still waiting to be sent; returns how many were skipped. The first exit wins.
+    """End an enrolment (one of EXIT_STATUSES) and skip its steps still waiting to be sent;
+    returns how many were skipped. The first exit wins.
 
     A step a dispatcher holds right now is left to it: the dispatcher skips it if it has not
     sent it yet."""
