@@ -87,11 +87,11 @@ class TaskError(ValueError):
 
 
 class UnknownTask(TaskError, LookupError):
-    pass
+    """No task has the id."""
 
 
 class IllegalTransition(TaskError):
-    pass
+    """The task is closed (done or dismissed): it stays as it is."""
 
 
 class Held(Exception):

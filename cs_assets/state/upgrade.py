@@ -23,6 +23,7 @@ LITERAL = re.compile(r"'[^']*'")
 
 
 def upgrade(engine: sa.Engine) -> None:
+    """Bring `engine`'s database up to the metadata; nothing when it is already."""
     with engine.connect() as conn:
         if not _outdated(conn):
             return

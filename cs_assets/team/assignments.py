@@ -84,8 +84,7 @@ def default_roster() -> list[TeamMember]:
                    capacity=50, task_capacity=20, regions=["US"]),
         TeamMember(id="csm_02", display_name="Mike", role="CSM", specialization="Premium",
                    capacity=100, task_capacity=30, regions=["US", "EU"]),
-        TeamMember(id="ops_01", display_name="Lisa", role="CS Ops", task_capacity=40,
-                   regions=ALL_REGIONS),
+        TeamMember(id="ops_01", display_name="Lisa", role="CS Ops", regions=ALL_REGIONS),
         TeamMember(id="analyst_01", display_name="Tom", role="CS Analyst",
                    specialization="Churn Analysis", regions=ALL_REGIONS),
     ]
