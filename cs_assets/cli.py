@@ -15,6 +15,7 @@ from pathlib import Path
 from cs_assets.dev.products import PRODUCTS
 from cs_assets.dev.simulator.engine import COMPRESSIONS, RAW_COMPRESSION, simulate
 from cs_assets.settings import cs_home, keep_home_setting
+from cs_assets.state.schema import TASK_STATUSES
 
 DEMO_CLOCK_TIME = dt_time(23, 0)
 DEMO_INSTANCE_YAML = """\
@@ -367,6 +368,49 @@ def _steps_resolve(args: argparse.Namespace) -> None:
     print(f"step {args.step}: {status}")
 
 
+LISTED = ["task_id", "household_id", "csm_id", "reason", "status", "priority", "due_on",
+          "refires", "snoozed_until", "title"]
+
+
+def _tasks_list(args: argparse.Namespace) -> None:
+    """CSM tasks by due day: one CSM's, of one status, or the open ones past their due day."""
+    from cs_assets.display import markdown_table
+    from cs_assets.settings import default_state_url
+    from cs_assets.state.store import state_engine
+    from cs_assets.state.tasks import list_tasks
+    from cs_assets.vocabulary import utc_now
+
+    engine = state_engine(os.environ.get("CS_STATE_URL") or default_state_url())
+    tasks = list_tasks(engine, csm_id=args.csm, status=args.status,
+                       overdue_on=utc_now().date() if args.overdue else None)
+    engine.dispose()
+    print(markdown_table(tasks.select(LISTED)) if tasks.height else "no tasks")
+
+
+def _tasks_change(args: argparse.Namespace) -> None:
+    """Complete, snooze or dismiss a task; an unknown id or a closed task exits with why."""
+    from cs_assets.settings import default_state_url
+    from cs_assets.state.store import state_engine
+    from cs_assets.state.tasks import TaskError, complete_task, dismiss_task, snooze_task
+    from cs_assets.vocabulary import utc_now
+
+    engine = state_engine(os.environ.get("CS_STATE_URL") or default_state_url())
+    try:
+        if args.change == "done":
+            complete_task(engine, args.task, args.outcome, args.note, utc_now())
+            print(f"task {args.task}: done")
+        elif args.change == "snooze":
+            snooze_task(engine, args.task, args.until, args.note, utc_now())
+            print(f"task {args.task}: snoozed until {args.until}")
+        else:
+            dismiss_task(engine, args.task, args.note, utc_now())
+            print(f"task {args.task}: dismissed")
+    except TaskError as exc:
+        sys.exit(str(exc))
+    finally:
+        engine.dispose()
+
+
 def _iso_date(value: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -450,6 +494,25 @@ def main(argv: list[str] | None = None) -> None:
     found.add_argument("--skip", dest="resolution", action="store_const", const="skip",
                        help="leave it unsent")
     resolve.set_defaults(run=_steps_resolve)
+
+    tasks = commands.add_parser(
+        "tasks", help="CSM tasks: list them, mark one done, snooze or dismiss it")
+    task_commands = tasks.add_subparsers(dest="change", required=True)
+    listing = task_commands.add_parser("list", help="tasks by due day")
+    listing.add_argument("--csm", help="one person's (a roster id)")
+    listing.add_argument("--status", choices=TASK_STATUSES)
+    listing.add_argument("--overdue", action="store_true",
+                         help="open tasks due before today (the platform clock)")
+    listing.set_defaults(run=_tasks_list)
+    done = task_commands.add_parser("done", help="the task is done: say what came of it")
+    snooze = task_commands.add_parser("snooze", help="open again on a later day")
+    dismiss = task_commands.add_parser("dismiss", help="close it without doing it")
+    for change in (done, snooze, dismiss):
+        change.add_argument("task", type=int, help="a task id (tasks list)")
+        change.add_argument("--note", help="a note kept on the task")
+        change.set_defaults(run=_tasks_change)
+    done.add_argument("--outcome", required=True, help='e.g. "called: renewing"')
+    snooze.add_argument("--until", type=_iso_date, required=True, help="YYYY-MM-DD")
 
     args = parser.parse_args(argv)
     args.run(args)

@@ -34,14 +34,19 @@ from cs_assets.channels.tables import (
     InAppChannel,
     Notification,
     Task,
-    csm_tasks,
-    in_app_notifications,
 )
 from cs_assets.defs.shared.resources import check_mail_settings
 from cs_assets.playbooks.enrolment import StepPlan
 from cs_assets.settings import ConfigError
 from cs_assets.state import delivery as d
-from cs_assets.state.schema import CSM_TASK, csm_assignments, outbox, step_executions
+from cs_assets.state.schema import (
+    CSM_TASK,
+    csm_assignments,
+    csm_tasks,
+    in_app_notifications,
+    outbox,
+    step_executions,
+)
 from cs_assets.state.store import opted_out, record_opt_out, state_engine
 from cs_assets_tests.factories import enrol, schedule_steps
 from cs_assets_tests.smtp import Inbox, free_port, smtp_server

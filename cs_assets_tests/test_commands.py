@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from cs_assets.state.schema import contact_log
 from cs_assets.state.store import state_engine
+from cs_assets.state.tasks import Task, file_step
 
 BIN = Path(sys.executable).parent
 END = "2026-11-01"
@@ -137,3 +138,18 @@ def test_contacts_prints_a_households_contact_log(tmp_path):
     assert "| 2026-03-02 11:00 | reengagement | win_back_offer | email | deferred |" in out
     assert "no message decided yet" in run(
         [str(BIN / "cs-assets"), "contacts", "--household", "hh_000002"], tmp_path)
+
+
+def test_tasks_lists_and_closes_a_csm_task(tmp_path):
+    engine = state_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    at = datetime(2026, 3, 2, 11, tzinfo=UTC)
+    file_step(engine, message_id="<m1@x>", household_id="hh_000001",
+              template="critical_health_alert", csm_id="csm_01",
+              task=Task("URGENT: critical health score", at.date(), "Health 31", "high"),
+              day=at.date(), quiet_days=14, now=at)
+    engine.dispose()
+    cli = str(BIN / "cs-assets")
+    out = run([cli, "tasks", "list", "--csm", "csm_01"], tmp_path)
+    assert "| 1 | hh_000001 | csm_01 | health_risk | open | high | 2026-03-02 |" in out
+    assert run([cli, "tasks", "done", "1", "--outcome", "called"], tmp_path) == "task 1: done\n"
+    assert run([cli, "tasks", "list", "--status", "open"], tmp_path) == "no tasks\n"

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 import polars as pl
 
 from cs_assets.churn.early_warning import early_warning_rates
-from cs_assets.dev.demo_summary import summarize
+from cs_assets.dev.demo_summary import _playbook_lines, summarize
 
 D0 = date(2026, 1, 1)
 
@@ -55,3 +55,13 @@ def test_a_rate_nobody_is_counted_for_is_not_available(tmp_path):
         "  old health score: 0.0% of churners, n/a of silent churners "
         "(non-churners flagged within a month: 100.0%)",
     ]
+
+
+def test_the_summary_gives_the_tasks_opened_per_csm():
+    load = "| csm_id | opened_7d | open | overdue | capacity |\n|---|---|---|---|---|\n" \
+           "| csm_01 | 3 | 2 | 0 | 20 |\n"
+    latest = {"playbook_deliveries": ("2026-11-01", {"outcomes": "| outcome | steps |\n",
+                                                     "csm_task_load": load})}
+    lines = _playbook_lines(latest)
+    assert lines[-2].startswith("CSM tasks per person (opened in the 7 days")
+    assert lines[-1].endswith("| csm_01 | 3 | 2 | 0 | 20 |")

@@ -663,3 +663,44 @@ def test_an_offer_with_a_spread_reaches_an_eligible_base_over_its_period_not_at_
 def test_a_bad_spread_fails_at_load_naming_the_key(spread, message):
     with pytest.raises(PlaybookConfigError, match=re.escape(message)):
         catalog({"offer": {**NUDGE, "spread": spread}})
+
+
+def test_a_household_that_leaves_premium_gets_no_day_30_roi_email(engine):
+    """Premium onboarding's day-30 email quotes Premium figures: a household that downgraded
+    before it exits `downgraded` and the step is skipped saying so; one on Premium gets it."""
+    shipped = SHIPPED.playbooks["premium_onboarding"].model_dump(exclude={"name"})
+    assert "downgraded" in shipped["exit_on"]
+    cat = catalog({"premium_onboarding": {**shipped, "holdout_share": 0}})
+    households = ["stays", "leaves"]
+
+    def day(offset: int, plans: list[str]) -> tuple[date, dict]:
+        on = D0 + timedelta(days=offset)
+        frames = frames_for(on, dict.fromkeys(households, "healthy"), plan=plans,
+                            days_since_upgrade=[2.0 + offset] * 2)
+        frames["health_scores"] = pl.DataFrame({
+            "household_id": households, "as_of": [on] * 2, "premium_adoption_score": [62.0] * 2,
+            "missing_premium_features": [["custom_templates"]] * 2})
+        return on, frames
+
+    email = EmailChannel(None, UnsubscribeSettings(b"s", mailto="u@example.test"))
+    sender = Sender(email, {h: Recipient(h, f"{h}@example.test") for h in households},
+                    cat.contact_policy)
+    for offset, plans in ((0, ["Premium", "Premium"]), (3, ["Premium", "Premium"]),
+                          (10, ["Premium", "Free"]), (30, ["Premium", "Free"])):
+        on, frames = day(offset, plans)
+        report = run_day(engine, cat, CONTENT, frames, on, NOW + timedelta(days=offset), NAMES)
+        d.dispatch(engine, "t", sender, lambda on=on: datetime.combine(
+            on, datetime.min.time(), UTC) + timedelta(hours=11))
+        if offset == 10:
+            assert report.exits == {"downgraded": 1}
+    with engine.connect() as conn:
+        sent = conn.execute(sa.select(outbox.c.household_id, outbox.c.template)
+                            .order_by(outbox.c.household_id, outbox.c.template)).all()
+    assert [tuple(r) for r in sent] == [("leaves", "premium_welcome"),
+                                        ("stays", "premium_roi_check_in"),
+                                        ("stays", "premium_welcome")]
+    by = {(r.household_id, r.template): r for r in steps_of(engine)}
+    assert by["leaves", "premium_roi_check_in"].exit_status == "downgraded"
+    assert by["leaves", "premium_roi_check_in"].skipped_reason == (
+        "enrolment exited: downgraded (no longer on a premium plan)")
+    assert by["stays", "premium_roi_check_in"].status == "sent"

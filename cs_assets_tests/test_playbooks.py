@@ -30,6 +30,7 @@ from cs_assets.playbooks import (
     playbook_effectiveness,
     select_enrolments,
 )
+from cs_assets.playbooks.conditions import requires
 from cs_assets.state.delivery import TRANSACTIONAL_CHANNELS
 from cs_assets.state.schema import EXIT_STATUSES, SKIPPED, step_executions
 from cs_assets.state.store import state_engine
@@ -220,6 +221,11 @@ BAD_VALUES = [
         "playbooks.segment_feature_discovery.triggers.1.join: names an asset twice",
     ),
     ("send_hour", 24, "send_hour: Input should be less than or equal to 23"),
+    ("playbooks.proactive_checkin.exit_on", ["downgraded"],
+     "playbooks.proactive_checkin.exit_on: downgraded ends an enrolment off the premium plans: "
+     "every trigger must require `plan in premium_plans`"),
+    ("csm_task_quiet_days", -1,
+     "csm_task_quiet_days: Input should be greater than or equal to 0"),
 ]
 
 
@@ -314,6 +320,19 @@ def test_conditions_name_the_products_plan_groups():
     assert pick("plan in unpaid_plans") == ["a"]
     with pytest.raises(ConditionError, match="premium_plans"):
         compile_condition("plan in premium", plans.columns)
+
+
+@pytest.mark.parametrize(("where", "expected"), [
+    ("plan in premium_plans", True),
+    ("days_since_upgrade < 7 and plan in premium_plans", True),
+    ("(plan in premium_plans)", True),
+    ("plan in premium_plans or days_since_upgrade < 7", False),
+    ("not plan in premium_plans", False),
+    ("plan not in premium_plans", False),
+    (None, False),
+])
+def test_a_condition_requires_a_clause_only_as_a_whole_or_an_and_operand(where, expected):
+    assert requires(where, "plan in premium_plans") is expected
 
 
 # ---------------------------------------------------------------- enrolment

@@ -19,7 +19,14 @@ from cs_assets.defs.shared.resources import resources_from_env
 from cs_assets.playbooks import load_playbooks
 from cs_assets.playbooks.enrolment import StepPlan
 from cs_assets.state import delivery as d
-from cs_assets.state.schema import enrolments, metadata, opt_outs, step_executions
+from cs_assets.state.schema import (
+    csm_task_steps,
+    csm_tasks,
+    enrolments,
+    metadata,
+    opt_outs,
+    step_executions,
+)
 from cs_assets.state.store import (
     exit_enrolment,
     message_id,
@@ -27,6 +34,7 @@ from cs_assets.state.store import (
     record_opt_out,
     state_engine,
 )
+from cs_assets.state.tasks import Task, file_step
 from cs_assets_tests.factories import enrol, schedule_steps
 
 DDL = Path(__file__).resolve().parents[1] / "sql" / "010_platform_state.sql"
@@ -120,8 +128,9 @@ def _describe(conn: sa.Connection, schema: str) -> dict:
                 (f["name"], f["constrained_columns"], f["referred_table"], f["referred_columns"])
                 for f in inspector.get_foreign_keys(table, schema)
             ),
-            checks=sorted(
-                (c["name"], c["sqltext"]) for c in inspector.get_check_constraints(table, schema)
+            checks=sorted(  # SQLite does not name a check the metadata leaves unnamed
+                (c["name"] or "", c["sqltext"])
+                for c in inspector.get_check_constraints(table, schema)
             ),
             indexes=sorted(
                 (i["name"], i["column_names"], i["unique"])
@@ -486,3 +495,89 @@ def test_the_steps_command_lists_and_resolves_steps_in_doubt(tmp_path, monkeypat
     main(["steps", "list", "--in-doubt"])
     assert capsys.readouterr().out == "no step in doubt\n"
     engine.dispose()
+
+
+def earlier_release(url: str) -> None:
+    """A state database as the release before CSM task lifecycles made it, with the tasks it
+    wrote: one row per step, two of them about one household's health; its enrolments know
+    no `downgraded` exit."""
+    old = sa.MetaData()
+    for table in metadata.sorted_tables:
+        if table.name not in ("csm_tasks", "csm_task_steps"):
+            table.to_metadata(old)
+    exits = old.tables["enrolments"]
+    exits.constraints -= {c for c in exits.constraints
+                          if isinstance(c, sa.CheckConstraint) and "'downgraded'" in str(c.sqltext)}
+    exits.append_constraint(sa.CheckConstraint(
+        "exit_status IN ('responded', 'recovered', 'churned', 'opted_out', 'completed')"))
+    sa.Table(
+        "csm_tasks", old,
+        sa.Column("task_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), sa.Identity(),
+                  primary_key=True),
+        sa.Column("message_id", sa.Text, nullable=False, unique=True),
+        *(sa.Column(name, sa.Text, nullable=False)
+          for name in ("household_id", "csm_id", "title", "notes", "priority")),
+        sa.Column("due_on", sa.Date, nullable=False),
+        sa.Column("created_at", csm_tasks.c.created_at.type, nullable=False),
+        sa.CheckConstraint("priority IN ('low', 'normal', 'high')", name="csm_tasks_priority"),
+        sa.Index("csm_tasks_csm", "csm_id", "due_on"),
+    )
+    engine = sa.create_engine(url)
+    old.create_all(engine)
+    steps = [("hh_1", "critical_health_alert", 0), ("hh_1", "at_risk_health_alert", 7),
+             ("hh_2", "csm_outreach_call", 7)]
+    with engine.begin() as conn:
+        for n, (household, template, day) in enumerate(steps):
+            at = T0 + timedelta(days=day)
+            enrolment = conn.execute(sa.insert(old.tables["enrolments"]).values(
+                playbook=template, household_id=household, enrolment_key=str(day),
+                enrolled_on=at.date(), holdout=False, created_at=at)
+                .returning(old.tables["enrolments"].c.enrolment_id)).scalar_one()
+            conn.execute(sa.insert(old.tables["step_executions"]).values(
+                enrolment_id=enrolment, step_index=0, channel="csm_task", template=template,
+                message_id=f"<m{n}>", due_at=at, next_attempt_at=at, status="sent", sent_at=at))
+            conn.execute(sa.insert(old.tables["csm_tasks"]).values(
+                message_id=f"<m{n}>", household_id=household, csm_id="csm_01", title=template,
+                notes="", priority="normal", due_on=at.date(), created_at=at))
+    engine.dispose()
+
+
+def test_a_state_database_of_an_earlier_release_is_upgraded_when_opened(url, tmp_path):
+    earlier_release(url)
+    engine = state_engine(url)  # what a new release does on an older state database
+    with engine.connect() as conn:
+        got = conn.execute(sa.select(csm_tasks.c.task_id, csm_tasks.c.household_id,
+                                     csm_tasks.c.reason, csm_tasks.c.status, csm_tasks.c.note,
+                                     csm_tasks.c.closed_at, csm_tasks.c.updated_at)
+                           .order_by(csm_tasks.c.task_id)).all()
+        links = conn.execute(sa.select(csm_task_steps.c.message_id, csm_task_steps.c.task_id)
+                             .order_by(csm_task_steps.c.message_id)).all()
+    week = T0 + timedelta(days=7)
+    assert [tuple(r) for r in got] == [
+        (1, "hh_1", "health_risk", "dismissed", "superseded by task 2", week, T0),
+        (2, "hh_1", "health_risk", "open", None, None, week),
+        (3, "hh_2", "csm_outreach_call", "open", None, None, week)]
+    assert [tuple(r) for r in links] == [("<m0>", 1), ("<m1>", 2), ("<m2>", 3)]
+    # a retried step of the earlier release finds its task
+    assert file_step(engine, message_id="<m1>", household_id="hh_1",
+                     template="at_risk_health_alert", csm_id="csm_01", task=Task("t", DAY),
+                     day=DAY, quiet_days=14, now=week) == 2
+    # an exit the earlier release did not know, its steps kept
+    exit_enrolment(engine, 1, "downgraded", week)
+    with engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(step_executions)) == 3
+    engine.dispose()
+    engine = state_engine(url)  # opening it again changes nothing
+    with engine.begin() as conn:
+        upgraded = _describe(conn, None)
+        if conn.dialect.name == "postgresql":  # the same tables made fresh, side by side
+            conn.exec_driver_sql("CREATE SCHEMA fresh; SET LOCAL search_path TO fresh")
+            metadata.create_all(conn)
+            fresh = _describe(conn, "fresh")
+    engine.dispose()
+    if url.startswith("sqlite"):
+        fresh_engine = state_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+        with fresh_engine.connect() as conn:
+            fresh = _describe(conn, None)
+        fresh_engine.dispose()
+    assert upgraded == fresh

@@ -1,5 +1,7 @@
 """CSM tasks and in-app notifications: channels that write a row for the CSM's task list or
-the app to read, keyed on the step's Message-ID so a step is never written twice.
+the app to read, keyed on the step's Message-ID so a step is never written twice. A CSM task
+is filed under the household's live task of its reason when there is one
+(cs_assets/state/tasks.py).
 
 Their tables are in cs_assets/state/schema.py (and sql/010_platform_state.sql).
 """
@@ -8,37 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 
 from cs_assets.state.delivery import DueStep, SkipStep, Tx
-from cs_assets.state.schema import (
-    PRIORITIES,
-    csm_assignments,
-    csm_tasks,
-    in_app_notifications,
-)
+from cs_assets.state.schema import csm_assignments, in_app_notifications
 from cs_assets.state.store import insert_ignoring_duplicates
+from cs_assets.state.tasks import AUTOMATED_ROUTE, QUIET_DAYS, Held, Task, file_step
 from cs_assets.vocabulary import utc_now
 
 IN_APP = "in_app"
-AUTOMATED_ROUTE = "automated"  # csm_assignments.route of households no person serves
-
-
-
-@dataclass(frozen=True)
-class Task:
-    """What the CSM should do (the spec's createTask); no customer names or addresses."""
-
-    title: str
-    due_on: date
-    notes: str = ""
-    priority: str = "normal"
-
-    def __post_init__(self) -> None:
-        if self.priority not in PRIORITIES:
-            raise ValueError(f"priority must be one of {PRIORITIES}, got {self.priority!r}")
 
 
 @dataclass(frozen=True)
@@ -57,29 +39,24 @@ def _write(conn: sa.Connection, table: sa.Table, row: dict) -> None:
 
 
 class CsmTaskChannel:
-    """Opens a task for whoever csm_assignments names for the household on the step's day
-    (a CSM, or the CS Ops queue owner). Households served by automated CS have nobody to
-    call, so their task steps are skipped with that reason."""
+    """Files a task for whoever csm_assignments names for the household on the step's day
+    (a CSM, or the CS Ops queue owner): a new one, or the household's live task of the same
+    reason, updated. Households served by automated CS have nobody to call, and a task of the
+    reason closed less than `quiet_days` before, or snoozed past the step's day, holds the step
+    back: each is skipped with that reason."""
 
-    def __init__(self, now: Callable[[], datetime] = utc_now) -> None:
-        self.now = now
+    def __init__(self, now: Callable[[], datetime] = utc_now,
+                 quiet_days: int = QUIET_DAYS) -> None:
+        self.now, self.quiet_days = now, quiet_days
 
     def send(self, step: DueStep, task: Task, tx: Tx) -> None:
         csm_id = self._assignee(tx.conn, step)
-        _write(
-            tx.conn,
-            csm_tasks,
-            dict(
-                message_id=step.message_id,
-                household_id=step.household_id,
-                csm_id=csm_id,
-                title=task.title,
-                notes=task.notes,
-                priority=task.priority,
-                due_on=task.due_on,
-                created_at=self.now(),
-            ),
-        )
+        try:
+            file_step(tx.conn, message_id=step.message_id, household_id=step.household_id,
+                      template=step.template, csm_id=csm_id, task=task,
+                      day=step.due_at.date(), quiet_days=self.quiet_days, now=self.now())
+        except Held as exc:
+            raise SkipStep(str(exc)) from None
 
     @staticmethod
     def _assignee(conn: sa.Connection, step: DueStep) -> str:

@@ -97,7 +97,10 @@ def _playbook_lines(latest: dict[str, tuple[str, dict]]) -> list[str]:
                   f"{last['contacts_per_household_7d_max']} and "
                   f"{last['contacts_per_household_7d_mean']} on average each "
                   "(contact_policy in playbooks.yaml); deferred by the policy:",
-                  last["deferrals_by_reason_7d"].rstrip()]
+                  last["deferrals_by_reason_7d"].rstrip(),
+                  "CSM tasks per person (opened in the 7 days up to the pass, open, overdue, "
+                  "open-task capacity; cs-assets tasks list):",
+                  last["csm_task_load"].rstrip()]
     return lines
 
 
@@ -163,7 +166,8 @@ def summarize(
         + latest.get("churn_model", ("", {}))[1].get("mlflow_runs_view", ""),
         f"  outputs          {home / 'storage'} (Parquet, one file per asset)",
         f"  raw demo data    {home / 'raw'} (ground truth in {home / 'raw' / '_truth'})",
-        f"  state database   {home / 'state.db'} (enrolments, steps, outbox, health_snapshot)",
+        f"  state database   {home / 'state.db'} (enrolments, steps, outbox, csm_tasks, "
+        "health_snapshot)",
         *_report_lines(latest),
     ]
     return "\n".join(lines)

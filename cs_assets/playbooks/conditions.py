@@ -45,6 +45,18 @@ def compile_condition(text: str, columns: Collection[str]) -> pl.Expr:
     return _Compiler(frozenset(columns)).boolean(tree.body).fill_null(False)
 
 
+def requires(text: str | None, clause: str) -> bool:
+    """Whether the condition `text` holds only where `clause` does: the clause is the whole
+    condition or one operand of its top-level `and` (`text` compiled before)."""
+    if text is None:
+        return False
+    body = ast.parse(text, mode="eval").body
+    conjunction = isinstance(body, ast.BoolOp) and isinstance(body.op, ast.And)
+    parts = body.values if conjunction else [body]
+    wanted = ast.dump(ast.parse(clause, mode="eval").body)
+    return any(ast.dump(part) == wanted for part in parts)
+
+
 class _Compiler:
     def __init__(self, columns: frozenset[str]) -> None:
         self.columns = columns

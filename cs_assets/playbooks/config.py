@@ -23,12 +23,13 @@ from cs_assets.features.household import FEATURE_COLUMNS
 from cs_assets.lists.checkins import CHECKIN_COLUMNS
 from cs_assets.lists.expansion import CROSS_SELL_COLUMNS, UPSELL_COLUMNS
 from cs_assets.lists.premium import RISK_COLUMNS
-from cs_assets.playbooks.conditions import ConditionError, compile_condition
+from cs_assets.playbooks.conditions import ConditionError, compile_condition, requires
 from cs_assets.playbooks.content import BUILDERS
 from cs_assets.segments.journey import TRANSITION_SCHEMA
 from cs_assets.segments.micro import DIMENSIONS
 from cs_assets.settings import ConfigError
 from cs_assets.state.schema import CSM_TASK
+from cs_assets.state.tasks import QUIET_DAYS
 from cs_assets.team.assignments import ASSIGNMENT_COLUMNS
 from cs_assets.team.referrals import LEADERBOARD_COLUMNS, LEDGER_COLUMNS
 from cs_assets.team.reviews import CANDIDATE_COLUMNS
@@ -91,11 +92,14 @@ StepCondition = Literal["always", "no_response_since_enrolment", "still_at_risk"
 # what before switching it on). off: enrols no one and sends nothing still due.
 Mode = Literal["live", "shadow", "off"]
 # The exit statuses of cs_assets.state.schema.EXIT_STATUSES that end an enrolment early.
-ExitCondition = Literal["responded", "recovered", "churned", "opted_out"]
+# downgraded: no longer on a premium plan (cs_assets.playbooks.progress), for playbooks whose
+# triggers require one.
+ExitCondition = Literal["responded", "recovered", "churned", "opted_out", "downgraded"]
 NEEDS_AT_RISK = ("still_at_risk", "recovered")  # both are judged by the playbook's `at_risk`
 # What a playbook is for, which decides who goes first when several want the same household
 # (the contact policy's `priority` orders them).
 Kind = Literal["save", "onboarding", "service", "survey", "offer"]
+ON_PREMIUM = "plan in premium_plans"  # what a downgraded exit finds no longer true
 
 
 class PlaybookConfigError(ConfigError):
@@ -217,6 +221,10 @@ class Playbook(StrictModel):
             raise Violation("at_risk", f"required by {sorted(uses & set(NEEDS_AT_RISK))}")
         if self.at_risk is not None and not uses & set(NEEDS_AT_RISK):
             raise Violation("at_risk", "unused: no still_at_risk step and no recovered exit")
+        if "downgraded" in self.exit_on and not all(
+                requires(trigger.where, ON_PREMIUM) for trigger in self.triggers):
+            raise Violation("exit_on", f"downgraded ends an enrolment off the premium plans: "
+                            f"every trigger must require `{ON_PREMIUM}`")
         last = self.steps[-1].day
         if self.cooldown_days < last:
             raise Violation(
@@ -295,6 +303,9 @@ class PlaybookCatalog(StrictModel):
     contact_policy: ContactPolicy
     # Alert when more than this share of a pass's sends failed (the mail server is down).
     alert_failed_share: float = Field(0.2, gt=0, le=1)
+    # A CSM task done or dismissed this many days ago or fewer holds back the steps of its
+    # reason (cs_assets.state.tasks): the CSM has just dealt with it.
+    csm_task_quiet_days: int = Field(QUIET_DAYS, ge=0)
     templates: dict[Name, Channel]  # every template a step may use, with its channel
     playbooks: dict[Name, Playbook]
 

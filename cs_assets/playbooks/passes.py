@@ -1,5 +1,6 @@
-"""One dispatcher pass as the platform runs it: return expired claims, then send the steps due
-by the end of `day` (never after now) under the contact policy. The `playbook_deliveries`
+"""One dispatcher pass as the platform runs it: end expired claims, bring CSM tasks up to date
+(reassigned to the household's current CSM, snoozes that ended open again), then send the
+steps due by the end of `day` (never after now) under the contact policy. The `playbook_deliveries`
 asset runs one every 15 minutes; the demo runs one at each quarter hour of its last day.
 """
 
@@ -14,9 +15,11 @@ import polars as pl
 import sqlalchemy as sa
 
 from cs_assets.channels.email import EmailChannel, Recipient
+from cs_assets.channels.tables import CsmTaskChannel
 from cs_assets.playbooks.config import PlaybookCatalog
 from cs_assets.playbooks.sender import Sender
 from cs_assets.state.delivery import dispatch, expire_leases
+from cs_assets.state.tasks import reassign_tasks, wake_snoozed
 from cs_assets.vocabulary import HH, instant, utc_now
 
 
@@ -25,6 +28,8 @@ class Pass:
     outcomes: Counter[str]
     expired: dict[str, int]  # leases ended: into in_doubt, back to the queue
     cutoff: datetime  # steps due before it were looked at
+    reassigned: int  # CSM tasks moved to the household's current CSM
+    woken: int  # snoozed CSM tasks open again
 
 
 def recipients(households: pl.DataFrame) -> dict[str, Recipient]:
@@ -49,8 +54,12 @@ def dispatch_pass(
     """`households`: the raw table (addresses, names, opt-out flags, time zones)."""
     at = now()
     expired = expire_leases(engine, at)
+    # the tasks as they stand today, whichever day this pass sends
+    reassigned, woken = reassign_tasks(engine, at.date(), at), wake_snoozed(engine, at.date(), at)
     sender = Sender(email, recipients(households), catalog.contact_policy,
                     zones=dict(households.select(HH, "timezone").iter_rows()),
-                    modes=catalog.modes(), now=now)
+                    modes=catalog.modes(), now=now,
+                    tasks=CsmTaskChannel(now, quiet_days=catalog.csm_task_quiet_days))
     cutoff = min(at, instant(day + timedelta(days=1)))  # a backfilled day sends its own steps
-    return Pass(dispatch(engine, owner, sender, now, due_before=cutoff), expired, cutoff)
+    outcomes = dispatch(engine, owner, sender, now, due_before=cutoff)
+    return Pass(outcomes, expired, cutoff, reassigned, woken)

@@ -5,8 +5,11 @@ precedes the dispatcher), so the dispatcher only delivers. DESIGN's "responded":
 of the enrolment was sent, a login (household_features' last login), or a reply, click or
 open recorded as a message event on one of its messages.
 
-Exit order when several apply: churned, opted_out, recovered, responded. An exit whose
-asset is missing that day is not judged (no data is no evidence).
+Exit order when several apply: churned, opted_out, downgraded, recovered, responded. An exit
+whose asset is missing that day is not judged (no data is no evidence). Downgraded: active
+that day (household_features) on a plan outside the premium plans (product.yaml `premium`),
+for playbooks about Premium households, whose later messages quote Premium figures. On
+PetForce a move up to Enterprise, which has no Premium treatment, ends them too.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from cs_assets.contract.product import PRODUCT
 from cs_assets.playbooks.config import Playbook, PlaybookCatalog
 from cs_assets.playbooks.enrolment import matching_rows
 from cs_assets.vocabulary import HH, UTC_TS, instant
@@ -30,7 +34,7 @@ OPEN_SCHEMA = {
     "event_at": UTC_TS,  # first reply, click or open on its messages; null: none
 }
 DUE_SCHEMA = {"step_id": pl.Int64, "enrolment_id": pl.Int64, "condition": pl.String}
-EXIT_ORDER = ("churned", "opted_out", "recovered", "responded")
+EXIT_ORDER = ("churned", "opted_out", "downgraded", "recovered", "responded")
 
 
 def with_responded(frame: pl.DataFrame, catalog: PlaybookCatalog,
@@ -93,7 +97,10 @@ def exits(
         pl.col("enrolled_on") < as_of, pl.col("playbook").is_in(list(catalog.playbooks))
     )
     features = frames.get("household_features")
-    active = None if features is None else set(features.filter(pl.col("as_of") == as_of)[HH])
+    today = None if features is None else features.filter(pl.col("as_of") == as_of)
+    active = None if today is None else set(today[HH])
+    premium = None if today is None else set(
+        today.filter(pl.col("plan").is_in(PRODUCT.premium_plans))[HH])
     frame = with_responded(frame, catalog, frames, as_of)
     risk = {name: _at_risk(catalog, name, frames, as_of) for name in frame["playbook"].unique()}
     out = []
@@ -104,6 +111,8 @@ def exits(
         found = {
             "churned": active is not None and household not in active,
             "opted_out": bool(reach) and all(household in opted_out[c] for c in reach),
+            "downgraded": active is not None and household in active
+            and household not in premium,
             "recovered": (r := risk[row["playbook"]]) is not None
             and household in r[0]
             and household not in r[1],

@@ -25,8 +25,7 @@ person decides (`in_doubt_steps` feeds an asset check; `resolve_in_doubt`).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,6 +44,7 @@ from cs_assets.state.schema import (
     step_executions,
 )
 from cs_assets.state.store import exit_reason, opted_out
+from cs_assets.state.transaction import transaction
 from cs_assets.vocabulary import utc_now
 
 # Channels an opt-out does not stop (DESIGN: receipts and account notices are the exception).
@@ -61,16 +61,6 @@ MAX_ERROR_CHARS = 2000
 RESOLUTIONS = ("sent", "resend", "skip")  # what a person records for a step in doubt
 
 Bind = sa.Engine | sa.Connection
-
-
-@contextmanager
-def _tx(bind: Bind) -> Iterator[sa.Connection]:
-    """A transaction on an engine, or the caller's own on a connection (a dispatch batch)."""
-    if isinstance(bind, sa.Connection):
-        yield bind
-        return
-    with bind.begin() as conn:
-        yield conn
 
 
 @dataclass(frozen=True)
@@ -343,7 +333,7 @@ def failed(step_id: int, attempts: int, error: str, now: datetime, backoff: Back
 
 
 def _mark(bind: Bind, owner: str, outcome: Outcome) -> bool:
-    with _tx(bind) as conn:
+    with transaction(bind) as conn:
         return bool(_apply(conn, owner, [outcome]))
 
 
@@ -377,7 +367,7 @@ def mark_failed(
 ) -> str | None:
     """Returns the new status (retrying, or skipped after the last attempt), None when the
     claim is no longer `owner`'s."""
-    with _tx(bind) as conn:  # attempts cannot change while the owner holds the claim
+    with transaction(bind) as conn:  # attempts cannot change while the owner holds the claim
         attempts = conn.execute(
             sa.select(steps.c.attempts).where(
                 steps.c.step_id == step_id, steps.c.lease_owner == owner, steps.c.status == CLAIMED

@@ -23,7 +23,7 @@ PENDING, CLAIMED, SENT, RETRYING, IN_DOUBT, SKIPPED = (
     "skipped",
 )
 STEP_STATUSES = (PENDING, CLAIMED, SENT, RETRYING, IN_DOUBT, SKIPPED)
-EXIT_STATUSES = ("responded", "recovered", "churned", "opted_out", "completed")
+EXIT_STATUSES = ("responded", "recovered", "churned", "opted_out", "completed", "downgraded")
 EVENT_KINDS = ("reply", "click", "open", "unsubscribe")
 OUTBOX_STATUSES = ("queued", "sent", "failed")
 SURVEY_TYPES = ("NPS", "CSAT", "Product", "Feature", "Exit")
@@ -264,14 +264,21 @@ review_requests = sa.Table(
 )
 
 
-# What the CSM task and in-app channels write (cs_assets/channels/tables.py): one row per step.
+# CSM tasks (cs_assets/state/tasks.py): one row per piece of work for a CSM, open until the
+# CSM closes it (done, with an outcome; dismissed) or parks it (snoozed until a day). At most
+# one open or snoozed task per household and reason: a step of a reason whose task is live
+# updates that task (the step is linked in csm_task_steps) instead of adding a second one.
 PRIORITIES = ("low", "normal", "high")
+OPEN, DONE, SNOOZED, DISMISSED = ("open", "done", "snoozed", "dismissed")
+TASK_STATUSES = (OPEN, DONE, SNOOZED, DISMISSED)
+LIVE = (OPEN, SNOOZED)  # the statuses the one-per-household-and-reason rule counts
+_LIVE_SQL = f"status IN {LIVE}"  # module constants, not data
 
 csm_tasks = sa.Table(
     "csm_tasks",
     metadata,
     _id("task_id"),
-    sa.Column("message_id", sa.Text, nullable=False, unique=True),  # the step's
+    sa.Column("message_id", sa.Text, nullable=False, unique=True),  # the latest step's
     sa.Column("household_id", sa.Text, nullable=False),
     sa.Column("csm_id", sa.Text, nullable=False),
     sa.Column("title", sa.Text, nullable=False),
@@ -279,8 +286,45 @@ csm_tasks = sa.Table(
     sa.Column("priority", sa.Text, nullable=False),
     sa.Column("due_on", sa.Date, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),  # what it is about (tasks.reason_of)
+    sa.Column("status", sa.Text, nullable=False, server_default=OPEN),
+    sa.Column("refires", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("outcome", sa.Text),  # what came of it, said when it is done
+    sa.Column("note", sa.Text),  # the CSM's, with the last change of status
+    sa.Column("snoozed_until", sa.Date),  # open again on this day
+    sa.Column("closed_at", UtcDateTime),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.CheckConstraint(f"priority IN {PRIORITIES}", name="csm_tasks_priority"),  # constants
+    sa.CheckConstraint(f"status IN {TASK_STATUSES}", name="csm_tasks_status"),
+    sa.CheckConstraint(
+        f"(status IN ('{DONE}', '{DISMISSED}')) = (closed_at IS NOT NULL)",
+        name="csm_tasks_closed",
+    ),
+    sa.CheckConstraint(
+        f"(status = '{SNOOZED}') = (snoozed_until IS NOT NULL)", name="csm_tasks_snoozed"
+    ),
+    sa.CheckConstraint(f"status <> '{DONE}' OR outcome IS NOT NULL", name="csm_tasks_outcome"),
     sa.Index("csm_tasks_csm", "csm_id", "due_on"),
+    sa.Index(
+        "csm_tasks_one_live",
+        "household_id",
+        "reason",
+        unique=True,
+        sqlite_where=sa.text(_LIVE_SQL),
+        postgresql_where=sa.text(_LIVE_SQL),
+    ),
+)
+
+# The steps each task was filed from, keyed on the step's Message-ID: a retried step finds its
+# link and writes nothing, and a task's re-fires can be traced to the alerts that made them.
+csm_task_steps = sa.Table(
+    "csm_task_steps",
+    metadata,
+    sa.Column("message_id", sa.Text, primary_key=True),
+    sa.Column("task_id", sa.BigInteger, sa.ForeignKey("csm_tasks.task_id"), nullable=False),
+    sa.Column("template", sa.Text, nullable=False),
+    sa.Column("linked_at", UtcDateTime, nullable=False),
+    sa.Index("csm_task_steps_task", "task_id"),
 )
 
 in_app_notifications = sa.Table(

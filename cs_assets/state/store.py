@@ -23,6 +23,7 @@ from cs_assets.state.schema import (
     step_executions,
     workflow_alerts,
 )
+from cs_assets.state.upgrade import upgrade
 
 # Right-hand side of generated Message-IDs; pass the sending domain in production.
 MESSAGE_ID_DOMAIN = "cs-assets.invalid"
@@ -30,32 +31,19 @@ HOLDOUT_REASON = "holdout"
 
 
 def state_engine(url: str) -> sa.Engine:
-    """An engine on the state database with its tables, columns and indexes created if
-    missing (what was added since a database was made is added to it). PostgreSQL URLs need
-    the psycopg2 driver (`postgresql+psycopg2://`)."""
+    """An engine on the state database with its tables and indexes created if missing, and a
+    database an earlier release made brought up to this schema (`upgrade`: columns, checks
+    and indexes added since). PostgreSQL URLs need the psycopg2 driver
+    (`postgresql+psycopg2://`)."""
     engine = sa.create_engine(url)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     metadata.create_all(engine)
-    _add_missing_columns(engine)
+    upgrade(engine)
     for table in metadata.sorted_tables:
         for index in table.indexes:
             index.create(engine, checkfirst=True)
     return engine
-
-
-def _add_missing_columns(engine: sa.Engine) -> None:
-    """ALTER TABLE ADD COLUMN for each column the metadata has and the database lacks. New
-    columns are nullable or have a server default, which both dialects can add in place."""
-    inspector = sa.inspect(engine)
-    with engine.begin() as conn:
-        for table in metadata.sorted_tables:
-            present = {c["name"] for c in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name in present:
-                    continue
-                ddl = sa.schema.CreateColumn(column).compile(dialect=engine.dialect)
-                conn.execute(sa.text(f'ALTER TABLE "{table.name}" ADD COLUMN {ddl}'))
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -173,13 +161,19 @@ def _held_out(enrolment: sa.Row, step: Mapping) -> str | None:
     return HOLDOUT_REASON if enrolment.holdout and step["channel"] != CSM_TASK else None
 
 
+# What an exit status means, where its name alone does not say it.
+EXIT_MEANINGS = {"downgraded": "no longer on a premium plan"}
+
+
 def exit_reason(status: str) -> str:
-    return f"enrolment exited: {status}"
+    """The skip reason of a step whose enrolment ended with `status`."""
+    meaning = EXIT_MEANINGS.get(status)
+    return f"enrolment exited: {status}" + (f" ({meaning})" if meaning else "")
 
 
 def exit_enrolment(engine: sa.Engine, enrolment_id: int, status: str, at: datetime) -> int:
-    """End an enrolment (responded, recovered, churned, opted_out, completed) and skip its
-    steps still waiting to be sent; returns how many were skipped. The first exit wins.
+    """End an enrolment (one of EXIT_STATUSES) and skip its steps still waiting to be sent;
+    returns how many were skipped. The first exit wins.
 
     A step a dispatcher holds right now is left to it: the dispatcher skips it if it has not
     sent it yet."""

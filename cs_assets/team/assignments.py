@@ -53,6 +53,9 @@ class TeamMember(StrictModel):
     role: Role
     specialization: str | None = None
     capacity: int | None = Field(None, ge=0)  # the spec's portfolioSize: a maximum, not a count
+    # The most open CSM tasks the person can work at once (ours; null: not checked). CSMs and
+    # CS Ops (whose queue owner gets the tasks of households no CSM could take) get tasks.
+    task_capacity: int | None = Field(None, ge=1)
     regions: list[Region] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -64,6 +67,8 @@ class TeamMember(StrictModel):
             raise Violation("capacity", "is required for a CSM")
         if self.role != "CSM" and self.capacity is not None:
             raise Violation("capacity", "only CSMs take households")
+        if self.role not in ("CSM", "CS Ops") and self.task_capacity is not None:
+            raise Violation("task_capacity", "only CSMs and CS Ops get tasks")
         return self
 
 
@@ -76,9 +81,9 @@ def default_roster() -> list[TeamMember]:
     return [
         TeamMember(id="lead_01", display_name="Casey", role="CS Leadership", regions=ALL_REGIONS),
         TeamMember(id="csm_01", display_name="Sarah", role="CSM", specialization="Enterprise",
-                   capacity=50, regions=["US"]),
+                   capacity=50, task_capacity=20, regions=["US"]),
         TeamMember(id="csm_02", display_name="Mike", role="CSM", specialization="Premium",
-                   capacity=100, regions=["US", "EU"]),
+                   capacity=100, task_capacity=30, regions=["US", "EU"]),
         TeamMember(id="ops_01", display_name="Lisa", role="CS Ops", regions=ALL_REGIONS),
         TeamMember(id="analyst_01", display_name="Tom", role="CS Analyst",
                    specialization="Churn Analysis", regions=ALL_REGIONS),
@@ -105,6 +110,11 @@ class AssignmentConfig(StrictModel):
     @property
     def csms(self) -> list[TeamMember]:
         return [member for member in self.roster if member.role == "CSM"]
+
+    @property
+    def task_capacities(self) -> dict[str, int]:
+        """The open-task capacity of everyone who has one, by id."""
+        return {m.id: m.task_capacity for m in self.roster if m.task_capacity is not None}
 
 
 def _coverage(config: AssignmentConfig) -> pl.LazyFrame:

@@ -56,6 +56,7 @@ from cs_assets.state.delivery import (
 )
 from cs_assets.state.schema import IN_DOUBT, PENDING
 from cs_assets.state.store import record_alert, record_opt_out
+from cs_assets.state.tasks import task_load
 from cs_assets.team.referrals import CODE_COLUMNS, CODE_SCHEMA
 from cs_assets.vocabulary import HH, utc_now
 
@@ -131,7 +132,8 @@ def playbook_enrolments_asset(
     name="playbook_deliveries",
     partitions_def=daily_partitions,
     kinds={"sql", "email"},
-    deps=["playbook_enrolments", *reads("step_executions", "enrolments", "opt_outs")],
+    deps=["playbook_enrolments", *reads("step_executions", "enrolments", "opt_outs",
+                                        "csm_assignments", "csm_tasks")],
     ins={"households": AssetIn("households")},
     retry_policy=RetryPolicy(max_retries=2, delay=30),
     check_specs=[
@@ -148,6 +150,9 @@ def playbook_enrolments_asset(
         AssetCheckSpec("no_step_waiting_on_its_condition", asset="playbook_deliveries",
                        description="Conditional steps due more than a day ago that no "
                        "enrolment run judged (their assets were missing)."),
+        AssetCheckSpec("csm_task_load_within_capacity", asset="playbook_deliveries",
+                       description="Nobody holds more open CSM tasks than their task_capacity "
+                       "in team.yaml; the table gives each person's open and overdue tasks."),
     ],
     description="One dispatcher pass: claims the steps due by the end of the partition day "
     "(never after now), the contact policy's priority first, sends them over their channel "
@@ -155,11 +160,13 @@ def playbook_enrolments_asset(
     "notifications) and records each outcome: sent, retrying with backoff, deferred by the "
     "contact policy (send window, caps, budget), skipped with a reason (stale, opted out, "
     "shadow mode, ...), or in_doubt, each also in the contact log with its reason. Metadata: "
-    "the week's contacts per household contacted (max, mean) and deferrals by reason.",
+    "the week's contacts per household contacted (max, mean) deferrals by reason and each "
+    "person's CSM task load. Before the pass, CSM tasks move to the household's current CSM "
+    "and tasks whose snooze ended open again.",
 )
 def playbook_deliveries_asset(
     context: AssetExecutionContext, state: StateResource, mail: MailResource,
-    playbooks: PlaybooksResource, households,
+    playbooks: PlaybooksResource, team: TeamResource, households,
 ):
     engine = state.engine()
     now = utc_now()
@@ -168,6 +175,7 @@ def playbook_deliveries_asset(
     done = dispatch_pass(engine, mail.channel(), households, catalog, owner,
                          date.fromisoformat(context.partition_key))
     outcomes, expired, cutoff = done.outcomes, done.expired, done.cutoff
+    reassigned, woken = done.reassigned, done.woken
     counts = pl.DataFrame(
         sorted(outcomes.items()), orient="row", schema={"outcome": pl.String, "steps": pl.Int64})
     doubtful = in_doubt_steps(engine)
@@ -182,6 +190,9 @@ def playbook_deliveries_asset(
         context.log.error(health.message)
         record_alert(engine, context.run_id, context.job_name, context.partition_key,
                      health.message, now)
+    # as the pass left them: what it opened included
+    load = task_load(engine, now.date(), utc_now(), team.load().assignments.task_capacities)
+    over = load.filter(pl.col("open") > pl.col("capacity"))
     return MaterializeResult(
         metadata={
             "outcomes": MetadataValue.md(markdown_table(counts)),
@@ -190,6 +201,9 @@ def playbook_deliveries_asset(
             "leases_expired_back_to_queue": expired[PENDING],
             **contacts,
             "deferrals_by_reason_7d": MetadataValue.md(markdown_table(deferrals)),
+            "csm_tasks_reassigned": reassigned,
+            "csm_tasks_woken": woken,
+            "csm_task_load": MetadataValue.md(markdown_table(load)),
         },
         check_results=[
             AssetCheckResult(
@@ -206,6 +220,11 @@ def playbook_deliveries_asset(
             AssetCheckResult(
                 check_name="no_step_waiting_on_its_condition", passed=stuck == 0,
                 severity=AssetCheckSeverity.WARN, metadata={"waiting": stuck}),
+            AssetCheckResult(
+                check_name="csm_task_load_within_capacity", passed=over.is_empty(),
+                severity=AssetCheckSeverity.WARN,
+                metadata={"over_capacity": over.height, "load": MetadataValue.md(
+                    markdown_table(load.select("csm_id", "open", "overdue", "capacity")))}),
         ],
     )
 

@@ -17,6 +17,7 @@ WRITERS = {
     "review_requests": ["playbook_deliveries"],
     "outbox": ["playbook_deliveries"],
     "csm_tasks": ["playbook_deliveries"],
+    "csm_task_steps": ["playbook_deliveries"],
     "in_app_notifications": ["playbook_deliveries"],
     "referral_codes_issued": ["issued_referral_codes"],
     "journey_transitions": ["journey_transitions"],
@@ -25,7 +26,7 @@ WRITERS = {
 # Tables an asset reads; message_events is written by the mail provider's webhooks.
 READ = ["enrolments", "step_executions", "opt_outs", "message_events", "checkins",
         "survey_sends", "review_requests", "referral_codes_issued", "journey_transitions",
-        "csm_assignments"]
+        "csm_assignments", "csm_tasks"]
 
 written_tables = [
     AssetSpec(written(table), deps=writers, kinds={"sql"},
