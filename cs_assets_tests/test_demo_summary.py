@@ -57,11 +57,17 @@ def test_a_rate_nobody_is_counted_for_is_not_available(tmp_path):
     ]
 
 
-def test_the_summary_gives_the_tasks_opened_per_csm():
+def test_the_summary_gives_the_days_contacts_and_the_tasks_opened_per_csm():
     load = "| csm_id | opened_7d | open | overdue | capacity |\n|---|---|---|---|---|\n" \
            "| csm_01 | 3 | 2 | 0 | 20 |\n"
-    latest = {"playbook_deliveries": ("2026-11-01", {"outcomes": "| outcome | steps |\n",
-                                                     "csm_task_load": load})}
+    deferrals = "| reason | deferrals |\n|---|---|\n| outside the send window | 7 |\n"
+    latest = {"playbook_deliveries": ("2026-11-01", {
+        "outcomes": "| outcome | steps |\n", "csm_task_load": load,
+        "households_contacted_7d": 1234, "contacts_per_household_7d_max": 2,
+        "contacts_per_household_7d_mean": 1.41, "deferrals_by_reason_7d": deferrals})}
     lines = _playbook_lines(latest)
+    assert lines[-4].startswith("Contacts on the platform's first day: 1,234 households got "
+                                "customer-facing messages, at most 2 and 1.41 on average")
+    assert lines[-3].endswith("| outside the send window | 7 |")
     assert lines[-2].startswith("CSM tasks per person (opened in the 7 days")
     assert lines[-1].endswith("| csm_01 | 3 | 2 | 0 | 20 |")
