@@ -64,10 +64,12 @@ def test_the_summary_gives_the_days_contacts_and_the_tasks_opened_per_csm():
     latest = {"playbook_deliveries": ("2026-11-01", {
         "outcomes": "| outcome | steps |\n", "csm_task_load": load,
         "households_contacted_7d": 1234, "contacts_per_household_7d_max": 2,
-        "contacts_per_household_7d_mean": 1.41, "deferrals_by_reason_7d": deferrals})}
+        "contacts_per_household_7d_mean": 1.41, "marketing_per_household_24h_max": 2,
+        "deferrals_by_reason_7d": deferrals})}
     lines = _playbook_lines(latest)
     assert lines[-4].startswith("Contacts on the platform's first day: 1,234 households got "
-                                "customer-facing messages, at most 2 and 1.41 on average")
+                                "customer-facing messages, at most 2 and 1.41 on average each, "
+                                "of which at most 2 marketing")
     assert lines[-3].endswith("| outside the send window | 7 |")
     assert lines[-2].startswith("CSM tasks per person (opened in the 7 days")
     assert lines[-1].endswith("| csm_01 | 3 | 2 | 0 | 20 |")

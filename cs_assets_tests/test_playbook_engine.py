@@ -531,8 +531,11 @@ def test_marketing_is_capped_per_day_and_per_week_across_channels_and_the_rest_w
         "2 marketing messages in the last 24 hours (cap 2) (until 2026-03-03 11:00 UTC)",
         "2 marketing messages in the last 24 hours (cap 2) (until 2026-03-03 11:00 UTC)",
         "3 marketing messages in the last 7 days (cap 3) (until 2026-03-09 11:00 UTC)"]
-    week = contact_summary(engine, datetime(2026, 3, 4, tzinfo=UTC))
+    week = contact_summary(engine, datetime(2026, 3, 4, tzinfo=UTC), ["email", "in_app"])
     assert (week["households_contacted_7d"], week["contacts_per_household_7d_max"]) == (1, 4)
+    # the receipt is not marketing; one email in the day before 03-04 00:00
+    assert (week["marketing_per_household_7d_max"],
+            week["marketing_per_household_24h_max"]) == (3, 1)
     assert week["deferrals_by_reason_7d"].rows() == [
         ("2 marketing messages in the last 24 hours (cap 2)", 2),
         ("3 marketing messages in the last 7 days (cap 3)", 1)]

@@ -95,8 +95,9 @@ def _playbook_lines(latest: dict[str, tuple[str, dict]]) -> list[str]:
                   f"Contacts on the platform's first day: {last['households_contacted_7d']:,} "
                   f"households got customer-facing messages, at most "
                   f"{last['contacts_per_household_7d_max']} and "
-                  f"{last['contacts_per_household_7d_mean']} on average each "
-                  "(contact_policy in playbooks.yaml); deferred by the policy:",
+                  f"{last['contacts_per_household_7d_mean']} on average each, of which at most "
+                  f"{last['marketing_per_household_24h_max']} marketing (the rest receipts; "
+                  "contact_policy in playbooks.yaml); deferred by the policy:",
                   last["deferrals_by_reason_7d"].rstrip(),
                   "CSM tasks per person (opened in the 7 days up to the pass, open, overdue, "
                   "open-task capacity; cs-assets tasks list):",

@@ -183,7 +183,8 @@ def playbook_deliveries_asset(
         [(s.step_id, s.playbook, s.household_id, s.template, s.message_id) for s in doubtful],
         orient="row", schema=["step_id", "playbook", "household_id", "template", "message_id"])
     stuck = unjudged_steps(engine, cutoff - timedelta(days=1))
-    contacts = contact_summary(engine, cutoff)  # the week up to this pass: ids and counts only
+    # the week up to this pass: ids and counts only
+    contacts = contact_summary(engine, cutoff, catalog.contact_policy.marketing_channels)
     deferrals = contacts.pop("deferrals_by_reason_7d")
     health = delivery_health(outcomes, catalog.alert_failed_share)
     if not health.healthy:
