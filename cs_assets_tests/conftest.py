@@ -53,3 +53,11 @@ def fresh_pg_url(pg_admin: sa.Engine) -> Iterator[str]:
             {"name": name},
         )
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def url(request, tmp_path) -> str:
+    """A state database URL on each store: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    return request.getfixturevalue("fresh_pg_url")

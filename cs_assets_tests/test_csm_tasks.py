@@ -42,13 +42,6 @@ def at(day: date, hour: int = 11) -> datetime:
     return datetime.combine(day, time(hour), tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.db'}"
-    return request.getfixturevalue("fresh_pg_url")
-
-
 @pytest.fixture
 def engine(url):
     engine = state_engine(url)

@@ -44,13 +44,6 @@ LEASE = timedelta(minutes=5)
 FORK = multiprocessing.get_context("fork")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.db'}"
-    return request.getfixturevalue("fresh_pg_url")
-
-
 @pytest.fixture
 def engine(url):
     engine = state_engine(url)
