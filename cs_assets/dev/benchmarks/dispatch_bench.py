@@ -19,8 +19,8 @@ steps.
    skipped, deferred; a step deferred to later in the day and sent then counts twice).
 4. The baseline is the dispatcher at `BASELINE` (one transaction per write, a query per step
    for its context and its cap), checked out with `git archive` and run in a subprocess on
-   a store holding the first `--baseline-steps` of the same due steps and the same history,
-   in one pass at the end of the day (it had no send windows).
+   a store that commit's code created, holding the first `--baseline-steps` of the same due
+   steps and the same history, in one pass at the end of the day (it had no send windows).
 
 Prints a table and one JSON line. PostgreSQL: CS_BENCH_POSTGRES_URL (default the local
 server as postgres); the databases `cs_bench_dispatch*` are dropped and made again.
@@ -38,6 +38,7 @@ import tarfile
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -96,6 +97,7 @@ def build_store(engine: sa.Engine, messages: pl.DataFrame, zones: dict[str, str 
     picks = messages.rows()
     marketing = [m for m in picks if m[2] in MARKETING]
     now = datetime.combine(DAY, datetime.min.time(), tzinfo=UTC)
+    present = {c["name"] for c in sa.inspect(engine).get_columns("step_executions")}
     with engine.begin() as conn:
         conn.execute(sa.insert(csm_assignments), [
             dict(household_id=h, as_of=DAY - timedelta(days=history_days), csm_id=f"csm_{i % 12}",
@@ -116,11 +118,13 @@ def build_store(engine: sa.Engine, messages: pl.DataFrame, zones: dict[str, str 
                                    household_id=household, enrolment_key=f"{day}-{n}",
                                    enrolled_on=day, holdout=False, created_at=at,
                                    context={template: json.loads(context)}))
-                due.append(dict(enrolment_id=next_id, step_index=0, channel=channel,
-                                template=template, message_id=f"<{day}-{n}@bench.invalid>",
-                                due_at=at, next_attempt_at=at, priority=rank,
-                                status=SENT if sent else "pending", sent_at=at if sent else None,
-                                attempts=1 if sent else 0))
+                step = dict(enrolment_id=next_id, step_index=0, channel=channel,
+                            template=template, message_id=f"<{day}-{n}@bench.invalid>",
+                            due_at=at, next_attempt_at=at, priority=rank,
+                            status=SENT if sent else "pending", sent_at=at if sent else None,
+                            attempts=1 if sent else 0)
+                # only the columns the store has: the baseline's has no priority
+                due.append({k: v for k, v in step.items() if k in present})
                 next_id += 1
             with engine.begin() as conn:
                 conn.execute(sa.insert(enrolments), enrols)
@@ -145,6 +149,11 @@ def run_day(engine: sa.Engine, zones: dict[str, str | None]) -> tuple[Counter, f
     return outcomes, time.perf_counter() - started, passes
 
 
+BASELINE_SCHEMA = """
+import sys
+from cs_assets.state.store import state_engine
+state_engine(sys.argv[1]).dispose()
+"""
 BASELINE_DRIVER = """
 import json, sys, time
 from datetime import datetime, timedelta, timezone
@@ -160,7 +169,7 @@ engine = state_engine(url)
 with engine.connect() as conn:
     households = conn.execute(sa.select(enrolments.c.household_id).distinct()).scalars().all()
 end = day + timedelta(days=1) - timedelta(minutes=1)
-email = EmailChannel(None, UnsubscribeSettings(b"bench", mailto="u@bench.invalid"),
+email = EmailChannel(engine, None, UnsubscribeSettings(b"bench", mailto="u@bench.invalid"),
                      lambda: end)
 sender = Sender(engine, email, {h: Recipient(h, f"{h}@bench.invalid", "Sam") for h in households},
                 marketing_per_day=2, now=lambda: end)
@@ -170,8 +179,9 @@ print(json.dumps({"seconds": time.perf_counter() - started, "outcomes": dict(out
 """
 
 
-def run_baseline(url: str) -> dict:
-    """The dispatcher at BASELINE, in a subprocess importing that commit's code."""
+def run_baseline(url: str, build: Callable[[sa.Engine], None]) -> dict:
+    """The dispatcher at BASELINE, in a subprocess importing that commit's code, on a store
+    that commit's code made (`build` fills it with the columns it has)."""
     repo = Path(__file__).resolve().parents[3]
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(tmp) / "baseline.tar"
@@ -180,6 +190,11 @@ def run_baseline(url: str) -> dict:
         with tarfile.open(archive) as tar:
             tar.extractall(tmp, filter="data")
         env = {**os.environ, "PYTHONPATH": tmp}
+        subprocess.run([sys.executable, "-c", BASELINE_SCHEMA, url], env=env, cwd=tmp,
+                       check=True)
+        engine = sa.create_engine(url)
+        build(engine)
+        engine.dispose()
         done = subprocess.run([sys.executable, "-c", BASELINE_DRIVER, url,
                                datetime.combine(DAY, datetime.min.time(), tzinfo=UTC)
                                .isoformat()],
@@ -231,10 +246,8 @@ def main(argv: list[str] | None = None) -> None:
         engine.dispose()
         handled = sum(outcomes.values())
         base_url = fresh_url(store, "cs_bench_dispatch_baseline", folder)
-        base_engine = state_engine(base_url)
-        build_store(base_engine, messages, zones, args.baseline_steps, args.history_days)
-        base_engine.dispose()
-        baseline = run_baseline(base_url)
+        baseline = run_baseline(base_url, lambda engine: build_store(
+            engine, messages, zones, args.baseline_steps, args.history_days))
         base_handled = sum(baseline["outcomes"].values())
         results[store] = {
             "steps": handled, "seconds": round(seconds, 2), "passes": passes,
