@@ -25,11 +25,16 @@ def escaped(value: str, limit: int = SHOWN_CHARACTERS) -> str:
     return f"{value[:limit]!r}… ({len(value):,} characters)"
 
 
+NULL_CELL = "—"  # a missing value: not the word None in a table a person reads
+
+
 def markdown_table(frame: pl.DataFrame) -> str:
-    """A frame as a markdown table (values as text, pipes escaped, long cells cut)."""
+    """A frame as a markdown table (values as text, pipes escaped, long cells cut, a missing
+    value as a dash)."""
     header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * frame.width + "\n"
     rows = "".join(
-        "| " + " | ".join(truncated(str(v), CELL_CHARACTERS).replace("|", "\\|")
+        "| " + " | ".join(NULL_CELL if v is None else
+                          truncated(str(v), CELL_CHARACTERS).replace("|", "\\|")
                           for v in row) + " |\n"
         for row in frame.iter_rows()
     )
