@@ -189,12 +189,10 @@ def _quarter_hour_passes(home: Path, day: date) -> None:
     from cs_assets.channels.email import EmailChannel
     from cs_assets.playbooks import load_playbooks
     from cs_assets.playbooks.passes import dispatch_pass
-    from cs_assets.settings import default_state_url
-    from cs_assets.state.store import state_engine
 
     end = datetime.combine(day, DEMO_CLOCK_TIME, tzinfo=UTC)
     clock = [datetime.combine(day, dt_time(0), tzinfo=UTC)]
-    engine = state_engine(os.environ.get("CS_STATE_URL") or default_state_url())
+    engine = _state()
     households = pl.read_parquet(home / "storage" / "households.parquet")
     email = EmailChannel.from_env(os.environ, now=lambda: clock[0])
     catalog = load_playbooks()
@@ -293,8 +291,6 @@ def _unsubscribe(args: argparse.Namespace) -> None:
     """Record an unsubscribe from a link's token (verified with CS_UNSUBSCRIBE_SECRET) or, for
     a request that came another way (support, a reply), from the household id."""
     from cs_assets.channels.email import household_from_token, record_unsubscribe
-    from cs_assets.settings import default_state_url
-    from cs_assets.state.store import state_engine
     from cs_assets.vocabulary import utc_now
 
     household = args.household
@@ -305,7 +301,7 @@ def _unsubscribe(args: argparse.Namespace) -> None:
         household = household_from_token(args.token, secret.encode())
         if household is None:
             sys.exit("token not valid for CS_UNSUBSCRIBE_SECRET: nothing recorded")
-    engine = state_engine(os.environ.get("CS_STATE_URL") or default_state_url())
+    engine = _state()
     record_unsubscribe(engine, household, utc_now())
     engine.dispose()
     print(f"household {household}: opted out of marketing email")
@@ -316,11 +312,9 @@ def _contacts(args: argparse.Namespace) -> None:
     import polars as pl
 
     from cs_assets.display import markdown_table
-    from cs_assets.settings import default_state_url
     from cs_assets.state.contacts import contact_history
-    from cs_assets.state.store import state_engine
 
-    engine = state_engine(os.environ.get("CS_STATE_URL") or default_state_url())
+    engine = _state()
     history = contact_history(engine, args.household)
     engine.dispose()
     if history.is_empty():
@@ -332,11 +326,9 @@ def _contacts(args: argparse.Namespace) -> None:
 def _steps_list(args: argparse.Namespace) -> None:
     """The steps a person must resolve: handed to the mail server by a sender that died."""
     from cs_assets.display import markdown_table
-    from cs_assets.settings import default_state_url
     from cs_assets.state.delivery import in_doubt_steps
-    from cs_assets.state.store import state_engine
 
-    engine = state_engine(os.environ.get("CS_STATE_URL") or default_state_url())
+    engine = _state()
     doubtful = in_doubt_steps(engine)
     engine.dispose()
     if not doubtful:
@@ -353,12 +345,10 @@ def _steps_list(args: argparse.Namespace) -> None:
 
 
 def _steps_resolve(args: argparse.Namespace) -> None:
-    from cs_assets.settings import default_state_url
     from cs_assets.state.delivery import resolve_in_doubt
-    from cs_assets.state.store import state_engine
     from cs_assets.vocabulary import utc_now
 
-    engine = state_engine(os.environ.get("CS_STATE_URL") or default_state_url())
+    engine = _state()
     try:
         status = resolve_in_doubt(engine, args.step, args.resolution, utc_now())
     except ValueError as exc:
@@ -375,12 +365,10 @@ LISTED = ["task_id", "household_id", "csm_id", "reason", "status", "priority", "
 def _tasks_list(args: argparse.Namespace) -> None:
     """CSM tasks by due day: one CSM's, of one status, or the open ones past their due day."""
     from cs_assets.display import markdown_table
-    from cs_assets.settings import default_state_url
-    from cs_assets.state.store import state_engine
     from cs_assets.state.tasks import list_tasks
     from cs_assets.vocabulary import utc_now
 
-    engine = state_engine(os.environ.get("CS_STATE_URL") or default_state_url())
+    engine = _state()
     tasks = list_tasks(engine, csm_id=args.csm, status=args.status,
                        overdue_on=utc_now().date() if args.overdue else None)
     engine.dispose()
@@ -389,12 +377,10 @@ def _tasks_list(args: argparse.Namespace) -> None:
 
 def _tasks_change(args: argparse.Namespace) -> None:
     """Complete, snooze or dismiss a task; an unknown id or a closed task exits with why."""
-    from cs_assets.settings import default_state_url
-    from cs_assets.state.store import state_engine
     from cs_assets.state.tasks import TaskError, complete_task, dismiss_task, snooze_task
     from cs_assets.vocabulary import utc_now
 
-    engine = state_engine(os.environ.get("CS_STATE_URL") or default_state_url())
+    engine = _state()
     try:
         if args.change == "done":
             complete_task(engine, args.task, args.outcome, args.note, utc_now())
@@ -409,6 +395,14 @@ def _tasks_change(args: argparse.Namespace) -> None:
         sys.exit(str(exc))
     finally:
         engine.dispose()
+
+
+def _state():
+    """The state database the platform uses: CS_STATE_URL, else the embedded default."""
+    from cs_assets.settings import default_state_url
+    from cs_assets.state.store import state_engine
+
+    return state_engine(os.environ.get("CS_STATE_URL") or default_state_url())
 
 
 def _iso_date(value: str) -> date:

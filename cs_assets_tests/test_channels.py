@@ -21,11 +21,12 @@ from cs_assets.channels.email import (
     Recipient,
     SmtpSettings,
     UnsubscribeSettings,
-    build_message,
+    compose,
     household_from_token,
     record_unsubscribe,
     render,
     template_names,
+    to_message,
     unsubscribe_token,
 )
 from cs_assets.channels.tables import (
@@ -263,16 +264,15 @@ def test_html_escapes_what_the_context_brings():
 
 def message(template: str, unsubscribe: UnsubscribeSettings = UNSUBSCRIBE, hh: str = "hh_1"):
     url, mailto = unsubscribe.links(hh)
-    return build_message(
+    return to_message(compose(
         message_id="<abc@cs.test>",
         sender="cs@example.test",
-        to_address=address(hh),
         template=template,
         context={"greeting_name": None, **SAMPLES[template]},
         date=T0,
         unsubscribe_url=url,
         unsubscribe_mailto=mailto,
-    )
+    ), address(hh))
 
 
 def test_marketing_message_carries_one_click_unsubscribe_without_the_address():
@@ -307,10 +307,9 @@ def test_transactional_message_has_no_unsubscribe():
 
 def test_marketing_message_without_an_unsubscribe_link_is_refused():
     with pytest.raises(ValueError, match="unsubscribe"):
-        build_message(
+        compose(
             message_id="<abc@cs.test>",
             sender="cs@example.test",
-            to_address="a@example.test",
             template=MARKETING,
             context={"greeting_name": None, **SAMPLES[MARKETING]},
             date=T0,

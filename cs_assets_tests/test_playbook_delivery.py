@@ -273,7 +273,7 @@ def test_a_killed_dispatcher_leaves_one_step_in_doubt_and_the_rest_of_its_batch_
     inbox.stall_once = 60  # the server takes the first message and never answers in time
     child = SPAWN.Process(target=_dispatcher, args=(fresh_pg_url, port, "doomed", 100, 1.0))
     child.start()
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a spawned child imports the code base: slow when busy
     while not inbox.messages:
         assert time.monotonic() < deadline and child.is_alive()
         time.sleep(0.02)

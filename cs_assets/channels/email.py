@@ -308,11 +308,6 @@ def to_message(composed: Composed, to_address: str) -> EmailMessage:
     return msg
 
 
-def build_message(*, to_address: str, **fields) -> EmailMessage:
-    """`compose` and `to_message` in one: the message a server receives."""
-    return to_message(compose(**fields), to_address)
-
-
 @dataclass(frozen=True)
 class Recipient:
     """Where a household's email goes; repr hides address and name to keep them out of logs."""

@@ -162,6 +162,11 @@ def select_enrolments(
     )
 
 
+def send_time(day: date, send_hour: int = SEND_HOUR, tz: tzinfo = UTC) -> datetime:
+    """`send_hour` on `day` where the household lives (`tz`), in UTC."""
+    return datetime.combine(day, time(send_hour), tzinfo=tz).astimezone(UTC)
+
+
 def plan_steps(
     playbook: Playbook,
     enrolled_on: date,
@@ -178,9 +183,7 @@ def plan_steps(
             channel=EMAIL_TRANSACTIONAL if step.transactional else step.channel,
             template=step.template,
             condition=None if step.condition == "always" else step.condition,
-            due_at=datetime.combine(
-                enrolled_on + timedelta(days=step.day), time(send_hour), tzinfo=tz
-            ).astimezone(UTC),
+            due_at=send_time(enrolled_on + timedelta(days=step.day), send_hour, tz),
             priority=priority,
         )
         for i, step in enumerate(playbook.steps)

@@ -41,7 +41,6 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import polars as pl
 import sqlalchemy as sa
@@ -49,6 +48,8 @@ import sqlalchemy as sa
 from cs_assets.channels.email import EmailChannel, Recipient, UnsubscribeSettings
 from cs_assets.dev.benchmarks.common import peak_rss_mb
 from cs_assets.playbooks import load_playbooks
+from cs_assets.playbooks.enrolment import send_time
+from cs_assets.playbooks.policy import zone
 from cs_assets.playbooks.sender import Sender
 from cs_assets.settings import cs_home
 from cs_assets.state.delivery import dispatch
@@ -82,11 +83,6 @@ def demo_messages(state_url: str) -> pl.DataFrame:
                         schema=["playbook", "template", "channel", "context"])
 
 
-def _local_ten(day: date, zone: str | None) -> datetime:
-    return datetime.combine(day, datetime.min.time().replace(hour=10),
-                            tzinfo=ZoneInfo(zone or "UTC")).astimezone(UTC)
-
-
 def build_store(engine: sa.Engine, messages: pl.DataFrame, zones: dict[str, str | None],
                 steps: int, history_days: int) -> None:
     """The day's due steps and the earlier days' sent marketing, as the runner writes them
@@ -112,7 +108,7 @@ def build_store(engine: sa.Engine, messages: pl.DataFrame, zones: dict[str, str 
             for n in range(start, min(start + CHUNK, count)):
                 playbook, template, channel, context = rng.choice(pool)
                 household = rng.choice(households)
-                at = _local_ten(day, zones[household])
+                at = send_time(day, catalog.send_hour, zone(zones[household]))
                 rank = catalog.priority(playbook) if playbook in catalog.playbooks else 0
                 enrols.append(dict(enrolment_id=next_id, playbook=playbook,
                                    household_id=household, enrolment_key=f"{day}-{n}",
@@ -159,6 +155,8 @@ import json, sys, time
 from datetime import datetime, timedelta, timezone
 import sqlalchemy as sa
 from cs_assets.channels.email import EmailChannel, Recipient, UnsubscribeSettings
+from cs_assets.playbooks.enrolment import send_time
+from cs_assets.playbooks.policy import zone
 from cs_assets.playbooks.sender import Sender
 from cs_assets.state.delivery import dispatch
 from cs_assets.state.schema import enrolments
