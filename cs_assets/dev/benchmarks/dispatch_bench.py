@@ -155,8 +155,6 @@ import json, sys, time
 from datetime import datetime, timedelta, timezone
 import sqlalchemy as sa
 from cs_assets.channels.email import EmailChannel, Recipient, UnsubscribeSettings
-from cs_assets.playbooks.enrolment import send_time
-from cs_assets.playbooks.policy import zone
 from cs_assets.playbooks.sender import Sender
 from cs_assets.state.delivery import dispatch
 from cs_assets.state.schema import enrolments
